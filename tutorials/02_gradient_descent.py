@@ -1,0 +1,117 @@
+"""Tutorial 02: linear regression by gradient descent, on a real (embedded) wine dataset.
+
+Seed 003 asks: can we predict one chemical property of a wine from another with a line?
+
+    y_hat = w1 * x + w0          loss(w1, w0) = (1/N) sum_i (y_hat_i - y_i)^2
+
+The loss is a landscape over (w1, w0); gradient descent "follows the slope":
+
+    w <- w - lr * d loss / d w
+
+Here x is the total phenols and y the flavanoids of the 178 wines in scikit-learn's wine
+data (both standardised), the model is one ``nn.Linear(1, 1)``, the loss ``nn.MSELoss``,
+and the step ``optim.SGD``. We draw the landscape, the path the weights take on it, and
+what a learning rate that is too low or too high does.
+
+Run: python tutorials/02_gradient_descent.py [--quick] [--out outputs]
+"""
+# %%
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_wine
+
+import minidl
+from minidl import nn, optim
+
+parser = argparse.ArgumentParser(description="Gradient descent on the wine data")
+parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+parser.add_argument("--out", default="outputs", help="folder for the figures")
+args, _ = parser.parse_known_args()
+out = Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+
+# %% [markdown]
+# ## The data: flavanoids against total phenols
+
+# %%
+wine = load_wine()
+names = list(wine.feature_names)
+x_raw = wine.data[:, names.index("total_phenols")]
+y_raw = wine.data[:, names.index("flavanoids")]
+x = ((x_raw - x_raw.mean()) / x_raw.std()).astype(np.float32).reshape(-1, 1)
+y = ((y_raw - y_raw.mean()) / y_raw.std()).astype(np.float32).reshape(-1, 1)
+print(f"{len(x)} wines; correlation of the two features: {np.corrcoef(x_raw, y_raw)[0, 1]:.3f}")
+
+# %% [markdown]
+# ## Gradient descent with minidl
+# Full batch: every step sees all 178 wines. We record (w1, w0) after each step.
+
+
+# %%
+def descend(lr, steps):
+    """Train y = w1 x + w0 from (w1, w0) = (-2, 2); return the path of the weights and the losses."""
+    model = nn.Linear(1, 1)
+    model.weight.data[...] = -2.0
+    model.bias.data[...] = 2.0
+    loss_fn = nn.MSELoss()
+    opt = optim.SGD(model.parameters(), lr=lr)
+    path, losses = [(-2.0, 2.0)], []
+    for _ in range(steps):
+        losses.append(loss_fn(model(x), y))
+        opt.zero_grad()
+        model.backward(loss_fn.backward())
+        opt.step()
+        path.append((float(model.weight.data[0, 0]), float(model.bias.data[0])))
+    return np.array(path), np.array(losses)
+
+
+steps = 10 if args.quick else 40
+runs = {lr: descend(lr, steps) for lr in (0.02, 0.3, 0.98, 1.02)}
+for lr, (path, losses) in runs.items():
+    print(f"lr = {lr:<5}: loss {losses[0]:9.3f} -> {losses[-1]:12.4f}, (w1, w0) = ({path[-1, 0]:.3f}, {path[-1, 1]:.3f})")
+w_best = np.linalg.lstsq(np.hstack([x, np.ones_like(x)]), y, rcond=None)[0].ravel()
+print(f"least squares: (w1, w0) = ({w_best[0]:.3f}, {w_best[1]:.3f})")
+
+# %% [markdown]
+# ## The loss landscape and the paths
+# For standardised x the landscape is a round bowl with curvature 2 in every direction, so
+# gradient descent is stable for lr < 2 / 2 = 1: just below it the weights oscillate
+# across the valley, just above it they fly out of it.
+
+# %%
+w1, w0 = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(-3, 3, 121))
+landscape = ((w1[..., None] * x[:, 0] + w0[..., None] - y[:, 0]) ** 2).mean(axis=-1)
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+axes[0].contour(w1, w0, landscape, levels=np.geomspace(0.2, 40, 20), cmap="viridis")
+for lr, (path, _) in runs.items():
+    axes[0].plot(path[:, 0], path[:, 1], "o-", ms=3, label=f"lr = {lr}")
+axes[0].plot(*w_best, "k*", ms=12, label="least squares")
+axes[0].set(xlim=(-3, 3), ylim=(-3, 3), xlabel="w1", ylabel="w0", title="Loss landscape and weight paths")
+axes[0].legend(fontsize=8)
+for lr, (_, losses) in runs.items():
+    axes[1].semilogy(losses, label=f"lr = {lr}")
+axes[1].set(xlabel="step", ylabel="MSE", title="Too low: slow. Too high: oscillation, divergence")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(out / "02_gradient_descent.png", dpi=100)
+print("saved", out / "02_gradient_descent.png")
+
+# %% [markdown]
+# ## The fitted line
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 4))
+ax.scatter(x, y, s=10, alpha=0.6)
+path, _ = runs[0.3]
+xs = np.linspace(x.min(), x.max(), 2)
+ax.plot(xs, path[-1, 0] * xs + path[-1, 1], "r", label="gradient descent (lr = 0.3)")
+ax.set(xlabel="total phenols (standardised)", ylabel="flavanoids (standardised)")
+ax.legend()
+fig.savefig(out / "02_fit.png", dpi=100)
+print("saved", out / "02_fit.png")
