@@ -1,0 +1,117 @@
+"""Tutorial 03: a multi-layer perceptron on real handwritten digits.
+
+Seed 001's good practice, with minidl doing the work:
+
+1. split the data three ways: train (fit the weights), validation (choose the
+   hyper-parameters and the epoch), test (touched once, at the end);
+2. always compare with a simple baseline;
+3. read the learning curves: the training loss must go down; the validation loss goes
+   down, then up when the network starts to over-fit.
+
+The network: 64 pixels -> 128 -> 64 -> 10 class scores, ReLU between, trained with Adam
+on the softmax cross-entropy. Three seeds, to see how much of the result is luck. The
+seed quotes 0.977 test accuracy for scikit-learn's MLPClassifier on the same data.
+
+Run: python tutorials/03_mlp_digits.py [--quick] [--out outputs]
+"""
+# %%
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minidl
+from minidl import nn, optim
+from minidl.data import load_digits, train_val_test_split
+from minidl.train import evaluate, fit
+
+parser = argparse.ArgumentParser(description="MLP on the digits")
+parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+parser.add_argument("--out", default="outputs", help="folder for the figures")
+parser.add_argument("--epochs", type=int, default=40)
+args, _ = parser.parse_known_args()
+out = Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+epochs = 2 if args.quick else args.epochs
+seeds = (0,) if args.quick else (0, 1, 2)
+
+# %% [markdown]
+# ## The data: 1797 8x8 digits, split 70 / 15 / 15, stratified by class
+
+# %%
+x, y = load_digits()
+train, val, test = train_val_test_split(x, y, val=0.15, test=0.15, seed=0)
+print(f"train {len(train[0])}, validation {len(val[0])}, test {len(test[0])} images of shape {x.shape[1:]}")
+
+fig, axes = plt.subplots(2, 8, figsize=(8, 2.4))
+for ax, image, label in zip(axes.ravel(), x, y):
+    ax.imshow(image[0], cmap="gray_r")
+    ax.set_title(str(label))
+    ax.axis("off")
+fig.savefig(out / "03_digits.png", dpi=100)
+
+# %% [markdown]
+# ## A baseline: predict the most frequent training class
+
+# %%
+majority = np.bincount(train[1]).argmax()
+print(f"baseline (always '{majority}'): test accuracy {np.mean(test[1] == majority):.3f}")
+
+# %% [markdown]
+# ## The MLP, trained with three seeds
+
+
+# %%
+def make_mlp():
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, 128), nn.ReLU(),
+        nn.Linear(128, 64), nn.ReLU(),
+        nn.Linear(64, 10),
+    )
+
+
+make_mlp().summary((1, 8, 8))
+loss_fn = nn.SoftmaxCrossEntropy()
+results, histories = [], []
+for seed in seeds:
+    minidl.seed(seed)
+    model = make_mlp()
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    history = fit(model, loss_fn, opt, train, val_data=val, epochs=epochs, batch_size=32, seed=seed, verbose=False)
+    seconds = time.perf_counter() - start
+    test_metrics = evaluate(model, loss_fn, test)
+    best = int(np.argmin(history.val_loss))
+    print(
+        f"seed {seed}: test accuracy {test_metrics['accuracy']:.4f} "
+        f"(validation loss lowest at epoch {best + 1}), {seconds:.1f} s for {epochs} epochs"
+    )
+    results.append(test_metrics["accuracy"])
+    histories.append(history)
+print(f"mean test accuracy over seeds {list(seeds)}: {np.mean(results):.4f} (seed 001 quotes 0.977 for scikit-learn's MLPClassifier)")
+
+# %% [markdown]
+# ## Learning curves
+# Training loss keeps falling; validation loss flattens (and would rise with more epochs):
+# the best model is the one with the lowest validation loss.
+
+# %%
+fig = histories[0].plot(out / "03_learning_curves.png")
+print("saved", out / "03_learning_curves.png")
+
+# %% [markdown]
+# ## The same comparison with scikit-learn's MLPClassifier (seed 001's code)
+
+# %%
+if not args.quick:
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(64, 32, 16), activation="relu", max_iter=500, random_state=0)
+    clf.fit(train[0].reshape(len(train[0]), -1), train[1])
+    print(f"scikit-learn MLPClassifier on the same split: test accuracy {clf.score(test[0].reshape(len(test[0]), -1), test[1]):.4f}")
