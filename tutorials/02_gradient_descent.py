@@ -72,7 +72,7 @@ def descend(lr, steps):
 
 
 steps = 10 if args.quick else 40
-runs = {lr: descend(lr, steps) for lr in (0.02, 0.3, 0.98, 1.02)}
+runs = {lr: descend(lr, steps) for lr in (0.01, 0.3, 0.95, 1.03)}
 for lr, (path, losses) in runs.items():
     print(f"lr = {lr:<5}: loss {losses[0]:9.3f} -> {losses[-1]:12.4f}, (w1, w0) = ({path[-1, 0]:.3f}, {path[-1, 1]:.3f})")
 w_best = np.linalg.lstsq(np.hstack([x, np.ones_like(x)]), y, rcond=None)[0].ravel()
