@@ -1,0 +1,63 @@
+"""``Linear(in_features, out_features, bias=True)``: y = x w^T + b (the math is in
+``minidl/ops/linear.py``)."""
+from .. import dispatch
+from .checks import check_float_array, check_grad_shape, check_ndim, check_same_dtype, require_forward
+from .init import bias_uniform, kaiming_uniform
+from .module import Layer, Parameter
+
+
+def _check_features(name, value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: {what} must be at least 1, got {value}")
+
+
+class Linear(Layer):
+    """Fully connected layer. Input (N, in_features), output (N, out_features).
+
+    ``weight``: (out_features, in_features), Kaiming-uniform as in PyTorch;
+    ``bias``: (out_features,), or None with ``bias=False``. float32 by default
+    (``model.to(np.float64)`` converts).
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        _check_features("Linear", in_features, "in_features")
+        _check_features("Linear", out_features, "out_features")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(kaiming_uniform((out_features, in_features)))
+        self.bias = Parameter(bias_uniform(out_features, in_features)) if bias else None
+        self.cache = None
+
+    def forward(self, x):
+        name = type(self).__name__
+        check_float_array(name, x)
+        check_ndim(name, x, (2,), "(N, in_features)")
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"{name}: expected an input of shape (N, {self.in_features}) "
+                f"(in_features={self.in_features}), got shape {tuple(x.shape)}"
+            )
+        check_same_dtype(name, x, self.weight)
+        b = self.bias.data if self.bias is not None else None
+        y = dispatch.op("linear", x).forward(x, self.weight.data, b)
+        self.cache = x
+        return y
+
+    def backward(self, dy):
+        name = type(self).__name__
+        x = require_forward(name, self.cache)
+        check_float_array(name, dy, "upstream gradient dy")
+        check_grad_shape(name, dy, (x.shape[0], self.out_features))
+        if dy.dtype != self.weight.dtype:
+            raise TypeError(f"{name}: upstream gradient dy has dtype {dy.dtype}, expected {self.weight.dtype} (the weight's)")
+        dx, dw, db = dispatch.op("linear", dy).backward(dy, x, self.weight.data, self.bias is not None)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

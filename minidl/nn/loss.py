@@ -1,0 +1,150 @@
+"""Losses: ``SoftmaxCrossEntropy(weight=None)`` and ``MSELoss()``.
+
+A loss is a layer whose forward takes the prediction and the target and returns a Python
+float, and whose ``backward()`` takes no argument (the loss is the end of the chain, its
+upstream gradient is 1) and returns d loss / d prediction, to hand to ``model.backward``:
+
+    loss = loss_fn(model(x), target)
+    model.backward(loss_fn.backward())
+
+Every input is checked first, and a NaN or inf in the prediction or the target is an
+error: NaN never passes silently through a loss (a NaN loss means a diverged model or bad
+data, and would otherwise turn every gradient into NaN without a word).
+"""
+import numpy as np
+
+from .. import dispatch
+from .checks import check_float_array, check_ndim, require_forward
+from .module import Layer
+
+
+def _check_finite(layer, a, name):
+    """``a`` must hold no NaN or inf."""
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = int(a.size - np.count_nonzero(finite))
+        raise ValueError(
+            f"{layer}: found NaN or inf in {name} ({bad} of {a.size} values); NaN never passes "
+            f"silently through a loss (a diverged model? try a smaller learning rate, or check the data)"
+        )
+
+
+def _check_not_empty(layer, a, name):
+    if a.size == 0:
+        raise ValueError(f"{layer}: {name} is empty (shape {tuple(a.shape)}); a mean over no elements is undefined")
+
+
+class SoftmaxCrossEntropy(Layer):
+    """Softmax followed by the cross-entropy, as one loss (PyTorch's ``CrossEntropyLoss``).
+
+    ``loss_fn(logits, labels)``: logits (N, K) with integer labels (N,) in [0, K), or
+    logits (N, K, H, W) with labels (N, H, W) for a class per pixel. Returns the mean loss
+    over all N (or N * H * W) positions; with ``weight`` (K,) the weighted mean
+    sum_i w[y_i] l_i / sum_i w[y_i], as PyTorch's ``weight=``. The logits are raw scores:
+    do not put a softmax layer before this loss.
+    """
+
+    def __init__(self, weight=None):
+        super().__init__()
+        self.weight = None if weight is None else self._checked_weight(weight)
+        self.cache = None
+
+    @staticmethod
+    def _checked_weight(weight):
+        w = np.asarray(weight)
+        if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
+            raise TypeError(f"SoftmaxCrossEntropy: weight must be real numbers, one per class, got dtype {w.dtype}")
+        if w.ndim != 1:
+            raise ValueError(f"SoftmaxCrossEntropy: weight must be 1-D (K,), one per class, got shape {w.shape}")
+        w = w.astype(np.float64)
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"SoftmaxCrossEntropy: weight must be finite and non-negative, got {w.tolist()}")
+        return w
+
+    @staticmethod
+    def probabilities(logits):
+        """Softmax over the class axis 1: logits (N, K) or (N, K, H, W) -> probabilities, same shape."""
+        check_float_array("SoftmaxCrossEntropy.probabilities", logits, "logits")
+        check_ndim("SoftmaxCrossEntropy.probabilities", logits, (2, 4), "(N, K) or (N, K, H, W)", "logits")
+        return dispatch.op("softmax_cross_entropy", logits).softmax(logits)
+
+    def forward(self, logits, labels):
+        name = type(self).__name__
+        check_float_array(name, logits, "logits")
+        check_ndim(name, logits, (2, 4), "(N, K) or (N, K, H, W)", "logits")
+        N, K = logits.shape[:2]
+        layout = "(N,)" if logits.ndim == 2 else "(N, H, W)"
+        expected = (N,) + tuple(logits.shape[2:])
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(
+                f"{name}: expected integer class labels (e.g. int64) of shape {layout}, got dtype {labels.dtype}"
+            )
+        if labels.ndim != logits.ndim - 1:
+            raise ValueError(
+                f"{name}: for logits of shape {tuple(logits.shape)} expected labels of shape "
+                f"{layout} = {expected}, got shape {labels.shape}"
+            )
+        if labels.shape[0] != N:
+            raise ValueError(f"{name}: batch sizes differ: the logits have N={N}, the labels {labels.shape[0]}")
+        if labels.shape != expected:
+            raise ValueError(f"{name}: expected labels of shape {layout} = {expected}, got shape {labels.shape}")
+        _check_not_empty(name, labels, "labels")
+        _check_finite(name, logits, "the logits")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= K:
+            raise ValueError(
+                f"{name}: labels must be class indices in [0, K) = [0, {K}), got values from {low} to {high}"
+            )
+        if self.weight is not None:
+            if self.weight.shape[0] != K:
+                raise ValueError(
+                    f"{name}: weight has {self.weight.shape[0]} entries, but the logits have K={K} classes"
+                )
+            if self.weight[labels].sum() == 0:
+                raise ValueError(f"{name}: the labels of this batch all have weight 0; the weighted mean is undefined")
+        loss, probs = dispatch.op("softmax_cross_entropy", logits).forward(logits, labels, self.weight)
+        self.cache = (probs, labels)
+        return loss
+
+    def backward(self):
+        """d loss / d logits, of the logits' shape and dtype."""
+        probs, labels = require_forward(type(self).__name__, self.cache)
+        return dispatch.op("softmax_cross_entropy", probs).backward(probs, labels, self.weight)
+
+    def extra_repr(self):
+        return "" if self.weight is None else f"weight={self.weight.tolist()}"
+
+
+class MSELoss(Layer):
+    """Mean squared error, mean((pred - target)^2) over all elements (PyTorch's ``MSELoss``).
+
+    ``pred`` and ``target`` must have the same shape (no broadcasting: a (N, 1) prediction
+    against an (N,) target is an error, not an (N, N) matrix). A float target of the other
+    precision is converted to pred's dtype (it is data, it gets no gradient).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.cache = None
+
+    def forward(self, pred, target):
+        name = type(self).__name__
+        check_float_array(name, pred, "pred")
+        check_float_array(name, target, "target")
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"{name}: pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}; "
+                f"they must be equal (no broadcasting)"
+            )
+        _check_not_empty(name, pred, "pred")
+        _check_finite(name, pred, "pred")
+        _check_finite(name, target, "target")
+        loss = dispatch.op("mse", pred).forward(pred, target)
+        self.cache = (pred, target)
+        return loss
+
+    def backward(self):
+        """d loss / d pred, of pred's shape and dtype."""
+        pred, target = require_forward(type(self).__name__, self.cache)
+        return dispatch.op("mse", pred).backward(pred, target)

@@ -1,0 +1,50 @@
+"""Leaky ReLU, element by element: a ReLU that lets a small slope through for x < 0.
+
+Forward, for every element i (any shape, flattened), with ``negative_slope`` = a:
+
+    y[i] = x[i]       if x[i] > 0
+           a * x[i]   otherwise
+
+Backward. The Jacobian is diagonal, dy[i]/dx[i] = 1 for x[i] > 0 and a otherwise (at the
+kink x[i] = 0 we take a, as PyTorch does):
+
+    dx[i] = dy[i]       if x[i] > 0
+            a * dy[i]   otherwise
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def leaky_relu_forward_kernel(x, a):
+    """y[i] = x[i] if x[i] > 0 else a * x[i]."""
+    y = np.empty_like(x)
+    for i in range(x.size):
+        y[i] = x[i] if x[i] > 0 else a * x[i]
+    return y
+
+
+@njit(cache=True)
+def leaky_relu_backward_kernel(dy, x, a):
+    """dx[i] = dy[i] if x[i] > 0 else a * dy[i]."""
+    dx = np.empty_like(x)
+    for i in range(x.size):
+        dx[i] = dy[i] if x[i] > 0 else a * dy[i]
+    return dx
+
+
+def forward(x, negative_slope=0.01):
+    """Leaky ReLU element-wise. x: any shape, float32/float64; y: same shape and dtype."""
+    shape = np.shape(x)
+    x = np.ascontiguousarray(x).reshape(-1)
+    a = x.dtype.type(negative_slope)  # the slope in x's dtype: one kernel per dtype
+    return leaky_relu_forward_kernel(x, a).reshape(shape)
+
+
+def backward(dy, x, negative_slope=0.01):
+    """dx = dy * (1 if x > 0 else negative_slope). dy, x (forward's input): same shape."""
+    shape = np.shape(x)
+    x = np.ascontiguousarray(x).reshape(-1)
+    dy = np.ascontiguousarray(dy).reshape(-1)
+    a = x.dtype.type(negative_slope)
+    return leaky_relu_backward_kernel(dy, x, a).reshape(shape)

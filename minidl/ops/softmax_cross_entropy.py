@@ -1,0 +1,159 @@
+"""Softmax cross-entropy, fused: the loss of a classifier that outputs K scores (logits).
+
+Shapes. Logits z of shape (N, K) with integer labels t of shape (N,): one class per sample;
+or z of shape (N, K, H, W) with labels (N, H, W): one class per pixel (segmentation).
+Both are the same computation on z viewed as (N, K, P), with P = 1 or P = H * W
+positions per sample; below, "position" (n, p) is one sample, or one pixel of one sample.
+
+Forward. At each position the softmax turns the K scores into probabilities
+
+    probs[n, k, p] = exp(z[n, k, p]) / sum_j exp(z[n, j, p])
+
+and the loss there is the negative log-probability of the true class c = t[n, p]:
+
+    l[n, p] = -log probs[n, c, p] = log sum_j exp(z[n, j, p]) - z[n, c, p]
+
+exp(1000) overflows, so the log-sum-exp is computed after subtracting the largest score
+m[n, p] = max_j z[n, j, p] (which changes nothing, since the softmax is invariant to adding
+a constant to all K scores):
+
+    s[n, p] = sum_j exp(z[n, j, p] - m[n, p])          (each exp <= 1, one of them = 1: 1 <= s <= K)
+    probs[n, k, p] = exp(z[n, k, p] - m[n, p]) / s[n, p]
+    lse[n, p] = m[n, p] + log s[n, p]                  (the log-sum-exp, kept in float64)
+    l[n, p] = lse[n, p] - z[n, c, p]
+
+The loss is the mean over all N * P positions, or, with class weights w (K,) (PyTorch's
+``weight=``), the weighted mean
+
+    L = sum_{n,p} w[t[n, p]] * l[n, p] / W,      W = sum_{n,p} w[t[n, p]]
+
+(w = 1 everywhere gives W = N * P and the plain mean).
+
+Backward. d lse[n, p] / d z[n, k, p] = probs[n, k, p], and d z[n, c, p] / d z[n, k, p] is 1
+for k = c and 0 otherwise, so
+
+    dz[n, k, p] = dL/dz[n, k, p] = w[c] / W * (probs[n, k, p] - [k == c]),    c = t[n, p]
+
+Fusing the softmax with the loss gives this short form; at each position the gradient
+sums to zero over k (the probabilities sum to 1, the indicator too).
+
+Like every op, this one assumes valid input (labels in [0, K), W > 0, finite logits):
+``nn.SoftmaxCrossEntropy`` checks all of it before calling here.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def softmax_kernel(z):
+    """probs[n, k, p] = exp(z[n, k, p] - m) / s and lse[n, p] = m + log s, with
+    m = max_k z[n, k, p] and s = sum_k exp(z[n, k, p] - m), so that no exp overflows.
+
+    z: (N, K, P). Returns (probs (N, K, P) in z's dtype, lse (N, P) in float64: in float32,
+    m + log s would round log s away when |m| is large, 1e4 say).
+    """
+    N, K, P = z.shape
+    probs = np.empty_like(z)
+    lse = np.empty((N, P), dtype=np.float64)
+    for n in range(N):
+        for p in range(P):
+            m = z[n, 0, p]
+            for k in range(1, K):
+                if z[n, k, p] > m:
+                    m = z[n, k, p]
+            s = np.float64(0.0)  # sums are accumulated in float64
+            for k in range(K):
+                e = np.exp(z[n, k, p] - m)
+                probs[n, k, p] = e
+                s += e
+            for k in range(K):
+                probs[n, k, p] = probs[n, k, p] / s
+            lse[n, p] = m + np.log(s)
+    return probs, lse
+
+
+@njit(cache=True)
+def cross_entropy_kernel(z, lse, t, w):
+    """L = sum_{n,p} w[t[n,p]] * (lse[n, p] - z[n, t[n,p], p]) / sum_{n,p} w[t[n,p]]."""
+    N, K, P = z.shape
+    total = np.float64(0.0)
+    W = np.float64(0.0)
+    for n in range(N):
+        for p in range(P):
+            c = t[n, p]
+            total += w[c] * (lse[n, p] - z[n, c, p])
+            W += w[c]
+    return total / W
+
+
+@njit(cache=True)
+def cross_entropy_backward_kernel(probs, t, w):
+    """dz[n, k, p] = w[c] / W * (probs[n, k, p] - [k == c]), c = t[n, p]."""
+    N, K, P = probs.shape
+    W = np.float64(0.0)
+    for n in range(N):
+        for p in range(P):
+            W += w[t[n, p]]
+    dz = np.empty_like(probs)
+    for n in range(N):
+        for p in range(P):
+            c = t[n, p]
+            scale = w[c] / W
+            for k in range(K):
+                dz[n, k, p] = scale * probs[n, k, p]
+            dz[n, c, p] -= scale
+    return dz
+
+
+def _as_npk(a):
+    """View (N, K) as (N, K, 1) and (N, K, H, W) as (N, K, H * W), C-contiguous."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _labels_np(labels, N, P):
+    """Labels (N,) or (N, H, W) as a C-contiguous int64 array (N, P)."""
+    return np.ascontiguousarray(labels, dtype=np.int64).reshape(N, P)
+
+
+def _weights(class_weight, K, dtype):
+    """The class weights (K,) in the logits' dtype; all ones when None."""
+    if class_weight is None:
+        return np.ones(K, dtype=dtype)
+    return np.ascontiguousarray(class_weight, dtype=dtype)
+
+
+def softmax(logits):
+    """Class probabilities: softmax over axis 1 of logits (N, K) or (N, K, H, W).
+
+    Returns an array of the logits' shape and dtype whose entries along axis 1 sum to 1.
+    """
+    z = _as_npk(logits)
+    probs, _ = softmax_kernel(z)
+    return probs.reshape(np.shape(logits))
+
+
+def forward(logits, labels, class_weight=None):
+    """Mean softmax cross-entropy.
+
+    logits: (N, K) or (N, K, H, W) float32/float64; labels: (N,) or (N, H, W) integers in
+    [0, K); class_weight: (K,) or None. Returns (loss as a Python float, probs of the
+    logits' shape and dtype), the probabilities being what ``backward`` needs.
+    """
+    z = _as_npk(logits)
+    N, K, P = z.shape
+    probs, lse = softmax_kernel(z)
+    loss = cross_entropy_kernel(z, lse, _labels_np(labels, N, P), _weights(class_weight, K, z.dtype))
+    return float(loss), probs.reshape(np.shape(logits))
+
+
+def backward(probs, labels, class_weight=None):
+    """Gradient of the mean (or weighted mean) loss with respect to the logits.
+
+    probs: forward's probabilities (N, K) or (N, K, H, W); labels and class_weight as in
+    forward. Returns dlogits, same shape and dtype as probs.
+    """
+    pr = _as_npk(probs)
+    N, K, P = pr.shape
+    dz = cross_entropy_backward_kernel(pr, _labels_np(labels, N, P), _weights(class_weight, K, pr.dtype))
+    return dz.reshape(np.shape(probs))
