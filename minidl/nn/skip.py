@@ -1,0 +1,63 @@
+"""The two skip connections: the rest of the graph beyond ``Sequential``.
+
+``Residual(inner)``, the ResNet block:
+
+    y = x + inner(x)                   dx = dy + inner.backward(dy)
+
+(the identity path carries the gradient unchanged, which is why deep residual networks
+train). ``Concat(inner)``, the U-Net skip, stacks x and inner(x) along the channels:
+
+    y = [x ; inner(x)]  (axis 1)       dx = dy[:, :C] + inner.backward(dy[:, C:])
+
+where C is the number of channels (or features) of x.
+"""
+import numpy as np
+
+from .checks import check_float_array, require_forward
+from .module import Layer
+
+
+class Residual(Layer):
+    """``y = x + inner(x)``; ``inner`` must keep the shape of its input."""
+
+    def __init__(self, inner):
+        super().__init__()
+        if not isinstance(inner, Layer):
+            raise TypeError(f"Residual: inner must be a minidl layer, got {type(inner).__name__}")
+        self.inner = inner
+
+    def forward(self, x):
+        check_float_array("Residual", x)
+        fx = self.inner.forward(x)
+        if fx.shape != x.shape:
+            raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
+        return x + fx
+
+    def backward(self, dy):
+        return dy + self.inner.backward(dy)
+
+
+class Concat(Layer):
+    """``y = concatenate([x, inner(x)], axis=1)``; batch and spatial sizes must agree."""
+
+    def __init__(self, inner):
+        super().__init__()
+        if not isinstance(inner, Layer):
+            raise TypeError(f"Concat: inner must be a minidl layer, got {type(inner).__name__}")
+        self.inner = inner
+        self._channels = None
+
+    def forward(self, x):
+        check_float_array("Concat", x)
+        fx = self.inner.forward(x)
+        if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
+            raise ValueError(
+                f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
+                f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
+            )
+        self._channels = x.shape[1]
+        return np.concatenate([x, fx], axis=1)
+
+    def backward(self, dy):
+        C = require_forward("Concat", self._channels)
+        return dy[:, :C] + self.inner.backward(np.ascontiguousarray(dy[:, C:]))
