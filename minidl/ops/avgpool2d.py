@@ -1,0 +1,102 @@
+"""2-D average pooling, forward and backward.
+
+Forward. A KH x KW window moves with stride (sh, sw) over every channel of every image
+(padded with zeros, (ph, pw) on each side) and keeps the mean of what it covers:
+
+    y[n, c, oh, ow] = 1/(KH KW) sum_{i < KH} sum_{j < KW} x[n, c, oh*sh - ph + i, ow*sw - pw + j]
+
+    x (N, C, H, W)  ->  y (N, C, OH, OW),    OH = (H + 2 ph - KH) // sh + 1
+                                             OW = (W + 2 pw - KW) // sw + 1
+
+The padding counts as zeros in the mean (the divisor is always KH*KW: PyTorch's default,
+count_include_pad=True). The 4x4 grid of the course with 2x2 windows and stride 2:
+
+    5 3 | 3 1
+    0 2 | 8 5            2.5   4.25
+    ----+----    ->
+    1 4 | 4 2            3.5   3.75
+    0 9 | 2 7
+
+Backward. Every pixel of a window contributes 1/(KH KW) of the window's mean, so the
+window's upstream gradient is spread evenly over its pixels:
+
+    dx[n, c, h, w] = sum over the windows (oh, ow) that cover (h, w) of dy[n, c, oh, ow] / (KH KW)
+
+(a sum: with overlapping windows a pixel receives a share from each window covering it).
+The shares that fall on the padding are dropped; without padding nothing is lost and
+sum(dx) = sum(dy): the gradient is conserved.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .im2col import output_size
+
+
+@njit(cache=True, parallel=True)
+def avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y):
+    """y = the mean of each window (padding counted as zeros); y (N, C, OH, OW) is
+    overwritten."""
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for q in prange(N * C):  # one (image, channel) plane per iteration
+        n, c = q // C, q % C
+        for oh in range(OH):
+            for ow in range(OW):
+                s = 0.0
+                for i in range(KH):
+                    for j in range(KW):
+                        h = oh * sh - ph + i
+                        w = ow * sw - pw + j
+                        if 0 <= h < H and 0 <= w < W:
+                            s += x[n, c, h, w]
+                y[n, c, oh, ow] = s / (KH * KW)
+
+
+@njit(cache=True, parallel=True)
+def avgpool2d_backward_kernel(dy, KH, KW, sh, sw, ph, pw, dx):
+    """dx[n, c, h, w] = sum of dy[n, c, oh, ow] / (KH KW) over the windows covering (h, w);
+    dx (N, C, H, W) is overwritten."""
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        for h in range(H):
+            for w in range(W):
+                dx[n, c, h, w] = 0.0
+        for oh in range(OH):
+            for ow in range(OW):
+                share = dy[n, c, oh, ow] / (KH * KW)
+                for i in range(KH):
+                    for j in range(KW):
+                        h = oh * sh - ph + i
+                        w = ow * sw - pw + j
+                        if 0 <= h < H and 0 <= w < W:
+                            dx[n, c, h, w] += share  # overlapping windows add up
+
+
+def forward(x, kernel_size, stride, padding):
+    """Average pooling.
+
+    x (N, C, H, W); kernel_size = (KH, KW); stride = (sh, sw); padding = (ph, pw), each
+    at most half the kernel size. Returns y (N, C, OH, OW).
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y)
+    return y
+
+
+def backward(dy, x_shape, kernel_size, stride, padding):
+    """dx: each dy[n, c, oh, ow] spread evenly, 1/(KH KW) each, over its window's pixels.
+
+    dy (N, C, OH, OW); x_shape = (N, C, H, W); kernel_size, stride, padding as in forward.
+    Returns dx of shape x_shape.
+    """
+    dy = np.ascontiguousarray(dy)
+    (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    avgpool2d_backward_kernel(dy, KH, KW, sh, sw, ph, pw, dx)
+    return dx

@@ -1,0 +1,242 @@
+"""Batch normalization [Ioffe and Szegedy, 2015], forward (training and evaluation) and
+backward.
+
+Every channel c is normalised with the statistics of the batch: over the m values x_i of
+that channel, i.e. over N for x (N, C), or over N*H*W positions for x (N, C, H, W):
+
+    mu_B      = 1/m sum_i x_i                          (the batch mean)
+    sigma_B^2 = 1/m sum_i (x_i - mu_B)^2               (the batch variance, biased)
+    x_hat_i   = (x_i - mu_B) / sqrt(sigma_B^2 + eps)   (eps inside the square root)
+    y_i       = gamma * x_hat_i + beta                 (gamma, beta: (C,), trained)
+
+(the course slide writes sigma_B + eps in x_hat's denominator; its backward equations,
+the paper and PyTorch all use sqrt(sigma_B^2 + eps), as here.) In training mode each
+channel of y therefore has mean beta and variance gamma^2 (up to eps).
+
+Running statistics, for evaluation (as PyTorch, momentum = 0.1):
+
+    running_mean = (1 - momentum) * running_mean + momentum * mu_B
+    running_var  = (1 - momentum) * running_var  + momentum * sigma_B^2 * m / (m - 1)
+
+(the running variance is the unbiased estimate). In evaluation mode they replace the
+batch statistics: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+
+Backward (training mode), per channel, the four equations of the course, dl/dy_i given:
+
+    dl/dx_hat_i   = dl/dy_i * gamma
+    dl/dsigma_B^2 = sum_i dl/dx_hat_i * (x_i - mu_B) * (-1/2) (sigma_B^2 + eps)^(-3/2)
+    dl/dmu_B      = (sum_i dl/dx_hat_i * (-1) / sqrt(sigma_B^2 + eps))
+                    + dl/dsigma_B^2 * (sum_i -2 (x_i - mu_B)) / m
+    dl/dx_i       = dl/dx_hat_i / sqrt(sigma_B^2 + eps) + dl/dsigma_B^2 * 2 (x_i - mu_B) / m
+                    + dl/dmu_B / m
+
+    dl/dgamma = sum_i dl/dy_i * x_hat_i            dl/dbeta = sum_i dl/dy_i
+
+Substituting the first three into the fourth (and sum_i (x_i - mu_B) = 0) gives the
+compact form, with sigma = sqrt(sigma_B^2 + eps):
+
+    dl/dx_i = gamma / (m sigma) * (m dl/dy_i - sum_j dl/dy_j - x_hat_i sum_j dl/dy_j x_hat_j)
+
+``backward`` computes the four equations, ``backward_compact`` the one line; they agree.
+The compact form shows that the input gradient of a channel sums to zero: shifting every
+x_i of a channel by the same amount does not change y.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+def _as_nc_l(a):
+    """View x (N, C) or (N, C, H, W) as (N, C, L), L = 1 or H*W: per channel, m = N*L values."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_forward_train_kernel(x, gamma, beta, eps, y, x_hat, mean, var):
+    """Per channel: the batch mean and (biased) variance, x_hat and y = gamma x_hat + beta.
+
+    x (N, C, L); gamma, beta (C,); y, x_hat (N, C, L) and mean, var (C,) are overwritten.
+    """
+    N, C, L = x.shape
+    m = N * L
+    for c in prange(C):
+        s = 0.0
+        for n in range(N):
+            for l in range(L):
+                s += x[n, c, l]
+        mu = s / m
+        s = 0.0
+        for n in range(N):
+            for l in range(L):
+                s += (x[n, c, l] - mu) ** 2
+        sigma2 = s / m
+        inv_sigma = 1.0 / np.sqrt(sigma2 + eps)
+        for n in range(N):
+            for l in range(L):
+                x_hat[n, c, l] = (x[n, c, l] - mu) * inv_sigma
+                y[n, c, l] = gamma[c] * x_hat[n, c, l] + beta[c]
+        mean[c] = mu
+        var[c] = sigma2
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_forward_eval_kernel(x, gamma, beta, running_mean, running_var, eps, y):
+    """y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta, per channel."""
+    N, C, L = x.shape
+    for c in prange(C):
+        scale = gamma[c] / np.sqrt(running_var[c] + eps)
+        for n in range(N):
+            for l in range(L):
+                y[n, c, l] = scale * (x[n, c, l] - running_mean[c]) + beta[c]
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_backward_kernel(dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, dbeta):
+    """The four backward equations of the course, channel by channel.
+
+    dy, x, x_hat (N, C, L); gamma, mean, var (C,); dx (N, C, L), dgamma, dbeta (C,) are
+    overwritten. dx_hat_i = dy_i * gamma is recomputed where it is needed.
+    """
+    N, C, L = x.shape
+    m = N * L
+    for c in prange(C):
+        mu, sigma2 = mean[c], var[c]
+        # dl/dsigma_B^2 = sum_i dl/dx_hat_i (x_i - mu_B) (-1/2) (sigma_B^2 + eps)^(-3/2)
+        s = 0.0
+        for n in range(N):
+            for l in range(L):
+                s += dy[n, c, l] * gamma[c] * (x[n, c, l] - mu)
+        dsigma2 = s * -0.5 * (sigma2 + eps) ** -1.5
+        # dl/dmu_B = sum_i dl/dx_hat_i (-1 / sqrt(sigma_B^2 + eps)) + dl/dsigma_B^2 sum_i -2 (x_i - mu_B) / m
+        s_dx_hat = 0.0
+        s_centered = 0.0
+        for n in range(N):
+            for l in range(L):
+                s_dx_hat += dy[n, c, l] * gamma[c]
+                s_centered += -2.0 * (x[n, c, l] - mu)
+        dmu = -s_dx_hat / np.sqrt(sigma2 + eps) + dsigma2 * s_centered / m
+        # dl/dx_i = dl/dx_hat_i / sqrt(sigma_B^2 + eps) + dl/dsigma_B^2 2 (x_i - mu_B) / m + dl/dmu_B / m
+        s_dgamma = 0.0
+        s_dbeta = 0.0
+        for n in range(N):
+            for l in range(L):
+                dx_hat = dy[n, c, l] * gamma[c]
+                dx[n, c, l] = dx_hat / np.sqrt(sigma2 + eps) + dsigma2 * 2.0 * (x[n, c, l] - mu) / m + dmu / m
+                s_dgamma += dy[n, c, l] * x_hat[n, c, l]
+                s_dbeta += dy[n, c, l]
+        dgamma[c] = s_dgamma
+        dbeta[c] = s_dbeta
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_backward_compact_kernel(dy, gamma, var, x_hat, eps, dx, dgamma, dbeta):
+    """dx_i = gamma / (m sigma) (m dy_i - sum dy - x_hat_i sum(dy x_hat)), per channel."""
+    N, C, L = dy.shape
+    m = N * L
+    for c in prange(C):
+        sum_dy = 0.0
+        sum_dy_x_hat = 0.0
+        for n in range(N):
+            for l in range(L):
+                sum_dy += dy[n, c, l]
+                sum_dy_x_hat += dy[n, c, l] * x_hat[n, c, l]
+        k = gamma[c] / (m * np.sqrt(var[c] + eps))
+        for n in range(N):
+            for l in range(L):
+                dx[n, c, l] = k * (m * dy[n, c, l] - sum_dy - x_hat[n, c, l] * sum_dy_x_hat)
+        dgamma[c] = sum_dy_x_hat
+        dbeta[c] = sum_dy
+
+
+def forward_train(x, gamma, beta, eps):
+    """Batch normalization with the batch's own statistics.
+
+    x (N, C) or (N, C, H, W); gamma, beta (C,); eps > 0 (1e-5 in PyTorch).
+    Returns (y, cache): y has x's shape; cache is a dict with "x", "x_hat" (x's shape),
+    "mean" and "var" ((C,), the biased batch variance), "eps" and "m" (the number of
+    values per channel): what ``backward`` and ``update_running_stats`` need.
+    """
+    x = np.ascontiguousarray(x)
+    C = x.shape[1]
+    y = np.empty_like(x)
+    x_hat = np.empty_like(x)
+    mean = np.empty(C, dtype=x.dtype)
+    var = np.empty(C, dtype=x.dtype)
+    batchnorm_forward_train_kernel(
+        _as_nc_l(x), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps,
+        _as_nc_l(y), _as_nc_l(x_hat), mean, var,
+    )
+    m = x.size // C
+    return y, {"x": x, "x_hat": x_hat, "mean": mean, "var": var, "eps": eps, "m": m}
+
+
+def forward_eval(x, gamma, beta, running_mean, running_var, eps):
+    """y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta (per channel).
+
+    x (N, C) or (N, C, H, W); gamma, beta, running_mean, running_var (C,). Returns y.
+    """
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    batchnorm_forward_eval_kernel(
+        _as_nc_l(x),
+        np.ascontiguousarray(gamma),
+        np.ascontiguousarray(beta),
+        np.ascontiguousarray(running_mean),
+        np.ascontiguousarray(running_var),
+        eps,
+        _as_nc_l(y),
+    )
+    return y
+
+
+def update_running_stats(running_mean, running_var, mean, var, m, momentum=0.1):
+    """The new running statistics (new arrays; the inputs are not modified):
+
+        running_mean = (1 - momentum) running_mean + momentum mean
+        running_var  = (1 - momentum) running_var  + momentum var m / (m - 1)
+
+    mean, var: the batch statistics of ``forward_train`` (cache["mean"], cache["var"],
+    var biased); m = cache["m"] > 1 values per channel. Returns (running_mean, running_var).
+    """
+    new_mean = (1 - momentum) * running_mean + momentum * mean
+    new_var = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+    return new_mean.astype(running_mean.dtype), new_var.astype(running_var.dtype)
+
+
+def backward(dy, gamma, cache):
+    """The gradients of forward_train by the four equations: (dx, dgamma, dbeta).
+
+    dy has x's shape; gamma (C,); cache from ``forward_train``.
+    Returns dx (x's shape), dgamma (C,), dbeta (C,).
+    """
+    dy = np.ascontiguousarray(dy)
+    C = dy.shape[1]
+    dx = np.empty_like(dy)
+    dgamma = np.empty(C, dtype=dy.dtype)
+    dbeta = np.empty(C, dtype=dy.dtype)
+    batchnorm_backward_kernel(
+        _as_nc_l(dy),
+        _as_nc_l(cache["x"]),
+        np.ascontiguousarray(gamma),
+        cache["mean"],
+        cache["var"],
+        _as_nc_l(cache["x_hat"]),
+        cache["eps"],
+        _as_nc_l(dx),
+        dgamma,
+        dbeta,
+    )
+    return dx, dgamma, dbeta
+
+
+def backward_compact(dy, gamma, cache):
+    """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
+    dy = np.ascontiguousarray(dy)
+    C = dy.shape[1]
+    dx = np.empty_like(dy)
+    dgamma = np.empty(C, dtype=dy.dtype)
+    dbeta = np.empty(C, dtype=dy.dtype)
+    batchnorm_backward_compact_kernel(
+        _as_nc_l(dy), np.ascontiguousarray(gamma), cache["var"], _as_nc_l(cache["x_hat"]), cache["eps"],
+        _as_nc_l(dx), dgamma, dbeta,
+    )
+    return dx, dgamma, dbeta

@@ -1,0 +1,148 @@
+"""im2col and col2im: turning a convolution into one matrix product.
+
+A convolution slides a KH x KW window over the (zero-padded) input; at every output
+position (oh, ow) it multiplies the window by the kernel and sums. ``im2col`` copies every
+window of one image into a column of a matrix ``cols``, so that all those sums become a
+single matrix product (see conv2d.py). One image x[n] of shape (C, H, W) gives
+
+    cols[n]  of shape  (C * KH * KW,  OH * OW)
+    row    r = (c * KH + i) * KW + j        one row per kernel element (c, i, j)
+    column p = oh * OW + ow                  one column per output position (oh, ow)
+
+    cols[n][r, p] = x[n, c, oh * sh - ph + i, ow * sw - pw + j]    (0 outside the image)
+
+with the output size (``output_size``)
+
+    OH = (H + 2 ph - KH) // sh + 1,      OW = (W + 2 pw - KW) // sw + 1.
+
+How a patch becomes a column (one channel, H = W = 4, KH = KW = 2, stride 1, no padding,
+so OH = OW = 3 and there are 9 patches):
+
+    x[n, 0]              cols[n]: a column per patch, a row per kernel element (i, j)
+
+     1  2  3  4                             p = 0  1  2  3  4  5  6  7  8
+     5  6  7  8          (i, j) = (0, 0):       1  2  3  5  6  7  9 10 11
+     9 10 11 12                   (0, 1):       2  3  4  6  7  8 10 11 12
+    13 14 15 16                   (1, 0):       5  6  7  9 10 11 13 14 15
+                                  (1, 1):       6  7  8 10 11 12 14 15 16
+
+    patch (oh, ow) = (0, 0):  1  2   ->  column p = 0: (1, 2, 5, 6), the patch read row by row
+                              5  6
+    patch (oh, ow) = (0, 1):  2  3   ->  column p = 1: (2, 3, 6, 7)
+                              6  7
+
+Every pixel appears in up to KH * KW columns (here 6 appears 4 times): the columns overlap.
+
+``col2im`` goes the other way: it adds every entry of the columns back onto the pixel it
+was copied from. It is the ADJOINT (transpose) of im2col, not its inverse: for all x, c
+
+    < im2col(x), c >  =  < x, col2im(c) >,
+
+so col2im(im2col(x)) is x multiplied, pixel by pixel, by the number of windows that cover
+it (pixel 6 above comes back as 4 * 6). That sum over overlapping windows is exactly what
+the backward pass of a convolution needs: dx = col2im(dcols).
+
+Arrays are NCHW, C-contiguous; ``stride = (sh, sw)`` and ``padding = (ph, pw)`` are pairs.
+The kernels work on one image (``im2col_sample``, ``col2im_sample``) so that conv2d can
+call them inside its own loop over the batch; ``im2col``/``col2im`` run them over a batch.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+def output_size(H, KH, S, P):
+    """The output length along one axis: ``(H + 2 P - KH) // S + 1``.
+
+    H is the input length, KH the window (kernel) length, S the stride and P the zero
+    padding added on each side. Shared by every sliding-window op (conv, pooling).
+    """
+    return (H + 2 * P - KH) // S + 1
+
+
+@njit(cache=True)
+def im2col_sample(x, KH, KW, sh, sw, ph, pw, OH, OW, cols):
+    """cols[(c*KH + i)*KW + j, oh*OW + ow] = x[c, oh*sh - ph + i, ow*sw - pw + j] (0 outside).
+
+    x is one image (C, H, W); cols (C*KH*KW, OH*OW) is overwritten.
+    """
+    C, H, W = x.shape
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(OH):
+                    h = oh * sh - ph + i
+                    for ow in range(OW):
+                        w = ow * sw - pw + j
+                        if 0 <= h < H and 0 <= w < W:
+                            cols[r, oh * OW + ow] = x[c, h, w]
+                        else:
+                            cols[r, oh * OW + ow] = 0.0  # zero padding
+
+
+@njit(cache=True)
+def col2im_sample(cols, KH, KW, sh, sw, ph, pw, OH, OW, x):
+    """x[c, h, w] = sum of cols[(c*KH + i)*KW + j, oh*OW + ow] over all (i, j, oh, ow) with
+    oh*sh - ph + i = h and ow*sw - pw + j = w: the adjoint of ``im2col_sample``.
+
+    cols is (C*KH*KW, OH*OW); x, one image (C, H, W), is overwritten. Entries that fall
+    on the padding have no pixel and are dropped.
+    """
+    C, H, W = x.shape
+    x[:] = 0.0
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(OH):
+                    h = oh * sh - ph + i
+                    for ow in range(OW):
+                        w = ow * sw - pw + j
+                        if 0 <= h < H and 0 <= w < W:
+                            x[c, h, w] += cols[r, oh * OW + ow]  # overlapping windows add up
+
+
+@njit(cache=True, parallel=True)
+def im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, cols):
+    """``im2col_sample`` for every image of the batch, images in parallel."""
+    for n in prange(x.shape[0]):
+        im2col_sample(x[n], KH, KW, sh, sw, ph, pw, OH, OW, cols[n])
+
+
+@njit(cache=True, parallel=True)
+def col2im_kernel(cols, KH, KW, sh, sw, ph, pw, OH, OW, x):
+    """``col2im_sample`` for every image of the batch, images in parallel."""
+    for n in prange(x.shape[0]):
+        col2im_sample(cols[n], KH, KW, sh, sw, ph, pw, OH, OW, x[n])
+
+
+def im2col(x, KH, KW, stride, padding):
+    """The columns of every KH x KW window of ``x``.
+
+    x: (N, C, H, W); stride = (sh, sw); padding = (ph, pw).
+    Returns cols: (N, C*KH*KW, OH*OW), with cols[n][(c*KH + i)*KW + j, oh*OW + ow] =
+    x[n, c, oh*sh - ph + i, ow*sw - pw + j] (zero where that falls on the padding).
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    (sh, sw), (ph, pw) = stride, padding
+    OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
+    cols = np.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, cols)
+    return cols
+
+
+def col2im(cols, x_shape, KH, KW, stride, padding):
+    """The adjoint of ``im2col``: every column entry added back onto its pixel.
+
+    cols: (N, C*KH*KW, OH*OW); x_shape = (N, C, H, W). Returns x: (N, C, H, W), where
+    each pixel holds the sum of the column entries copied from it (overlapping windows
+    accumulate; this is not the inverse of im2col).
+    """
+    cols = np.ascontiguousarray(cols)
+    N, C, H, W = x_shape
+    (sh, sw), (ph, pw) = stride, padding
+    OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
+    x = np.empty((N, C, H, W), dtype=cols.dtype)
+    col2im_kernel(cols, KH, KW, sh, sw, ph, pw, OH, OW, x)
+    return x

@@ -1,0 +1,111 @@
+"""2-D max pooling, forward and backward.
+
+Forward. Every channel of every image is summarised window by window: a KH x KW window
+moves with stride (sh, sw) over the image (padded by (ph, pw) on each side, the padding
+never being the maximum) and keeps the largest value it covers:
+
+    y[n, c, oh, ow] = max_{i < KH, j < KW} x[n, c, oh*sh - ph + i, ow*sw - pw + j]
+
+    x (N, C, H, W)  ->  y (N, C, OH, OW),    OH = (H + 2 ph - KH) // sh + 1
+                                             OW = (W + 2 pw - KW) // sw + 1
+
+The 4x4 grid of the course with 2x2 windows and stride 2:
+
+    5 3 | 3 1
+    0 2 | 8 5            5 8
+    ----+----    ->
+    1 4 | 4 2            9 7
+    0 9 | 2 7
+
+Forward also returns, for each output, WHERE its maximum was: ``argmax[n, c, oh, ow] =
+h * W + w``, the flat index of that pixel in its (H, W) plane (PyTorch's
+``return_indices``). When several pixels of a window hold the maximum, the FIRST one in
+row-major window order (smallest i, then smallest j) is kept, as in PyTorch.
+
+Backward. y is one pixel of its window, so dl/dx is zero everywhere except at that pixel,
+which receives the whole upstream gradient:
+
+    dx[n, c, h, w] = sum over the outputs (oh, ow) with argmax[n, c, oh, ow] = h*W + w
+                     of dy[n, c, oh, ow]
+
+A sum, because with overlapping windows (stride < kernel size) one pixel can be the
+maximum of several windows and then collects all their gradients.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .im2col import output_size
+
+
+@njit(cache=True, parallel=True)
+def maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
+    """y = the maximum of each window, argmax = its flat index h*W + w (first one on ties).
+
+    x (N, C, H, W); y (N, C, OH, OW) and argmax (same shape, int64) are overwritten.
+    """
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for q in prange(N * C):  # one (image, channel) plane per iteration
+        n, c = q // C, q % C
+        for oh in range(OH):
+            for ow in range(OW):
+                best = 0.0
+                best_index = -1
+                for i in range(KH):
+                    for j in range(KW):
+                        h = oh * sh - ph + i
+                        w = ow * sw - pw + j
+                        if 0 <= h < H and 0 <= w < W:  # padding is never the maximum
+                            v = x[n, c, h, w]
+                            if best_index < 0 or v > best:  # strict '>': ties keep the first
+                                best = v
+                                best_index = h * W + w
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = best_index
+
+
+@njit(cache=True, parallel=True)
+def maxpool2d_backward_kernel(dy, argmax, dx):
+    """dx[n, c] at pixel argmax[n, c, oh, ow] += dy[n, c, oh, ow]; dx (N, C, H, W) is
+    overwritten."""
+    N, C, H, W = dx.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for q in prange(N * C):
+        n, c = q // C, q % C
+        for h in range(H):
+            for w in range(W):
+                dx[n, c, h, w] = 0.0
+        for oh in range(OH):
+            for ow in range(OW):
+                k = argmax[n, c, oh, ow]
+                dx[n, c, k // W, k % W] += dy[n, c, oh, ow]  # overlapping windows add up
+
+
+def forward(x, kernel_size, stride, padding):
+    """Max pooling.
+
+    x (N, C, H, W); kernel_size = (KH, KW); stride = (sh, sw); padding = (ph, pw), each
+    at most half the kernel size (so that no window lies entirely in the padding).
+    Returns (y, argmax): y (N, C, OH, OW) and argmax (N, C, OH, OW) int64, the flat index
+    h * W + w of each maximum in its (H, W) plane (the first one on ties).
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax)
+    return y, argmax
+
+
+def backward(dy, argmax, x_shape):
+    """dx: each dy[n, c, oh, ow] routed to the pixel argmax[n, c, oh, ow] (summed).
+
+    dy and argmax (N, C, OH, OW); x_shape = (N, C, H, W). Returns dx of shape x_shape.
+    """
+    dy = np.ascontiguousarray(dy)
+    argmax = np.ascontiguousarray(argmax)
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    maxpool2d_backward_kernel(dy, argmax, dx)
+    return dx

@@ -1,0 +1,114 @@
+"""im2col / col2im: the columns hold the windows (against a slicing reference), col2im is
+the adjoint of im2col, the output-size formula, the picture in the docstring."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minidl.ops.im2col import col2im, im2col, output_size
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def windows(draw, max_kernel=3, max_stride=3, max_padding=2, half_padding=False, max_size=7):
+    """A sliding-window geometry: (H, W, (KH, KW), (sh, sw), (ph, pw)) with OH, OW >= 1.
+
+    Kernels may be non-square. ``half_padding`` keeps padding <= kernel // 2 (pooling's rule).
+    """
+    KH, KW = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
+    sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
+    ph = draw(st.integers(0, KH // 2 if half_padding else max_padding))
+    pw = draw(st.integers(0, KW // 2 if half_padding else max_padding))
+    H = draw(st.integers(max(1, KH - 2 * ph), max_size))
+    W = draw(st.integers(max(1, KW - 2 * pw), max_size))
+    return H, W, (KH, KW), (sh, sw), (ph, pw)
+
+
+def im2col_reference(x, KH, KW, stride, padding):
+    """im2col by padding and strided slicing (no shared code with the kernels)."""
+    N, C, H, W = x.shape
+    (sh, sw), (ph, pw) = stride, padding
+    OH, OW = (H + 2 * ph - KH) // sh + 1, (W + 2 * pw - KW) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.zeros((N, C, KH, KW, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            cols[:, :, i, j] = xp[:, :, i : i + sh * OH : sh, j : j + sw * OW : sw]
+    return cols.reshape(N, C * KH * KW, OH * OW)
+
+
+@given(geometry=windows(), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds)
+def test_im2col_matches_the_slicing_reference(geometry, N, C, seed):
+    H, W, (KH, KW), stride, padding = geometry
+    x = np.random.default_rng(seed).standard_normal((N, C, H, W))
+    np.testing.assert_array_equal(im2col(x, KH, KW, stride, padding), im2col_reference(x, KH, KW, stride, padding))
+
+
+@given(geometry=windows(), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds)
+def test_col2im_is_the_adjoint_of_im2col(geometry, N, C, seed):
+    """<im2col(x), c> = <x, col2im(c)> for every x and c."""
+    H, W, (KH, KW), stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W))
+    cols = im2col(x, KH, KW, stride, padding)
+    c = rng.standard_normal(cols.shape)
+    back = col2im(c, x.shape, KH, KW, stride, padding)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12, atol=1e-12)
+
+
+@given(geometry=windows(), seed=seeds)
+def test_col2im_of_im2col_counts_the_windows_covering_each_pixel(geometry, seed):
+    """col2im is not the inverse: col2im(im2col(x)) = x * (number of windows over each pixel)."""
+    H, W, (KH, KW), stride, padding = geometry
+    x = np.random.default_rng(seed).standard_normal((2, 2, H, W))
+    count = col2im(im2col(np.ones_like(x), KH, KW, stride, padding), x.shape, KH, KW, stride, padding)
+    np.testing.assert_allclose(col2im(im2col(x, KH, KW, stride, padding), x.shape, KH, KW, stride, padding), x * count, rtol=1e-12)
+
+
+def test_the_docstring_picture():
+    """4x4 image 1..16, 2x2 kernel, stride 1: the patch at (0, 0) is column 0, and pixel 6,
+    covered by 4 windows, comes back from col2im(im2col(x)) as 4 * 6."""
+    x = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    cols = im2col(x, 2, 2, (1, 1), (0, 0))
+    expected = [
+        [1, 2, 3, 5, 6, 7, 9, 10, 11],
+        [2, 3, 4, 6, 7, 8, 10, 11, 12],
+        [5, 6, 7, 9, 10, 11, 13, 14, 15],
+        [6, 7, 8, 10, 11, 12, 14, 15, 16],
+    ]
+    np.testing.assert_array_equal(cols[0], expected)
+    back = col2im(cols, x.shape, 2, 2, (1, 1), (0, 0))
+    np.testing.assert_array_equal(back[0, 0], [[1, 4, 6, 4], [10, 24, 28, 16], [18, 40, 44, 24], [13, 28, 30, 16]])
+
+
+@pytest.mark.parametrize(
+    "H, KH, S, P, expected",
+    [(5, 3, 1, 0, 3), (5, 3, 1, 1, 5), (28, 5, 1, 2, 28), (4, 2, 2, 0, 2), (7, 3, 2, 1, 4), (6, 3, 2, 0, 2), (1, 3, 1, 1, 1)],
+)
+def test_output_size(H, KH, S, P, expected):
+    assert output_size(H, KH, S, P) == expected
+
+
+def test_padding_is_zero_and_shapes_follow_the_formula():
+    x = np.ones((2, 3, 5, 4))
+    cols = im2col(x, 3, 2, (2, 1), (1, 1))
+    OH, OW = output_size(5, 3, 2, 1), output_size(4, 2, 1, 1)
+    assert cols.shape == (2, 3 * 3 * 2, OH * OW)
+    # the window at (0, 0) hangs over the top-left corner: of its 3x2 elements of channel 0,
+    # rows r = (c*KH + i)*KW + j = 0..5, only (i, j) = (1, 1) and (2, 1) fall on pixels
+    np.testing.assert_array_equal(cols[0, :6, 0], [0, 0, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(dtype):
+    x = np.ones((1, 2, 4, 4), dtype=dtype)
+    cols = im2col(x, 3, 3, (1, 1), (1, 1))
+    assert cols.dtype == dtype
+    assert col2im(cols, x.shape, 3, 3, (1, 1), (1, 1)).dtype == dtype
+
+
+def test_non_contiguous_input_is_accepted():
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 6)).transpose(0, 1, 3, 2)  # (4, 3, 6, 5), strided
+    np.testing.assert_array_equal(im2col(x, 2, 3, (1, 2), (1, 0)), im2col_reference(np.ascontiguousarray(x), 2, 3, (1, 2), (1, 0)))
