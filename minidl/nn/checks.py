@@ -45,3 +45,42 @@ def check_grad_shape(layer, dy, expected_shape):
             f"{layer}: expected the upstream gradient dy of shape {tuple(expected_shape)} "
             f"(the forward output's), got {tuple(dy.shape)}"
         )
+
+
+def to_pair(layer, name, value, minimum):
+    """``kernel_size=3`` or ``(3, 5)`` -> a pair of ints, each at least ``minimum``."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    ):
+        raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{layer}: {name} must be at least {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_window_fits(layer, x, kernel, padding):
+    """The (KH, KW) window must fit in the padded input (H + 2 ph, W + 2 pw)."""
+    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if kernel[0] > H or kernel[1] > W:
+        raise ValueError(
+            f"{layer}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input {H}x{W} "
+            f"(input {x.shape[2]}x{x.shape[3]}, padding {padding})"
+        )
+
+
+def check_channels(layer, x, expected):
+    """x (N, C, ...) must have C == expected channels."""
+    if x.shape[1] != expected:
+        raise ValueError(f"{layer}: expected {expected} input channels, got {x.shape[1]} (input shape {tuple(x.shape)})")
+
+
+def positive_int(layer, name, value):
+    """A size argument (features, channels): an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{layer}: {name} must be at least 1, got {value}")
+    return int(value)

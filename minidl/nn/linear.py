@@ -1,16 +1,9 @@
 """``Linear(in_features, out_features, bias=True)``: y = x w^T + b (the math is in
 ``minidl/ops/linear.py``)."""
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, check_ndim, check_same_dtype, require_forward
+from .checks import check_float_array, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward
 from .init import bias_uniform, kaiming_uniform
 from .module import Layer, Parameter
-
-
-def _check_features(name, value, what):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: {what} must be at least 1, got {value}")
 
 
 class Linear(Layer):
@@ -23,10 +16,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        _check_features("Linear", in_features, "in_features")
-        _check_features("Linear", out_features, "out_features")
-        self.in_features = in_features
-        self.out_features = out_features
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
         self.weight = Parameter(kaiming_uniform((out_features, in_features)))
         self.bias = Parameter(bias_uniform(out_features, in_features)) if bias else None
         self.cache = None

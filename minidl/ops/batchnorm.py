@@ -38,6 +38,13 @@ compact form, with sigma = sqrt(sigma_B^2 + eps):
     dl/dx_i = gamma / (m sigma) * (m dl/dy_i - sum_j dl/dy_j - x_hat_i sum_j dl/dy_j x_hat_j)
 
 ``backward`` computes the four equations, ``backward_compact`` the one line; they agree.
+
+Backward in evaluation mode (``backward_eval``): the statistics are constants, so y is an
+affine function of x per channel, with s = 1 / sqrt(running_var + eps):
+
+    dl/dx_i = dl/dy_i * gamma * s      dl/dgamma = sum_i dl/dy_i * x_hat_i      dl/dbeta = sum_i dl/dy_i
+
+where x_hat_i = (x_i - running_mean) * s.
 The compact form shows that the input gradient of a channel sums to zero: shifting every
 x_i of a channel by the same amount does not change y.
 """
@@ -87,6 +94,23 @@ def batchnorm_forward_eval_kernel(x, gamma, beta, running_mean, running_var, eps
         for n in range(N):
             for l in range(L):
                 y[n, c, l] = scale * (x[n, c, l] - running_mean[c]) + beta[c]
+
+
+@njit(cache=True, parallel=True)
+def batchnorm_backward_eval_kernel(dy, x, gamma, running_mean, running_var, eps, dx, dgamma, dbeta):
+    """Evaluation-mode gradients, per channel (the running statistics are constants)."""
+    N, C, L = x.shape
+    for c in prange(C):
+        s = 1.0 / np.sqrt(running_var[c] + eps)
+        dg = 0.0
+        db = 0.0
+        for n in range(N):
+            for l in range(L):
+                dx[n, c, l] = dy[n, c, l] * gamma[c] * s
+                dg += dy[n, c, l] * (x[n, c, l] - running_mean[c]) * s
+                db += dy[n, c, l]
+        dgamma[c] = dg
+        dbeta[c] = db
 
 
 @njit(cache=True, parallel=True)
@@ -237,6 +261,24 @@ def backward_compact(dy, gamma, cache):
     dbeta = np.empty(C, dtype=dy.dtype)
     batchnorm_backward_compact_kernel(
         _as_nc_l(dy), np.ascontiguousarray(gamma), cache["var"], _as_nc_l(cache["x_hat"]), cache["eps"],
+        _as_nc_l(dx), dgamma, dbeta,
+    )
+    return dx, dgamma, dbeta
+
+
+def backward_eval(dy, x, gamma, running_mean, running_var, eps):
+    """The gradients of forward_eval: (dx, dgamma, dbeta).
+
+    dy and x (N, C) or (N, C, H, W); gamma, running_mean, running_var (C,).
+    """
+    dy = np.ascontiguousarray(dy)
+    C = dy.shape[1]
+    dx = np.empty_like(dy)
+    dgamma = np.empty(C, dtype=dy.dtype)
+    dbeta = np.empty(C, dtype=dy.dtype)
+    batchnorm_backward_eval_kernel(
+        _as_nc_l(dy), _as_nc_l(np.ascontiguousarray(x)), np.ascontiguousarray(gamma),
+        np.ascontiguousarray(running_mean), np.ascontiguousarray(running_var), eps,
         _as_nc_l(dx), dgamma, dbeta,
     )
     return dx, dgamma, dbeta

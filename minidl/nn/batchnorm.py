@@ -1,0 +1,88 @@
+"""``BatchNorm1d`` and ``BatchNorm2d(num_features, eps=1e-5, momentum=0.1)``.
+
+Training mode normalises each channel with the batch's statistics and updates the running
+statistics (``running_mean``, ``running_var``: plain array attributes, in the state dict);
+evaluation mode uses the running statistics. The equations, including the four backward
+equations of the course, are in ``minidl/ops/batchnorm.py``.
+"""
+import numpy as np
+
+from .. import dispatch
+from .checks import check_channels, check_float_array, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward
+from .module import Layer, Parameter
+
+
+class _BatchNorm(Layer):
+    """Shared by both: parameters weight (gamma) = 1 and bias (beta) = 0, buffers
+    running_mean = 0 and running_var = 1, all (C,)."""
+
+    buffer_names = ("running_mean", "running_var")
+    ndims, layout = None, None
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        name = type(self).__name__
+        if not eps > 0:
+            raise ValueError(f"{name}: eps must be positive, got {eps!r}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+        self.num_features = positive_int(name, "num_features", num_features)
+        self.eps, self.momentum = float(eps), float(momentum)
+        self.weight = Parameter(np.ones(self.num_features, dtype=np.float32))
+        self.bias = Parameter(np.zeros(self.num_features, dtype=np.float32))
+        self.running_mean = np.zeros(self.num_features, dtype=np.float32)
+        self.running_var = np.ones(self.num_features, dtype=np.float32)
+        self.cache = None
+
+    def forward(self, x):
+        name = type(self).__name__
+        check_float_array(name, x)
+        check_ndim(name, x, self.ndims, self.layout)
+        check_channels(name, x, self.num_features)
+        check_same_dtype(name, x, self.weight)
+        op = dispatch.op("batchnorm", x)
+        gamma, beta = self.weight.data, self.bias.data
+        if not self.training:
+            self.cache = ("eval", x)
+            return op.forward_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
+        if x.size // x.shape[1] < 2:
+            raise ValueError(
+                f"{name}: training needs more than one value per channel to compute a variance, "
+                f"got input shape {tuple(x.shape)} (use eval() for single samples)"
+            )
+        y, stats = op.forward_train(x, gamma, beta, self.eps)
+        self.running_mean, self.running_var = op.update_running_stats(
+            self.running_mean, self.running_var, stats["mean"], stats["var"], stats["m"], self.momentum
+        )
+        self.cache = ("train", stats)
+        return y
+
+    def backward(self, dy):
+        name = type(self).__name__
+        mode, saved = require_forward(name, self.cache)
+        check_float_array(name, dy, "upstream gradient dy")
+        x_shape = saved.shape if mode == "eval" else saved["x"].shape
+        check_grad_shape(name, dy, x_shape)
+        op = dispatch.op("batchnorm", dy)
+        if mode == "train":
+            dx, dgamma, dbeta = op.backward(dy, self.weight.data, saved)
+        else:
+            dx, dgamma, dbeta = op.backward_eval(dy, saved, self.weight.data, self.running_mean, self.running_var, self.eps)
+        self.weight.grad += dgamma
+        self.bias.grad += dbeta
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Per-feature batch norm for (N, C) (or (N, C, L)): statistics over N (and L)."""
+
+    ndims, layout = (2, 3), "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Per-channel batch norm for (N, C, H, W): statistics over N, H and W."""
+
+    ndims, layout = (4,), "(N, C, H, W)"
