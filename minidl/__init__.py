@@ -6,7 +6,7 @@
 Every operation lives in ``minidl/ops/`` as a forward/backward pair of Numba kernels;
 ``minidl/nn/`` holds the layers that call them. See README.md for the map of the code.
 """
-from . import data, dispatch, gradcheck, nn, optim
+from . import data, dispatch, gradcheck, metrics, nn, optim
 from .rng import seed
 from .serialization import load, save
 from .train import History, evaluate, fit, predict, predict_classes

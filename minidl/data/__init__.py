@@ -10,6 +10,7 @@
 from .digits import load_digits
 from .loader import DataLoader
 from .mnist import load_mnist
+from .shapes import make_shapes_detection, make_shapes_segmentation
 from .split import train_val_test_split
 
-__all__ = ["load_digits", "load_mnist", "train_val_test_split", "DataLoader"]
+__all__ = ["load_digits", "load_mnist", "train_val_test_split", "DataLoader", "make_shapes_detection", "make_shapes_segmentation"]

@@ -6,3 +6,9 @@ from .flatten import Flatten
 from .linear import Linear
 from .loss import MSELoss, SoftmaxCrossEntropy
 from .module import Layer, Parameter
+from .upsample import Upsample
+from .yolo_loss import YOLOLoss
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d
+from .pool import AvgPool2d, MaxPool2d
+from .skip import Concat, Residual

@@ -1,0 +1,328 @@
+"""Object detection utilities (seed 002): IoU, non-maximum suppression, YOLO decoding and
+encoding, and the mean average precision.
+
+Boxes are rows (x1, y1, x2, y2): the top-left and the bottom-right corner, x to the right
+and y downwards, x1 <= x2 and y1 <= y2. minidl's YOLO code measures them in fractions of
+the image (0 .. 1); IoU, NMS and mAP do not care about the unit.
+
+    IoU(A, B) = area(A & B) / area(A | B),    area(A | B) = area(A) + area(B) - area(A & B)
+
+A detector's output for one image, and the ground truth, are dicts of arrays:
+
+    {"boxes": (k, 4), "scores": (k,), "labels": (k,) int}      a prediction
+    {"boxes": (k, 4), "labels": (k,) int}                      a target
+
+The path from a YOLO network's output to a score (tutorial 10):
+
+    detections = decode_yolo(pred, S, B, C, conf_threshold=0.1)       # every box above 0.1
+    for d in detections:                                               # one image at a time
+        keep = nms(d["boxes"], d["scores"], iou_threshold=0.5)
+        ... d["boxes"][keep], d["scores"][keep], d["labels"][keep]
+    mean_average_precision(kept_detections, targets, iou_threshold=0.5)
+"""
+import numbers
+
+import numpy as np
+from numba import njit
+
+from .ops.yolo_loss import iou_xyxy  # the one IoU of minidl: the loss picks its boxes with it
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _boxes(where, boxes, what="boxes"):
+    """``boxes`` as a C-contiguous float64 (k, 4) array of valid corners (an empty list or
+    array is (0, 4))."""
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return np.zeros((0, 4))
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"{where}: expected {what} of shape (k, 4), rows (x1, y1, x2, y2), got shape {b.shape}")
+    if not np.isfinite(b).all():
+        raise ValueError(f"{where}: {what} hold NaN or inf")
+    bad = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{where}: {what} must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2, "
+            f"got {b[k].tolist()} in row {k}"
+        )
+    return np.ascontiguousarray(b)
+
+
+def _vector(where, values, k, what, integer=False):
+    """``values`` as a (k,) array: int64 labels or float64 scores."""
+    v = np.asarray(values)
+    if v.size == 0:
+        v = v.reshape(0)
+    if v.shape != (k,):
+        raise ValueError(f"{where}: expected {what} of shape ({k},), one per box, got shape {v.shape}")
+    if integer:
+        if v.size and not np.issubdtype(v.dtype, np.integer):
+            raise TypeError(f"{where}: {what} must be integers, got dtype {v.dtype}")
+        return v.astype(np.int64)
+    v = v.astype(np.float64)
+    if not np.isfinite(v).all():
+        raise ValueError(f"{where}: {what} hold NaN or inf")
+    return v
+
+
+def _grid(where, S, B, C):
+    for value, what, low in ((S, "S", 1), (B, "B", 1), (C, "C", 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{where}: {what} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{where}: {what} must be at least {low}, got {value}")
+
+
+# --- IoU and NMS -----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def box_iou_kernel(boxes1, boxes2):
+    """iou[a, b] = IoU(boxes1[a], boxes2[b]); boxes1 (N, 4), boxes2 (M, 4) float64."""
+    N, M = boxes1.shape[0], boxes2.shape[0]
+    iou = np.zeros((N, M), dtype=np.float64)
+    for a in range(N):
+        for b in range(M):
+            iou[a, b] = iou_xyxy(boxes1[a, 0], boxes1[a, 1], boxes1[a, 2], boxes1[a, 3],
+                                 boxes2[b, 0], boxes2[b, 1], boxes2[b, 2], boxes2[b, 3])
+    return iou
+
+
+def box_iou(boxes1, boxes2):
+    """The IoU of every pair: boxes1 (N, 4), boxes2 (M, 4) -> (N, M) float64.
+
+    iou[a, b] = area(boxes1[a] & boxes2[b]) / area(boxes1[a] | boxes2[b]); 0 when the union
+    is empty (two boxes of zero area), and 0 for boxes that do not overlap (or only touch).
+    """
+    return box_iou_kernel(_boxes("box_iou", boxes1, "boxes1"), _boxes("box_iou", boxes2, "boxes2"))
+
+
+def nms(boxes, scores, iou_threshold):
+    """Non-maximum suppression: the indices of the boxes kept, by descending score (int64).
+
+    Seed 002's algorithm, with torchvision's semantics (``torchvision.ops.nms``):
+
+        1. sort the boxes by descending score (equal scores keep their order);
+        2. take the first box still in the list and keep it;
+        3. drop from the list every later box whose IoU with it is > iou_threshold;
+        4. repeat 2-3 until the list is empty.
+
+    So a box survives when its IoU with every kept box of higher score is <= iou_threshold.
+    NMS ignores labels: run it once per class to keep overlapping objects of different
+    classes. boxes (k, 4), scores (k,).
+    """
+    boxes = _boxes("nms", boxes)
+    scores = _vector("nms", scores, boxes.shape[0], "scores")
+    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real):
+        raise TypeError(f"nms: iou_threshold must be a number, got {type(iou_threshold).__name__}")
+    if not np.isfinite(iou_threshold):
+        raise ValueError(f"nms: iou_threshold must be finite, got {iou_threshold}")
+    order = np.argsort(-scores, kind="stable")
+    iou = box_iou_kernel(boxes, boxes)
+    dropped = np.zeros(boxes.shape[0], dtype=bool)
+    keep = []
+    for position, a in enumerate(order):
+        if dropped[a]:
+            continue
+        keep.append(a)
+        for b in order[position + 1:]:
+            if iou[a, b] > iou_threshold:
+                dropped[b] = True
+    return np.array(keep, dtype=np.int64)
+
+
+# --- YOLO outputs and targets ----------------------------------------------------------------
+
+
+def decode_yolo(pred, S, B, C, conf_threshold):
+    """Every box of a YOLO output whose score exceeds ``conf_threshold``, per image.
+
+    pred: (N, S*S*(5B + C)) or (N, S, S, 5B + C), box b of cell (i, j) being
+    [x, y, sqrt_w, sqrt_h, conf] at 5b .. 5b+4 and the C class scores last (the layout of
+    ``nn.YOLOLoss``). Box b is decoded to fractions of the image,
+
+        centre (cx, cy) = ((j + x) / S, (i + y) / S),    size (w, h) = (sqrt_w^2, sqrt_h^2)
+        corners (cx - w/2, cy - h/2, cx + w/2, cy + h/2)          (not clipped to the image)
+
+    its label is the class of the cell's highest class score p_c (the first on ties) and
+    its score is conf x p_c (YOLO's class-specific confidence); it is kept when
+    score > conf_threshold.
+
+    Returns a list of N dicts {"boxes" (k, 4) float64, "scores" (k,) float64, "labels" (k,)
+    int64}, boxes in cell order (i, then j, then b). Apply ``nms`` next.
+    """
+    _grid("decode_yolo", S, B, C)
+    p = np.asarray(pred, dtype=np.float64)
+    per_image = S * S * (5 * B + C)
+    if p.ndim < 2 or p.size != p.shape[0] * per_image:
+        raise ValueError(
+            f"decode_yolo: expected pred to reshape to (N, S, S, 5B + C) = (N, {S}, {S}, {5 * B + C}), "
+            f"got shape {p.shape}"
+        )
+    p = p.reshape(p.shape[0], S, S, 5 * B + C)
+    detections = []
+    for n in range(p.shape[0]):
+        boxes, scores, labels = [], [], []
+        for i in range(S):
+            for j in range(S):
+                class_scores = p[n, i, j, 5 * B:]
+                label = int(np.argmax(class_scores))
+                for b in range(B):
+                    x, y, sqrt_w, sqrt_h, conf = p[n, i, j, 5 * b: 5 * b + 5]
+                    score = conf * class_scores[label]
+                    if score > conf_threshold:
+                        cx, cy = (j + x) / S, (i + y) / S
+                        w, h = sqrt_w**2, sqrt_h**2
+                        boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+                        scores.append(score)
+                        labels.append(label)
+        detections.append({
+            "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
+            "scores": np.array(scores, dtype=np.float64),
+            "labels": np.array(labels, dtype=np.int64),
+        })
+    return detections
+
+
+def encode_yolo_targets(boxes, labels, S, C, dtype=np.float32):
+    """YOLO targets (N, S, S, 5 + C) for ``nn.YOLOLoss`` from per-image boxes and labels.
+
+    boxes: a list of N arrays (k_n, 4), (x1, y1, x2, y2) as fractions of the image (0 .. 1,
+    as ``make_shapes_detection`` gives them); labels: a list of N integer arrays (k_n,) in
+    [0, C). Each object goes to the cell (i, j) that holds its centre (cx, cy):
+
+        j = floor(cx * S), i = floor(cy * S)           (a centre on the far edge, 1.0, goes to S - 1)
+        target[n, i, j] = [cx * S - j, cy * S - i, x2 - x1, y2 - y1, 1, one-hot(label)]
+
+    and every other cell is all zeros. YOLO v1 predicts at most one object per cell: when
+    two centres fall in the same cell, the first object in the list keeps it and the
+    others are left out of the target.
+    """
+    where = "encode_yolo_targets"
+    _grid(where, S, 1, C)
+    if len(boxes) != len(labels):
+        raise ValueError(f"{where}: got boxes for {len(boxes)} images but labels for {len(labels)}")
+    target = np.zeros((len(boxes), S, S, 5 + C), dtype=dtype)
+    for n, (image_boxes, image_labels) in enumerate(zip(boxes, labels)):
+        image_boxes = _boxes(where, image_boxes, f"the boxes of image {n}")
+        image_labels = _vector(where, image_labels, image_boxes.shape[0], f"the labels of image {n}", integer=True)
+        for (x1, y1, x2, y2), label in zip(image_boxes, image_labels):
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            if not (0 <= cx <= 1 and 0 <= cy <= 1):
+                raise ValueError(
+                    f"{where}: box centres must lie in the image, 0 .. 1 (boxes are fractions of the "
+                    f"image size, not pixels), got centre ({cx:g}, {cy:g}) in image {n}"
+                )
+            if not 0 <= label < C:
+                raise ValueError(f"{where}: labels must be in [0, C) = [0, {C}), got {label} in image {n}")
+            j, i = min(int(cx * S), S - 1), min(int(cy * S), S - 1)
+            if target[n, i, j, 4] == 1:
+                continue  # one object per cell: the first one keeps it
+            target[n, i, j, :5] = (cx * S - j, cy * S - i, x2 - x1, y2 - y1, 1)
+            target[n, i, j, 5 + label] = 1
+    return target
+
+
+# --- mean average precision ------------------------------------------------------------------
+
+
+def interpolated_average_precision(recall, precision):
+    """PASCAL VOC's all-point interpolated AP: the area under the precision-recall curve
+    after replacing each precision by the best precision at any recall at least as large,
+
+        p_interp(r) = max_{r' >= r} p(r'),      AP = sum_k (r_k - r_{k-1}) * p_interp(r_k)
+
+    over the points k where the recall increases (r_0 = 0). recall, precision: (m,), the
+    cumulative values after each detection in descending score order.
+    """
+    r = np.concatenate(([0.0], np.asarray(recall, dtype=np.float64), [1.0]))
+    p = np.concatenate(([0.0], np.asarray(precision, dtype=np.float64), [0.0]))
+    for k in range(len(p) - 2, -1, -1):  # the envelope, from the right
+        p[k] = max(p[k], p[k + 1])
+    ap = 0.0
+    for k in range(1, len(r)):
+        if r[k] != r[k - 1]:
+            ap += (r[k] - r[k - 1]) * p[k]
+    return ap
+
+
+def _checked_images(predictions, targets):
+    """Per image: (predicted boxes, scores, labels, target boxes, labels) as checked arrays."""
+    where = "mean_average_precision"
+    if len(predictions) != len(targets):
+        raise ValueError(f"{where}: got predictions for {len(predictions)} images but targets for {len(targets)}")
+    checked = []
+    for n, (pred, true) in enumerate(zip(predictions, targets)):
+        for d, what, keys in ((pred, "prediction", ("boxes", "scores", "labels")), (true, "target", ("boxes", "labels"))):
+            missing = [k for k in keys if k not in d]
+            if missing:
+                raise KeyError(f"{where}: the {what} of image {n} lacks {missing}; expected the keys {list(keys)}")
+        pb = _boxes(where, pred["boxes"], f"the predicted boxes of image {n}")
+        ps = _vector(where, pred["scores"], len(pb), f"the scores of image {n}")
+        pl = _vector(where, pred["labels"], len(pb), f"the predicted labels of image {n}", integer=True)
+        tb = _boxes(where, true["boxes"], f"the target boxes of image {n}")
+        tl = _vector(where, true["labels"], len(tb), f"the target labels of image {n}", integer=True)
+        checked.append((pb, ps, pl, tb, tl))
+    return checked
+
+
+def average_precision_per_class(predictions, targets, iou_threshold=0.5):
+    """{class: AP} for every class present in the targets (PASCAL VOC, all points).
+
+    For class c: the detections of c in all images are taken by descending score (equal
+    scores in image order). Each one is a true positive when its highest-IoU ground-truth
+    box of class c in the same image (the first on ties) has IoU >= iou_threshold and is
+    not matched yet (it becomes matched), and a false positive otherwise: a second
+    detection of an object already found counts against the detector. After each one,
+
+        precision = TP / (TP + FP),    recall = TP / (number of ground-truth boxes of c)
+
+    and AP = ``interpolated_average_precision(recall, precision)``; a class with no
+    detection has AP = 0. Detections of classes absent from the targets are ignored.
+    Arguments as in ``mean_average_precision``.
+    """
+    images = _checked_images(predictions, targets)
+    classes = sorted({int(c) for *_, true_labels in images for c in true_labels})
+    ap = {}
+    for c in classes:
+        detections = []  # (score, image, box)
+        truth = []       # per image: the ground-truth boxes of class c
+        for n, (pb, ps, pl, tb, tl) in enumerate(images):
+            detections += [(ps[k], n, pb[k]) for k in np.flatnonzero(pl == c)]
+            truth.append(tb[tl == c])
+        n_truth = sum(len(t) for t in truth)
+        matched = [np.zeros(len(t), dtype=bool) for t in truth]
+        order = sorted(range(len(detections)), key=lambda d: -detections[d][0])  # stable
+        tp = np.zeros(len(order))
+        for rank, d in enumerate(order):
+            _, n, box = detections[d]
+            if len(truth[n]) == 0:
+                continue  # a false positive: nothing of class c in this image
+            iou = box_iou_kernel(box.reshape(1, 4), truth[n])[0]
+            best = int(np.argmax(iou))  # first on ties
+            if iou[best] >= iou_threshold and not matched[n][best]:
+                matched[n][best] = True
+                tp[rank] = 1
+        true_positives = np.cumsum(tp)
+        precision = true_positives / np.arange(1, len(order) + 1)
+        recall = true_positives / n_truth
+        ap[c] = interpolated_average_precision(recall, precision)
+    return ap
+
+
+def mean_average_precision(predictions, targets, iou_threshold=0.5):
+    """mAP: the mean over the classes present in the targets of PASCAL VOC's all-point
+    interpolated average precision (``average_precision_per_class``).
+
+    predictions: a list with one dict per image, {"boxes" (k, 4), "scores" (k,),
+    "labels" (k,) int} (an image without detections has k = 0); targets: the same list
+    of {"boxes" (m, 4), "labels" (m,) int}. Boxes (x1, y1, x2, y2), in one unit for both.
+    Returns a float in [0, 1].
+    """
+    ap = average_precision_per_class(predictions, targets, iou_threshold)
+    if not ap:
+        raise ValueError("mean_average_precision: the targets hold no boxes, so no class to average over")
+    return float(np.mean(list(ap.values())))
