@@ -9,6 +9,6 @@ from .module import Layer, Parameter
 from .upsample import Upsample
 from .yolo_loss import YOLOLoss
 from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .pool import AvgPool2d, MaxPool2d
 from .skip import Concat, Residual

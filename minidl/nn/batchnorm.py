@@ -5,10 +5,15 @@ statistics (``running_mean``, ``running_var``: plain array attributes, in the st
 evaluation mode uses the running statistics. The equations, including the four backward
 equations of the course, are in ``minidl/ops/batchnorm.py``.
 """
+import numbers
+
 import numpy as np
 
 from .. import dispatch
-from .checks import check_channels, check_float_array, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward
+from .checks import (
+    check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int,
+    require_forward,
+)
 from .module import Layer, Parameter
 
 
@@ -22,6 +27,9 @@ class _BatchNorm(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
         name = type(self).__name__
+        for arg, value in (("eps", eps), ("momentum", momentum)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name}: {arg} must be a real number, got {type(value).__name__}")
         if not eps > 0:
             raise ValueError(f"{name}: eps must be positive, got {eps!r}")
         if not 0 <= momentum <= 1:
@@ -63,6 +71,7 @@ class _BatchNorm(Layer):
         check_float_array(name, dy, "upstream gradient dy")
         x_shape = saved.shape if mode == "eval" else saved["x"].shape
         check_grad_shape(name, dy, x_shape)
+        check_grad_dtype(name, dy, self.weight)
         op = dispatch.op("batchnorm", dy)
         if mode == "train":
             dx, dgamma, dbeta = op.backward(dy, self.weight.data, saved)

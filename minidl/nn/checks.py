@@ -31,6 +31,12 @@ def check_same_dtype(layer, x, param, name="weight"):
         )
 
 
+def check_grad_dtype(layer, dy, param, name="weight"):
+    """The upstream gradient must have the parameter's dtype (that of the forward output)."""
+    if dy.dtype != param.dtype:
+        raise TypeError(f"{layer}: upstream gradient dy has dtype {dy.dtype}, expected {param.dtype} (the {name}'s)")
+
+
 def require_forward(layer, cache):
     """``backward`` needs what ``forward`` saved."""
     if cache is None:

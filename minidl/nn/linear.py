@@ -1,7 +1,9 @@
 """``Linear(in_features, out_features, bias=True)``: y = x w^T + b (the math is in
 ``minidl/ops/linear.py``)."""
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward
+from .checks import (
+    check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward,
+)
 from .init import bias_uniform, kaiming_uniform
 from .module import Layer, Parameter
 
@@ -42,8 +44,7 @@ class Linear(Layer):
         x = require_forward(name, self.cache)
         check_float_array(name, dy, "upstream gradient dy")
         check_grad_shape(name, dy, (x.shape[0], self.out_features))
-        if dy.dtype != self.weight.dtype:
-            raise TypeError(f"{name}: upstream gradient dy has dtype {dy.dtype}, expected {self.weight.dtype} (the weight's)")
+        check_grad_dtype(name, dy, self.weight)
         dx, dw, db = dispatch.op("linear", dy).backward(dy, x, self.weight.data, self.bias is not None)
         self.weight.grad += dw
         if self.bias is not None:

@@ -120,11 +120,15 @@ class Layer:
             p.zero_grad()
 
     # --- state ----------------------------------------------------------------------------
-    def state_dict(self):
-        """A dict of copies of every parameter and buffer, with PyTorch-style keys."""
-        state = {key: p.data.copy() for key, p in self.named_parameters()}
-        for key, owner, attr in self.named_buffers():
-            state[key] = np.array(getattr(owner, attr), copy=True)
+    def state_dict(self, *, prefix=""):
+        """A dict of copies of every parameter and buffer, with PyTorch-style keys, in
+        PyTorch's order: each layer's parameters, then its buffers, then its children's
+        ("1.weight", "1.bias", "1.running_mean", "1.running_var", "2.weight", ...)."""
+        state = {prefix + k: v.data.copy() for k, v in vars(self).items() if isinstance(v, Parameter)}
+        for name in self.buffer_names:
+            state[prefix + name] = np.array(getattr(self, name), copy=True)
+        for name, child in self.named_children():
+            state.update(child.state_dict(prefix=f"{prefix}{name}."))
         return state
 
     def load_state_dict(self, state):

@@ -13,7 +13,7 @@ where C is the number of channels (or features) of x.
 """
 import numpy as np
 
-from .checks import check_float_array, require_forward
+from .checks import check_float_array, check_grad_shape, require_forward
 from .module import Layer
 
 
@@ -25,15 +25,20 @@ class Residual(Layer):
         if not isinstance(inner, Layer):
             raise TypeError(f"Residual: inner must be a minidl layer, got {type(inner).__name__}")
         self.inner = inner
+        self.cache = None
 
     def forward(self, x):
         check_float_array("Residual", x)
         fx = self.inner.forward(x)
         if fx.shape != x.shape:
             raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
+        self.cache = x.shape
         return x + fx
 
     def backward(self, dy):
+        shape = require_forward("Residual", self.cache)
+        check_float_array("Residual", dy, "upstream gradient dy")
+        check_grad_shape("Residual", dy, shape)
         return dy + self.inner.backward(dy)
 
 
@@ -45,7 +50,7 @@ class Concat(Layer):
         if not isinstance(inner, Layer):
             raise TypeError(f"Concat: inner must be a minidl layer, got {type(inner).__name__}")
         self.inner = inner
-        self._channels = None
+        self.cache = None
 
     def forward(self, x):
         check_float_array("Concat", x)
@@ -55,9 +60,12 @@ class Concat(Layer):
                 f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
                 f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
             )
-        self._channels = x.shape[1]
-        return np.concatenate([x, fx], axis=1)
+        y = np.concatenate([x, fx], axis=1)
+        self.cache = (x.shape[1], y.shape)
+        return y
 
     def backward(self, dy):
-        C = require_forward("Concat", self._channels)
+        C, y_shape = require_forward("Concat", self.cache)
+        check_float_array("Concat", dy, "upstream gradient dy")
+        check_grad_shape("Concat", dy, y_shape)
         return dy[:, :C] + self.inner.backward(np.ascontiguousarray(dy[:, C:]))

@@ -72,7 +72,8 @@ def test_parameters_in_layer_order_weight_before_bias():
 def test_state_dict_keys_buffers_and_copies():
     model = make_model()
     state = model.state_dict()
-    assert list(state) == ["0.weight", "0.bias", "1.gamma", "2.0.weight", "2.1.weight", "2.1.bias", "1.running_mean"]
+    # PyTorch's order: each layer's parameters, then its buffers, then the next layer's
+    assert list(state) == ["0.weight", "0.bias", "1.gamma", "1.running_mean", "2.0.weight", "2.1.weight", "2.1.bias"]
     state["0.weight"][...] = 7  # a copy: the model is not changed
     assert not np.any(model[0].weight.data == 7)
 
