@@ -6,6 +6,10 @@
 Every operation lives in ``minidl/ops/`` as a forward/backward pair of Numba kernels;
 ``minidl/nn/`` holds the layers that call them. See README.md for the map of the code.
 """
+from ._threads import single_threaded_blas
+
+single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS (see _threads.py)
+
 from . import data, dispatch, gradcheck, metrics, nn, optim
 from .rng import seed
 from .serialization import load, save

@@ -11,8 +11,8 @@ minidl's policy: **parallelism comes from Numba** (``prange`` over samples, chan
 planes) and **every BLAS call runs on one thread**. ``single_threaded_blas()`` sets that
 limit, once, for every BLAS library loaded in the process (NumPy's and SciPy's; Numba's
 ``np.dot`` calls SciPy's). It needs ``threadpoolctl`` (installed with scikit-learn) and
-does nothing without it. The ops that call BLAS inside ``prange`` (conv2d) call it when
-imported.
+does nothing without it. ``import minidl`` calls it, so the policy holds for the whole
+process (including NumPy's own matrix products).
 """
 
 _applied = False

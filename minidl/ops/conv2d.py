@@ -54,10 +54,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._threads import single_threaded_blas
 from .im2col import col2im_sample, im2col_sample, output_size
-
-single_threaded_blas()
 
 
 def _chunks(N):
