@@ -2,7 +2,7 @@
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .containers import Sequential
 from .dropout import Dropout
-from .flatten import Flatten
+from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import MSELoss, SoftmaxCrossEntropy
 from .module import Layer, Parameter

@@ -72,7 +72,8 @@ class _ConvLayer(Layer):
 
     def extra_repr(self):
         geometry = ", ".join(f"{k}={v}" for k, v in self.geometry().items())
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, {geometry}, bias={self.bias is not None}"
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, {geometry}, "
+                f"bias={self.bias is not None}")
 
 
 class Conv2d(_ConvLayer):

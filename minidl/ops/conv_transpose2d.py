@@ -1,9 +1,10 @@
 """2-D transposed convolution: a convolution whose forward and backward passes are swapped.
 
-The definition (seed 002). A convolution with kernel u is a linear map, so it is a matrix
-U: flatten the input to a vector v(x) and the output is v(h) = U v(x); its backward pass
-multiplies the upstream gradient by U^T. A TRANSPOSED convolution with the same kernel is
-the other way round:
+Seed 002: "A transposed convolution is a convolution where the implementation of the
+forward and backward passes are swapped." A convolution with kernel u is a linear map, so
+it is a matrix U: flatten the input to a vector v(x) and the output is v(h) = U v(x); its
+backward pass multiplies the upstream gradient by U^T. A TRANSPOSED convolution with the
+same kernel is the other way round:
 
     forward    v(h) = U^T v(x)        (a small input grows into a large output)
     backward   dx   = U dy            (the gradient shrinks back with the convolution)
@@ -17,15 +18,33 @@ kernel placed at (oh, ow) in a 4x4 grid of zeros, read row by row:
          0 0 0 0  1 4 1 0  1 4 3 0  3 3 1 0      (kernel at (1, 0))
          0 0 0 0  0 1 4 1  0 1 4 3  0 3 3 1      (kernel at (1, 1))
 
-and the transposed convolution of the 2x2 input x = [[2, 1], [4, 4]] is U^T (16x4) times
-v(x) = (2, 1, 4, 4):
+and the transposed convolution of the 2x2 input x = [[2, 1], [4, 4]] is U^T (16x4), the
+slide's matrix, times v(x) = (2, 1, 4, 4); column k of U^T is row k of U:
 
-    U^T v(x) = (2 9 6 1  6 29 30 7  10 29 33 13  12 24 16 4)
+        U^T        v(x)   v(h)
+    |1 0 0 0|   |2|   | 2|
+    |4 1 0 0| x |1|   | 9|
+    |1 4 0 0|   |4|   | 6|
+    |0 1 0 0|   |4|   | 1|
+    |1 0 1 0|         | 6|
+    |4 1 4 1|         |29|
+    |3 4 1 4|         |30|
+    |0 3 0 1|       = | 7|
+    |3 0 1 0|         |10|
+    |3 3 4 1|         |29|
+    |1 3 3 4|         |33|
+    |0 1 0 3|         |13|
+    |0 0 3 0|         |12|
+    |0 0 3 3|         |24|
+    |0 0 1 3|         |16|
+    |0 0 0 1|         | 4|
 
-    i.e.  h = [[ 2,  9,  6,  1],      every input pixel x[oh, ow] drops a copy of the
-               [ 6, 29, 30,  7],      kernel, scaled by itself, at (oh, ow) of the output;
-               [10, 29, 33, 13],      where copies overlap they add up
-               [12, 24, 16,  4]]      (29 = 2*4 + 1*1 + 4*4 + 4*1).
+and v(h) read as 4x4 rows:
+
+    h = [[ 2,  9,  6,  1],      every input pixel x[oh, ow] drops a copy of the kernel,
+         [ 6, 29, 30,  7],      scaled by itself, at (oh, ow) of the output; where the
+         [10, 29, 33, 13],      copies overlap they add up
+         [12, 24, 16,  4]]      (29 = 2*4 + 1*1 + 4*4 + 4*1).
 
 Forward, with indices. x (N, C_in, H, W); w (C_in, C_out, KH, KW), PyTorch's layout, which
 is conv2d's (C_out, C, KH, KW) layout for the convolution going the other way, from C_out
@@ -37,9 +56,12 @@ channels back to C_in; b (C_out,); stride (sh, sw), padding (ph, pw), output_pad
 
     y (N, C_out, OH, OW)    OH = (H - 1) sh - 2 ph + KH + oph    OW = (W - 1) sw - 2 pw + KW + opw
 
-Input pixel (oh, ow) scatters w[c, co] * x[n, c, oh, ow] onto the output window whose top
-left corner is (oh*sh - ph, ow*sw - pw): the SAME windows as conv2d's with this stride and
-padding, traversed in the other direction. Compare conv2d (conv2d.py), which GATHERS
+The indices are conv2d's: (oh, ow) runs over the SMALL array (x here, conv2d's output
+there; so oh < H, while OH is the size of the large output), (h, v) over the LARGE one
+(v rather than w, which is the weight). Input pixel (oh, ow) scatters
+w[c, co] * x[n, c, oh, ow] onto the output window whose top left corner is
+(oh*sh - ph, ow*sw - pw): the SAME windows as conv2d's with this stride and padding,
+traversed in the other direction. Compare conv2d (conv2d.py), which GATHERS
 
     z[n, c, oh, ow] = sum_{co, i, j} w[c, co, i, j] * y[n, co, oh*sh - ph + i, ow*sw - pw + j]
 
@@ -78,13 +100,15 @@ output_padding. For stride sh > 1 several input sizes H' give the same conv2d ou
 ((H' + 2 ph - KH) // sh + 1 drops a remainder 0 .. sh - 1), so the transposed convolution
 cannot know which size to produce; ``output_padding`` (0 <= oph < sh) picks it by adding
 oph rows at the bottom (opw columns at the right). (Kernel 3, stride 2, padding 1 and
-output_padding 1 give OH = 2 H exactly: the usual doubling of a decoder.) Padding crops ph rows from the top and
-the bottom of the full scatter (which has (H - 1) sh + KH rows); output_padding gives back
-oph rows at the bottom. The first min(oph, ph) of them are rows of the scatter that the
-padding would have cropped; the others (all oph of them when ph = 0) lie past every
-scattered window and receive only the bias, y = b[co]. In the code nothing special happens: col2im writes zeros where
-no window lands, the bias is added everywhere, and the gradient of those bias-only rows
-reaches db alone.
+output_padding 1 give OH = 2 H exactly: the usual doubling of a decoder.)
+
+Padding crops ph rows from the top and from the bottom of the full scatter, which has
+(H - 1) sh + KH rows; output_padding gives back oph rows at the bottom. The first
+min(oph, ph) of them are rows of the scatter that the padding would have cropped; the
+others (all oph of them when ph = 0) lie past every scattered window and receive only the
+bias, y = b[co]. In the code nothing special happens: col2im writes zeros where no window
+lands, the bias is added everywhere, and the gradient of those bias-only rows reaches db
+alone.
 """
 import numpy as np
 
