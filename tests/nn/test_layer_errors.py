@@ -124,6 +124,40 @@ def test_flatten_needs_a_batch_axis():
         nn.Flatten()(randn(5))
 
 
+@pytest.mark.parametrize(
+    "args, err, message",
+    [
+        ((1.0, (2, 3)), TypeError, "Unflatten: dim must be an int, got float"),
+        ((True, (2, 3)), TypeError, "Unflatten: dim must be an int, got bool"),
+        ((1, 6), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got 6"),
+        ((1, ()), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got ()"),
+        ((1, (2, 3.0)), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got (2, 3.0)"),
+        ((1, (-1, 3)), ValueError, "Unflatten: every size in unflattened_size must be at least 1 (minidl infers no -1), got (-1, 3)"),
+    ],
+)
+def test_unflatten_constructor_arguments(args, err, message):
+    with raises(err, message):
+        nn.Unflatten(*args)
+
+
+def test_unflatten_input_errors():
+    layer = nn.Unflatten(1, (2, 3))
+    with raises(TypeError, "Unflatten: expected the input to have dtype float32 or float64, got int32"):
+        layer(np.ones((4, 6), dtype=np.int32))
+    with raises(ValueError, "Unflatten: axis 1 of the input has size 5, but unflattened_size (2, 3) holds 6 elements",
+                "input shape (4, 5)"):
+        layer(randn(4, 5))
+    with raises(ValueError, "Unflatten: dim=2 is out of range for an input of shape (4, 6)"):
+        nn.Unflatten(2, (2, 3))(randn(4, 6))
+    with raises(RuntimeError, "Unflatten: backward() called before forward()"):
+        layer.backward(randn(4, 2, 3))
+    layer(randn(4, 6))
+    with raises(ValueError, "Unflatten: expected the upstream gradient dy of shape (4, 2, 3)", "got (4, 6)"):
+        layer.backward(randn(4, 6))
+    with raises(TypeError, "Unflatten: expected the upstream gradient dy to have dtype float32 or float64, got int64"):
+        layer.backward(np.ones((4, 2, 3), dtype=np.int64))
+
+
 # --- SoftmaxCrossEntropy ----------------------------------------------------------------------
 
 

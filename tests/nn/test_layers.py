@@ -26,6 +26,7 @@ LAYERS = {
     "Dropout-train": (lambda: nn.Dropout(0.4), (3, 2, 4)),
     "Dropout-eval": (lambda: nn.Dropout(0.4).eval(), (3, 2, 4)),
     "Flatten": (nn.Flatten, (3, 2, 2, 2)),
+    "Unflatten": (lambda: nn.Unflatten(1, (2, 3)), (3, 6, 2)),
     "MLP": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.LeakyReLU(), nn.Dropout(0.2),
                                   nn.Linear(8, 4), nn.Sigmoid(), nn.Linear(4, 3), nn.Tanh()), (4, 2, 3)),
 }
@@ -183,6 +184,17 @@ def test_flatten_keeps_the_batch_axis_and_backward_reshapes_back():
     assert nn.Flatten()(randn(3, 7)).shape == (3, 7)
 
 
+def test_unflatten_undoes_flatten_and_backward_reshapes_back():
+    x = randn(2, 3, 4, 5)
+    flat = nn.Flatten()(x)
+    layer = nn.Unflatten(1, (3, 4, 5))
+    np.testing.assert_array_equal(layer(flat), x)
+    np.testing.assert_array_equal(layer.backward(x), flat)
+    assert nn.Unflatten(-1, (2, 2))(randn(3, 4, 6, 4)).shape == (3, 4, 6, 2, 2)
+    assert nn.Unflatten(0, (2, 3))(randn(6, 5)).shape == (2, 3, 5)
+    assert nn.Unflatten(1, [7])(randn(3, 7)).shape == (3, 7)
+
+
 # --- losses -------------------------------------------------------------------------------------
 
 
@@ -249,6 +261,7 @@ def test_reprs_show_the_constructor_arguments():
     assert repr(nn.Dropout()) == "Dropout(p=0.5)"
     assert [repr(layer) for layer in (nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.Flatten())] == [
         "ReLU()", "Sigmoid()", "Tanh()", "Flatten()"]
+    assert repr(nn.Unflatten(1, [16, 5, 5])) == "Unflatten(dim=1, unflattened_size=(16, 5, 5))"
     assert repr(nn.SoftmaxCrossEntropy()) == "SoftmaxCrossEntropy()"
     assert repr(nn.SoftmaxCrossEntropy(weight=[1, 2])) == "SoftmaxCrossEntropy(weight=[1.0, 2.0])"
     assert repr(nn.MSELoss()) == "MSELoss()"

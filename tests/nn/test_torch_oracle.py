@@ -72,6 +72,15 @@ def test_parameter_free_layer_against_torch(ours, theirs):
     compare_layer(ours, theirs, x, randn(*x.shape, seed=1) if not isinstance(ours, nn.Flatten) else randn(2, 60, seed=1))
 
 
+@pytest.mark.parametrize("dim, size", [(1, (3, 2)), (-1, (5, 1)), (2, (2, 2))], ids=["dim1", "dim-1", "dim2"])
+def test_unflatten_against_torch(dim, size):
+    x = randn(2, 6, 4, 5) if dim == 1 else randn(2, 3, 4, 5)
+    ours, theirs = nn.Unflatten(dim, size), torch.nn.Unflatten(dim, size)
+    shape = tuple(theirs(torch.tensor(x)).shape)
+    compare_layer(ours, theirs, x, randn(*shape, seed=1))
+    assert repr(ours) == repr(theirs)
+
+
 def test_dropout_in_training_scales_the_kept_elements_as_torch_does():
     """The masks cannot coincide (two generators), but what is done with one can."""
     p = 0.3
