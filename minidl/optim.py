@@ -214,3 +214,32 @@ class Adam(Optimizer):
     def __repr__(self):
         return (f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "
                 f"weight_decay={self.weight_decay:g}, {len(self.params)} parameters)")
+
+
+class CosineAnnealingLR:
+    """Cosine learning-rate schedule, PyTorch's ``CosineAnnealingLR`` (without restarts).
+
+    After ``t`` calls of ``step()`` (one per epoch), the optimizer's learning rate is
+
+        lr_t = eta_min + (lr_0 - eta_min) * (1 + cos(pi * t / T_max)) / 2
+
+    falling from the initial ``lr_0`` to ``eta_min`` at ``t = T_max`` (and rising again
+    after, as in PyTorch). Large steps first, small steps to settle at the end.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        if not hasattr(optimizer, "lr"):
+            raise TypeError(f"CosineAnnealingLR: expected an optimizer with an lr, got {type(optimizer).__name__}")
+        if isinstance(T_max, bool) or not isinstance(T_max, (int, np.integer)) or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        self.optimizer = optimizer
+        self.T_max = int(T_max)
+        self.eta_min = _check_number("CosineAnnealingLR", "eta_min", eta_min, 0.0)
+        self.base_lr = optimizer.lr
+        self.t = 0
+
+    def step(self):
+        """Advance one epoch and set the optimizer's lr for the next one."""
+        self.t += 1
+        cosine = (1.0 + math.cos(math.pi * self.t / self.T_max)) / 2.0
+        self.optimizer.lr = self.eta_min + (self.base_lr - self.eta_min) * cosine

@@ -115,7 +115,7 @@ class History:
 
 
 def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_size=32,
-        shuffle=True, seed=None, verbose=True):
+        shuffle=True, seed=None, verbose=True, scheduler=None):
     """Train ``model`` for ``epochs`` passes over ``train_data``; return a ``History``.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` tuples of arrays. Each epoch goes over
@@ -125,7 +125,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
     ``val_data`` if given. With ``verbose``, a progress bar shows the running loss (only
     when stderr is a terminal) and one summary line per epoch is printed. The model is
     in training mode while it trains, in eval mode while it is validated, and is left in
-    the mode it had before.
+    the mode it had before. A ``scheduler`` (e.g. ``optim.CosineAnnealingLR``) gets one
+    ``step()`` at the end of every epoch.
     """
     x, y = _check_data("fit", "train_data", train_data)
     if val_data is not None:
@@ -177,6 +178,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
                            val_acc=val.get("accuracy"), epoch_time=time.perf_counter() - start)
             if verbose:
                 print(_summary_line(history, epoch, epochs))
+            if scheduler is not None:
+                scheduler.step()
     finally:
         model.train(was_training)
     return history

@@ -270,3 +270,37 @@ def test_duplicate_parameter_raises():
 def test_base_step_is_abstract():
     with pytest.raises(NotImplementedError, match="Optimizer does not implement step"):
         optim.Optimizer(make_params()).step()
+
+
+def test_cosine_annealing_matches_formula_and_torch_schedule():
+    p = Parameter(np.zeros(2, dtype=np.float64))
+    opt = optim.SGD([p], lr=0.1)
+    sched = optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.01)
+    lrs = []
+    for _ in range(5):
+        sched.step()
+        lrs.append(opt.lr)
+    expected = [0.01 + 0.09 * (1 + np.cos(np.pi * t / 4)) / 2 for t in range(1, 6)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    assert lrs[3] == pytest.approx(0.01)  # eta_min reached at T_max
+
+
+def test_cosine_annealing_against_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: oracle test skipped")
+    opt = optim.Adam([Parameter(np.zeros(1))], lr=2e-3)
+    sched = optim.CosineAnnealingLR(opt, T_max=7, eta_min=1e-5)
+    t_opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=2e-3)
+    t_sched = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=7, eta_min=1e-5)
+    for _ in range(7):
+        t_opt.step()
+        sched.step()
+        t_sched.step()
+        assert opt.lr == pytest.approx(t_opt.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_cosine_annealing_rejects_bad_arguments():
+    opt = optim.SGD([Parameter(np.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be a positive int"):
+        optim.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(TypeError, match="expected an optimizer"):
+        optim.CosineAnnealingLR(object(), T_max=3)

@@ -305,3 +305,13 @@ def test_a_non_finite_loss_stops_training(data):
     model = mlp()
     with pytest.raises(FloatingPointError, match=r"fit: the loss is nan at epoch 1, after 0 samples"):
         fit(model, NanLoss(), optim.Adam(model.parameters()), train, verbose=False)
+
+
+def test_fit_steps_the_scheduler_once_per_epoch(data):
+    train, val = data
+    minidl.seed(0)
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.CosineAnnealingLR(opt, T_max=3)
+    fit(model, nn.SoftmaxCrossEntropy(), opt, train, epochs=3, verbose=False, scheduler=sched)
+    assert sched.t == 3 and opt.lr == pytest.approx(0.0, abs=1e-15)
