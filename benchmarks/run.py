@@ -621,7 +621,7 @@ def main(argv=None):
             print(f"  {line}")
 
     if selected("demo") and not args.quick and not args.no_demo:
-        print("\ndemo start-up: `python -m minidl.demo --quick` (2 epochs), wall time of the whole process")
+        print("\ndemo start-up: `python -m minidl.demo --quick` (one short epoch), wall time of the whole process")
         sys.stdout.flush()
         demo = time_demo()
         if isinstance(demo, str):
