@@ -500,7 +500,7 @@ def print_gflops(cases, peak_np, peak_np1, threads):
     if not convs:
         return
     width = max(len(c.name) for c in convs) + 2
-    print(f"\nconvolutions in GFLOP/s (2*N*C_out*OH*OW*C*KH*KW per product; fwd+bwd = 3 products)")
+    print("\nconvolutions in GFLOP/s (2*N*C_out*OH*OW*C*KH*KW per product; fwd+bwd = 3 products)")
     print(f"reference peak: np.matmul 1024x1024 float32 at {plural(threads, 'thread')} = {peak_np:.0f} GFLOP/s"
           + (f" (at 1 thread {peak_np1:.0f}; minidl runs {threads} single-threaded products side by side)"
              if threads > 1 else ""))

@@ -26,7 +26,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_wine
 
-import minidl
 from minidl import nn, optim
 
 parser = argparse.ArgumentParser(description="Gradient descent on the wine data")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from minidl import nn
+from tests.helpers import lenet5
 
 
 def randn(*shape, dtype=np.float32):
@@ -279,14 +280,6 @@ def test_batchnorm_backward_after_an_eval_forward_checks_the_shape():
 # --- inside a Sequential -------------------------------------------------------------------------------
 
 
-def lenet():
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
-
-
 @pytest.mark.parametrize(
     "shape, dtype, err, message",
     [
@@ -306,7 +299,7 @@ def lenet():
 )
 def test_lenet_errors_name_the_position_in_the_sequential(shape, dtype, err, message):
     with raises(err, message):
-        lenet()(randn(*shape, dtype=dtype))
+        lenet5()(randn(*shape, dtype=dtype))
 
 
 def test_errors_of_the_new_layers_inside_a_sequential_name_the_position():

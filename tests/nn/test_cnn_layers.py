@@ -2,9 +2,7 @@
 hyper-parameters that hypothesis draws, then what each layer adds to its op (parameters,
 defaults, modes, running statistics, state, dtypes, repr). The ops' own math is tested in
 tests/ops/."""
-import contextlib
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 import minidl
 from minidl import nn
 from minidl import gradcheck
+from tests.helpers import one_numba_thread, lenet5
 
 seeds = st.integers(0, 2**16)
 
@@ -24,16 +23,6 @@ def check_layer(layer, x, **kwargs):
     test_cnn_torch_oracle.py."""
     with one_numba_thread():
         return gradcheck.check_layer(layer, x, **kwargs)
-
-
-@contextlib.contextmanager
-def one_numba_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def randn(*shape, seed=0):
@@ -463,17 +452,9 @@ def test_skip_containers_name_their_parameters_and_switch_modes():
 # --- a whole CNN --------------------------------------------------------------------------------
 
 
-def lenet():
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
-
-
 def test_lenet_shapes_parameter_count_and_dtypes(capsys):
     minidl.seed(0)
-    model = lenet()
+    model = lenet5()
     assert model.summary((1, 28, 28)) == 61706  # LeNet-5's parameter count
     assert "(-1, 16, 5, 5)" in capsys.readouterr().out
     for dtype in (np.float32, np.float64):

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import minidl
 from minidl import gradcheck, nn
-from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y, one_numba_thread, transposed_windows
+from tests.helpers import one_numba_thread
+from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y, transposed_windows
 
 seeds = st.integers(0, 2**16)
 RTOL, ATOL = 1e-7, 1e-10  # against PyTorch; atol for entries that are zero up to round-off

@@ -110,7 +110,7 @@ def test_leaky_relu_slope_must_be_a_number():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_p_must_be_a_probability(p):
-    with raises(ValueError, f"Dropout: p must be in [0, 1]", f"got {p}"):
+    with raises(ValueError, "Dropout: p must be in [0, 1]", f"got {p}"):
         nn.Dropout(p)
 
 

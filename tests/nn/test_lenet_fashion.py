@@ -12,6 +12,7 @@ import pytest
 import minidl
 from minidl import nn, optim
 from minidl.data import load_mnist
+from tests.helpers import lenet5
 
 FOLDER = "/usr/share/datasets/fashion-mnist"
 
@@ -21,14 +22,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def lenet():
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
-
-
 def test_lenet5_learns_fashion_mnist():
     x_train, y_train = load_mnist("fashion", "train", n=4000, download=False)
     x_test, y_test = load_mnist("fashion", "test", n=1000, download=False)
@@ -36,7 +29,7 @@ def test_lenet5_learns_fashion_mnist():
     assert set(np.unique(y_test)) == set(range(10))
 
     minidl.seed(0)
-    model = lenet()
+    model = lenet5()
     loss_fn = nn.SoftmaxCrossEntropy()
     chance = minidl.evaluate(model, loss_fn, (x_test, y_test))
     assert chance["loss"] == pytest.approx(np.log(10), abs=0.2)  # untrained: about uniform

@@ -2,16 +2,14 @@
 against central differences on drawn sizes/kernels/strides/paddings/output paddings, the
 adjoint identity with conv2d, the loop definition (a scatter), what output_padding adds,
 the output-size rule, bias handling, dtypes."""
-import contextlib
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.ops import conv2d, conv_transpose2d
-from tests.helpers import assert_gradient, random_dy
+from tests.helpers import assert_gradient, one_numba_thread, random_dy
 from tests.ops.test_im2col import seeds
 
 
@@ -27,19 +25,6 @@ def transposed_windows(draw, max_size=4, max_kernel=3, max_stride=3, max_padding
     ph = draw(st.integers(0, min(max_padding, ((H - 1) * sh + KH + oph - 1) // 2)))
     pw = draw(st.integers(0, min(max_padding, ((W - 1) * sw + KW + opw - 1) // 2)))
     return H, W, (KH, KW), (sh, sw), (ph, pw), (oph, opw)
-
-
-@contextlib.contextmanager
-def one_numba_thread():
-    """Run the kernels on one Numba thread: a gradient check calls them hundreds of times on
-    tiny arrays, where waking the thread pool costs more than the work (and on a busy
-    shared machine, far more). The threaded paths are compared with PyTorch on batches."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def draw(N, C_in, C_out, H, W, KH, KW, seed, dtype=np.float64):
