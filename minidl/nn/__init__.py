@@ -1,14 +1,14 @@
 """Layers: thin stateful wrappers around the ops (parameters + the forward cache)."""
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .containers import Sequential
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import MSELoss, SoftmaxCrossEntropy
 from .module import Layer, Parameter
-from .upsample import Upsample
-from .yolo_loss import YOLOLoss
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv2d, ConvTranspose2d
 from .pool import AvgPool2d, MaxPool2d
 from .skip import Concat, Residual
+from .upsample import Upsample
+from .yolo_loss import YOLOLoss

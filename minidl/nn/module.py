@@ -164,10 +164,19 @@ class Layer:
         return self
 
     def to(self, target):
-        """Convert parameters and buffers to a float dtype (``np.float64``, ``"float32"``).
+        """Convert parameters and buffers to a float dtype (``np.float64``, ``"float32"``),
+        or move them to a device (``"cpu"``: where they already are). Returns self.
 
-        Gradient checks run a model in float64 with ``model.to(np.float64)``. Returns self.
+        Gradient checks run a model in float64 with ``model.to(np.float64)``. The CUDA
+        target (``"cuda"``) is not written yet: ``minidl/dispatch.py`` is where it plugs in.
         """
+        if target == "cpu":
+            return self
+        if target == "cuda":
+            raise NotImplementedError(
+                f"{type(self).__name__}.to('cuda'): minidl has no CUDA target yet (minidl/cuda/ does not "
+                f"exist); models run on the CPU"
+            )
         dtype = np.dtype(target)
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"{type(self).__name__}.to: expected float32 or float64, got {dtype}")

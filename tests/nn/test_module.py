@@ -254,3 +254,13 @@ def test_dispatch_missing_cuda_op_is_clear(monkeypatch):
 
     with pytest.raises(NotImplementedError, match="no CUDA implementation"):
         dispatch.op("definitely_missing_op", DeviceArray())
+
+
+def test_to_cpu_is_a_no_op_and_cuda_says_it_is_missing():
+    model = make_model()
+    before = model.state_dict()
+    assert model.to("cpu") is model
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    with pytest.raises(NotImplementedError, match="no CUDA target yet"):
+        model.to("cuda")
