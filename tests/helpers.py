@@ -45,3 +45,19 @@ def lenet5():
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10))
+
+
+def assert_bias_grad_and_accumulation(layer, x, dy):
+    """For a layer with a per-channel bias on (N, C, H, W) outputs: db = sum of dy over
+    n, h, w; parameter gradients add up over backward calls until ``zero_grad()`` (as in
+    PyTorch) while dx does not; ``zero_grad()`` clears them."""
+    layer(x)
+    dx1 = layer.backward(dy)
+    w_grad, b_grad = layer.weight.grad.copy(), layer.bias.grad.copy()
+    np.testing.assert_allclose(b_grad, dy.sum(axis=(0, 2, 3)), rtol=1e-13)
+    dx2 = layer.backward(dy)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_allclose(layer.weight.grad, 2 * w_grad, rtol=1e-13)
+    np.testing.assert_allclose(layer.bias.grad, 2 * b_grad, rtol=1e-13)
+    layer.zero_grad()
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()

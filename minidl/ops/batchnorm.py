@@ -226,17 +226,20 @@ def update_running_stats(running_mean, running_var, mean, var, m, momentum=0.1):
     return new_mean.astype(running_mean.dtype), new_var.astype(running_var.dtype)
 
 
+def _gradient_arrays(dy):
+    """dy made C-contiguous, and empty dx (dy's shape), dgamma and dbeta (C,) to fill."""
+    dy = np.ascontiguousarray(dy)
+    C = dy.shape[1]
+    return dy, np.empty_like(dy), np.empty(C, dtype=dy.dtype), np.empty(C, dtype=dy.dtype)
+
+
 def backward(dy, gamma, cache):
     """The gradients of forward_train by the four equations: (dx, dgamma, dbeta).
 
     dy has x's shape; gamma (C,); cache from ``forward_train``.
     Returns dx (x's shape), dgamma (C,), dbeta (C,).
     """
-    dy = np.ascontiguousarray(dy)
-    C = dy.shape[1]
-    dx = np.empty_like(dy)
-    dgamma = np.empty(C, dtype=dy.dtype)
-    dbeta = np.empty(C, dtype=dy.dtype)
+    dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_kernel(
         _as_nc_l(dy),
         _as_nc_l(cache["x"]),
@@ -254,11 +257,7 @@ def backward(dy, gamma, cache):
 
 def backward_compact(dy, gamma, cache):
     """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
-    dy = np.ascontiguousarray(dy)
-    C = dy.shape[1]
-    dx = np.empty_like(dy)
-    dgamma = np.empty(C, dtype=dy.dtype)
-    dbeta = np.empty(C, dtype=dy.dtype)
+    dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_compact_kernel(
         _as_nc_l(dy), np.ascontiguousarray(gamma), cache["var"], _as_nc_l(cache["x_hat"]), cache["eps"],
         _as_nc_l(dx), dgamma, dbeta,
@@ -271,11 +270,7 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
 
     dy and x (N, C) or (N, C, H, W); gamma, running_mean, running_var (C,).
     """
-    dy = np.ascontiguousarray(dy)
-    C = dy.shape[1]
-    dx = np.empty_like(dy)
-    dgamma = np.empty(C, dtype=dy.dtype)
-    dbeta = np.empty(C, dtype=dy.dtype)
+    dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_eval_kernel(
         _as_nc_l(dy), _as_nc_l(np.ascontiguousarray(x)), np.ascontiguousarray(gamma),
         np.ascontiguousarray(running_mean), np.ascontiguousarray(running_var), eps,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import minidl
 from minidl import nn
 from minidl import gradcheck
-from tests.helpers import one_numba_thread, lenet5
+from tests.helpers import assert_bias_grad_and_accumulation, lenet5, one_numba_thread
 
 seeds = st.integers(0, 2**16)
 
@@ -123,15 +123,7 @@ def test_conv2d_bias_adds_per_output_channel_and_gradients_accumulate():
     without = nn.Conv2d(2, 3, 3, padding=1, bias=False).to(np.float64)
     without.weight.data = layer.weight.data
     np.testing.assert_allclose(layer(x), without(x) + layer.bias.data[None, :, None, None], rtol=1e-13)
-    dx1 = layer.backward(dy)
-    w_grad, b_grad = layer.weight.grad.copy(), layer.bias.grad.copy()
-    np.testing.assert_allclose(b_grad, dy.sum(axis=(0, 2, 3)), rtol=1e-13)
-    dx2 = layer.backward(dy)  # gradients add up until zero_grad(), as in PyTorch; dx does not
-    np.testing.assert_array_equal(dx1, dx2)
-    np.testing.assert_allclose(layer.weight.grad, 2 * w_grad, rtol=1e-13)
-    np.testing.assert_allclose(layer.bias.grad, 2 * b_grad, rtol=1e-13)
-    layer.zero_grad()
-    assert not layer.weight.grad.any() and not layer.bias.grad.any()
+    assert_bias_grad_and_accumulation(layer, x, dy)
 
 
 def test_conv2d_reads_the_parameter_data_at_every_call():

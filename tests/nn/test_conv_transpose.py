@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import minidl
 from minidl import gradcheck, nn
-from tests.helpers import one_numba_thread
+from tests.helpers import assert_bias_grad_and_accumulation, one_numba_thread
 from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y, transposed_windows
 
 seeds = st.integers(0, 2**16)
@@ -123,15 +123,7 @@ def test_bias_adds_per_output_channel_and_gradients_accumulate():
     np.testing.assert_allclose(y, without(x) + layer.bias.data[None, :, None, None], rtol=1e-13)
     np.testing.assert_array_equal(y[:, :, 7, 7], np.broadcast_to(layer.bias.data, (2, 3)))  # output_padding: bias only
     dy = randn(*y.shape, seed=1)
-    dx1 = layer.backward(dy)
-    w_grad, b_grad = layer.weight.grad.copy(), layer.bias.grad.copy()
-    np.testing.assert_allclose(b_grad, dy.sum(axis=(0, 2, 3)), rtol=1e-13)
-    dx2 = layer.backward(dy)  # gradients add up until zero_grad(), as in PyTorch; dx does not
-    np.testing.assert_array_equal(dx1, dx2)
-    np.testing.assert_allclose(layer.weight.grad, 2 * w_grad, rtol=1e-13)
-    np.testing.assert_allclose(layer.bias.grad, 2 * b_grad, rtol=1e-13)
-    layer.zero_grad()
-    assert not layer.weight.grad.any() and not layer.bias.grad.any()
+    assert_bias_grad_and_accumulation(layer, x, dy)
 
 
 def test_reads_the_parameter_data_at_every_call():
