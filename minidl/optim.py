@@ -27,8 +27,10 @@ betas (beta1, beta2) and eps:
 
 Every update writes into ``p.data`` in place (the layers read ``.data`` at each call, and any
 other reference to the array sees the new values), and the state arrays (buf, m, v) have
-the parameter's shape and dtype. ``model.to(np.float64)`` after the optimiser was made is
-fine: the state follows the parameter's new dtype at the next step.
+the parameter's shape and dtype and live on its device. The updates themselves are ops
+(``minidl/ops/sgd.py``, ``minidl/ops/adam.py`` and their CUDA twins), so a model on the GPU
+is updated on the GPU. ``model.to(np.float64)`` or ``model.to("cuda")`` after the optimiser
+was made is fine: the state follows the parameter's new dtype and device at the next step.
 
 Usage, as in PyTorch:
 
@@ -42,6 +44,8 @@ import numbers
 
 import numpy as np
 
+from . import dispatch
+from .device import astype, device_of, to_device, zeros
 from .nn.module import Parameter
 
 
@@ -84,15 +88,15 @@ class Optimizer:
 
     def _state_like(self, state, p):
         """A state array (momentum buffer, moment) matching ``p``: zeros if there is none yet,
-        converted if ``p.data`` changed dtype since the last step (``model.to(...)``)."""
+        converted if ``p.data`` changed dtype or device since the last step (``model.to(...)``)."""
         if state is None:
-            return np.zeros(p.shape, dtype=p.dtype)
-        if state.shape != p.shape:
+            return zeros(p.shape, p.dtype, like=p.data)
+        if tuple(state.shape) != tuple(p.shape):
             raise ValueError(
-                f"{type(self).__name__}: a parameter changed shape from {state.shape} to {p.shape} "
+                f"{type(self).__name__}: a parameter changed shape from {tuple(state.shape)} to {p.shape} "
                 f"since the last step; make a new optimiser for the new parameters"
             )
-        return state.astype(p.dtype, copy=False)
+        return astype(to_device(state, device_of(p.data)), p.dtype)
 
 
 def _check_number(name, arg, value, low, low_inclusive=True):
@@ -134,20 +138,13 @@ class SGD(Optimizer):
     def step(self):
         """One update of every parameter (see the class docstring)."""
         for i, p in enumerate(self.params):
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
+            buf = None
+            first_step = self.momentum_buffers[i] is None
             if self.momentum != 0:
-                buf = self.momentum_buffers[i]
-                if buf is None:
-                    buf = np.array(g, dtype=p.dtype, copy=True)  # first step: the velocity is g
-                else:
-                    buf = self._state_like(buf, p)
-                    buf *= self.momentum
-                    buf += g
+                buf = self._state_like(self.momentum_buffers[i], p)  # zeros, overwritten by g at step 1
                 self.momentum_buffers[i] = buf
-                g = g + self.momentum * buf if self.nesterov else buf
-            p.data -= self.lr * g
+            dispatch.op("sgd", p.data, p.grad, buf).step(
+                p.data, p.grad, buf, self.lr, self.momentum, self.weight_decay, self.nesterov, first_step)
 
     def __repr__(self):
         return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, weight_decay={self.weight_decay:g}, "
@@ -194,22 +191,11 @@ class Adam(Optimizer):
         """One update of every parameter (see the class docstring)."""
         beta1, beta2 = self.betas
         self.t += 1
-        bias_correction1 = 1.0 - beta1 ** self.t
-        bias_correction2 = 1.0 - beta2 ** self.t
         for i, p in enumerate(self.params):
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
-            m = self._state_like(self.m[i], p)
-            v = self._state_like(self.v[i], p)
-            m *= beta1
-            m += (1.0 - beta1) * g
-            v *= beta2
-            v += (1.0 - beta2) * g * g
-            self.m[i], self.v[i] = m, v
-            m_hat = m / bias_correction1
-            v_hat = v / bias_correction2
-            p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            m = self.m[i] = self._state_like(self.m[i], p)
+            v = self.v[i] = self._state_like(self.v[i], p)
+            dispatch.op("adam", p.data, p.grad, m, v).step(
+                p.data, p.grad, m, v, self.lr, beta1, beta2, self.eps, self.weight_decay, self.t)
 
     def __repr__(self):
         return (f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "

@@ -13,6 +13,10 @@ An epoch is one pass over the training data in mini-batches (a new order each ep
 after it, the model is measured on the validation data in evaluation mode (dropout off,
 batch norm on its running statistics). ``fit`` records both in a ``History``.
 
+Devices. Each batch is moved to the model's device (``model.to("cuda")`` is all it takes
+to train on the GPU); what comes back (losses, accuracies, ``predict``'s outputs) is on
+the host.
+
 Accuracy is reported when the targets are integer class labels: the predicted class is
 the argmax of the outputs over axis 1 (the class axis of (N, K) logits, or of (N, K, H, W)
 per-pixel logits). For regression targets (float ``y``, e.g. with ``MSELoss``) it is None.
@@ -23,11 +27,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.loader import DataLoader
+from .device import to_device, to_host
 
 
 def _accuracy_counts(outputs, y):
     """(number correct, number of predictions) when ``y`` holds class labels, else None."""
-    y = np.asarray(y)
+    outputs, y = to_host(outputs), to_host(y)
     if not np.issubdtype(y.dtype, np.integer) or outputs.ndim != y.ndim + 1:
         return None
     predicted = outputs.argmax(axis=1)
@@ -152,6 +157,7 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
             bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False,
                        disable=None if verbose else True)  # None: off when not a terminal
             for xb, yb in bar:
+                xb, yb = to_device(xb, model.device), to_device(yb, model.device)
                 logits = model(xb)
                 loss = float(loss_fn(logits, yb))
                 if not np.isfinite(loss):
@@ -163,8 +169,8 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
                 model.backward(loss_fn.backward())
                 optimizer.step()
 
-                loss_sum += loss * len(xb)  # the batch loss is a mean: weight it by the batch size
-                n_seen += len(xb)
+                loss_sum += loss * xb.shape[0]  # the batch loss is a mean: weight it by the batch size
+                n_seen += xb.shape[0]
                 if counts is not None:
                     n_correct += counts[0]
                     n_predicted += counts[1]
@@ -208,8 +214,9 @@ def evaluate(model, loss_fn, data, batch_size=256):
     try:
         loss_sum, n_correct, n_predicted, is_classification = 0.0, 0, 0, True
         for xb, yb in DataLoader(x, y, batch_size=batch_size):
+            xb, yb = to_device(xb, model.device), to_device(yb, model.device)
             outputs = model(xb)
-            loss_sum += float(loss_fn(outputs, yb)) * len(xb)
+            loss_sum += float(loss_fn(outputs, yb)) * xb.shape[0]
             counts = _accuracy_counts(outputs, yb)
             if counts is None:
                 is_classification = False
@@ -239,7 +246,8 @@ def predict(model, x, batch_size=256):
     was_training = model.training
     model.eval()
     try:
-        outputs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        outputs = [to_host(model(to_device(x[i:i + batch_size], model.device)))
+                   for i in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
     return np.concatenate(outputs)

@@ -29,7 +29,7 @@ class _Elementwise(Layer):
         return ()
 
     def forward(self, x):
-        check_float_array(type(self).__name__, x)
+        check_float_array(type(self).__name__, x, device=self.device)
         y = dispatch.op(self.op_name, x).forward(x, *self.op_args())
         self.cache = x if self.keep == "x" else y
         return y
@@ -37,9 +37,9 @@ class _Elementwise(Layer):
     def backward(self, dy):
         name = type(self).__name__
         kept = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, kept.shape)
-        return dispatch.op(self.op_name, dy).backward(dy, kept, *self.op_args())
+        return dispatch.op(self.op_name, dy, kept).backward(dy, kept, *self.op_args())
 
 
 class ReLU(_Elementwise):

@@ -44,12 +44,12 @@ class _BatchNorm(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         check_ndim(name, x, self.ndims, self.layout)
         check_channels(name, x, self.num_features)
         check_same_dtype(name, x, self.weight)
-        op = dispatch.op("batchnorm", x)
         gamma, beta = self.weight.data, self.bias.data
+        op = dispatch.op("batchnorm", x, gamma, beta, self.running_mean, self.running_var)
         if not self.training:
             self.cache = ("eval", x)
             return op.forward_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
@@ -68,17 +68,17 @@ class _BatchNorm(Layer):
     def backward(self, dy):
         name = type(self).__name__
         mode, saved = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         x_shape = saved.shape if mode == "eval" else saved["x"].shape
         check_grad_shape(name, dy, x_shape)
         check_grad_dtype(name, dy, self.weight)
-        op = dispatch.op("batchnorm", dy)
+        op = dispatch.op("batchnorm", dy, self.weight.data)
         if mode == "train":
             dx, dgamma, dbeta = op.backward(dy, self.weight.data, saved)
         else:
             dx, dgamma, dbeta = op.backward_eval(dy, saved, self.weight.data, self.running_mean, self.running_var, self.eps)
-        self.weight.grad += dgamma
-        self.bias.grad += dbeta
+        self.weight.accumulate(dgamma)
+        self.bias.accumulate(dbeta)
         return dx
 
     def extra_repr(self):

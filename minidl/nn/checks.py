@@ -3,17 +3,23 @@ the actual shape or dtype, before anything reaches a Numba kernel (where a wrong
 would surface as an unreadable typing error)."""
 import numpy as np
 
+from ..device import device_of, is_device_array
 from .module import FLOAT_DTYPES
 
 
-def check_float_array(layer, x, name="input"):
-    """``x`` must be a float32/float64 NumPy array (or a CUDA device array)."""
-    if hasattr(x, "__cuda_array_interface__"):
-        return
-    if not isinstance(x, np.ndarray):
+def check_float_array(layer, x, name="input", device=None):
+    """``x`` must be a float32/float64 NumPy array or CUDA device array, and live on
+    ``device`` ("cpu" or "cuda": where the layer is) when that is given."""
+    if not isinstance(x, np.ndarray) and not is_device_array(x):
         raise TypeError(f"{layer}: expected the {name} to be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{layer}: expected the {name} to have dtype float32 or float64, got {x.dtype}")
+    if device is not None and device_of(x) != device:
+        hint = f"minidl.to_device(x, {device!r})" if name == "input" else f"move it with minidl.to_device(..., {device!r})"
+        raise TypeError(
+            f"{layer}: the {name} is on {device_of(x)!r} but the layer is on {device!r}; {hint} "
+            f"(or move the model with model.to({device_of(x)!r}))"
+        )
 
 
 def check_ndim(layer, x, ndims, layout, name="input"):

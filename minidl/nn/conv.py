@@ -46,28 +46,28 @@ class _ConvLayer(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         check_ndim(name, x, (4,), "(N, C, H, W)")
         check_channels(name, x, self.in_channels)
         self.check_size(x)
         check_same_dtype(name, x, self.weight)
         b = self.bias.data if self.bias is not None else None
-        y = dispatch.op(self.op_name, x).forward(x, self.weight.data, b, **self.geometry())
+        y = dispatch.op(self.op_name, x, self.weight.data, b).forward(x, self.weight.data, b, **self.geometry())
         self.cache = (x, y.shape)
         return y
 
     def backward(self, dy):
         name = type(self).__name__
         x, y_shape = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, y_shape)
         check_grad_dtype(name, dy, self.weight)
-        dx, dw, db = dispatch.op(self.op_name, dy).backward(
+        dx, dw, db = dispatch.op(self.op_name, dy, x, self.weight.data).backward(
             dy, x, self.weight.data, self.stride, self.padding, self.bias is not None
         )
-        self.weight.grad += dw
+        self.weight.accumulate(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.accumulate(db)
         return dx
 
     def extra_repr(self):

@@ -25,7 +25,7 @@ class Dropout(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         if not self.training:
             self.cache = (None, x.shape)  # no mask: the identity
             return x
@@ -37,11 +37,11 @@ class Dropout(Layer):
     def backward(self, dy):
         name = type(self).__name__
         mask, shape = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, shape)
         if mask is None:  # evaluation mode: the identity
             return dy
-        return dispatch.op("dropout", dy).backward(dy, mask, self.p)
+        return dispatch.op("dropout", dy, mask).backward(dy, mask, self.p)
 
     def extra_repr(self):
         return f"p={self.p}"

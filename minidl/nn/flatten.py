@@ -21,7 +21,7 @@ class Flatten(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected an input with at least 2 dimensions (N, ...), got shape {tuple(x.shape)}")
         self.cache = x.shape
@@ -30,7 +30,7 @@ class Flatten(Layer):
     def backward(self, dy):
         name = type(self).__name__
         shape = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, (shape[0], math.prod(shape[1:])))
         return dy.reshape(shape)
 
@@ -61,7 +61,7 @@ class Unflatten(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"{name}: dim={self.dim} is out of range for an input of shape {tuple(x.shape)}")
         dim = self.dim % x.ndim
@@ -76,7 +76,7 @@ class Unflatten(Layer):
     def backward(self, dy):
         name = type(self).__name__
         shape = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         dim = self.dim % len(shape)
         check_grad_shape(name, dy, shape[:dim] + self.unflattened_size + shape[dim + 1:])
         return dy.reshape(shape)

@@ -26,7 +26,7 @@ class Linear(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         check_ndim(name, x, (2,), "(N, in_features)")
         if x.shape[1] != self.in_features:
             raise ValueError(
@@ -35,20 +35,21 @@ class Linear(Layer):
             )
         check_same_dtype(name, x, self.weight)
         b = self.bias.data if self.bias is not None else None
-        y = dispatch.op("linear", x).forward(x, self.weight.data, b)
+        y = dispatch.op("linear", x, self.weight.data, b).forward(x, self.weight.data, b)
         self.cache = x
         return y
 
     def backward(self, dy):
         name = type(self).__name__
         x = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, (x.shape[0], self.out_features))
         check_grad_dtype(name, dy, self.weight)
-        dx, dw, db = dispatch.op("linear", dy).backward(dy, x, self.weight.data, self.bias is not None)
-        self.weight.grad += dw
+        w = self.weight.data
+        dx, dw, db = dispatch.op("linear", dy, x, w).backward(dy, x, w, self.bias is not None)
+        self.weight.accumulate(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.accumulate(db)
         return dx
 
     def extra_repr(self):

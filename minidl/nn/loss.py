@@ -10,19 +10,23 @@ upstream gradient is 1) and returns d loss / d prediction, to hand to ``model.ba
 Every input is checked first, and a NaN or inf in the prediction or the target is an
 error: NaN never passes silently through a loss (a NaN loss means a diverged model or bad
 data, and would otherwise turn every gradient into NaN without a word).
+
+Devices. A loss runs where its prediction is; the target (or the labels) may be given on
+either side and is moved there. The loss is a Python float, ``backward()`` an array on
+the prediction's device.
 """
 import numpy as np
 
 from .. import dispatch
+from ..device import as_array_like, is_device_array
 from .checks import check_float_array, check_ndim, require_forward
 from .module import Layer
 
 
 def _check_finite(layer, a, name):
-    """``a`` must hold no NaN or inf."""
-    finite = np.isfinite(a)
-    if not finite.all():
-        bad = int(a.size - np.count_nonzero(finite))
+    """``a`` must hold no NaN or inf (counted by the reduce op, where ``a`` lives)."""
+    bad = dispatch.op("reduce", a).count_nonfinite(a)
+    if bad:
         raise ValueError(
             f"{layer}: found NaN or inf in {name} ({bad} of {a.size} values); NaN never passes "
             f"silently through a loss (a diverged model? try a smaller learning rate, or check the data)"
@@ -75,7 +79,8 @@ class SoftmaxCrossEntropy(Layer):
         N, K = logits.shape[:2]
         layout = "(N,)" if logits.ndim == 2 else "(N, H, W)"
         expected = (N,) + tuple(logits.shape[2:])
-        labels = np.asarray(labels)
+        if not is_device_array(labels):
+            labels = np.asarray(labels)
         if not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(
                 f"{name}: expected integer class labels (e.g. int64) of shape {layout}, got dtype {labels.dtype}"
@@ -91,7 +96,8 @@ class SoftmaxCrossEntropy(Layer):
             raise ValueError(f"{name}: expected labels of shape {layout} = {expected}, got shape {labels.shape}")
         _check_not_empty(name, labels, "labels")
         _check_finite(name, logits, "the logits")
-        low, high = int(labels.min()), int(labels.max())
+        labels = as_array_like(labels, like=logits, dtype=np.int64)
+        low, high = dispatch.op("reduce", labels).min_max(labels)
         if low < 0 or high >= K:
             raise ValueError(
                 f"{name}: labels must be class indices in [0, K) = [0, {K}), got values from {low} to {high}"
@@ -101,9 +107,9 @@ class SoftmaxCrossEntropy(Layer):
                 raise ValueError(
                     f"{name}: weight has {self.weight.shape[0]} entries, but the logits have K={K} classes"
                 )
-            if self.weight[labels].sum() == 0:
-                raise ValueError(f"{name}: the labels of this batch all have weight 0; the weighted mean is undefined")
-        loss, probs = dispatch.op("softmax_cross_entropy", logits).forward(logits, labels, self.weight)
+        loss, probs = dispatch.op("softmax_cross_entropy", logits, labels).forward(logits, labels, self.weight)
+        if np.isnan(loss):  # the logits are finite: only a zero total weight gives 0 / 0
+            raise ValueError(f"{name}: the labels of this batch all have weight 0; the weighted mean is undefined")
         self.cache = (probs, labels)
         return loss
 
@@ -132,7 +138,7 @@ class MSELoss(Layer):
         name = type(self).__name__
         check_float_array(name, pred, "pred")
         check_float_array(name, target, "target")
-        if pred.shape != target.shape:
+        if tuple(pred.shape) != tuple(target.shape):
             raise ValueError(
                 f"{name}: pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}; "
                 f"they must be equal (no broadcasting)"
@@ -140,7 +146,8 @@ class MSELoss(Layer):
         _check_not_empty(name, pred, "pred")
         _check_finite(name, pred, "pred")
         _check_finite(name, target, "target")
-        loss = dispatch.op("mse", pred).forward(pred, target)
+        target = as_array_like(target, like=pred, dtype=pred.dtype)
+        loss = dispatch.op("mse", pred, target).forward(pred, target)
         self.cache = (pred, target)
         return loss
 

@@ -8,8 +8,16 @@ Parameters, child layers and buffers are found by looking at the layer's attribu
 the order they were assigned, so ``self.weight = Parameter(...)`` before
 ``self.bias = Parameter(...)`` is what puts the weight first in ``parameters()`` and in
 ``state_dict()`` (PyTorch's order and keys: ``"0.weight"``, ``"3.running_mean"``).
+
+Devices. ``model.to("cuda")`` moves every parameter, gradient and buffer to the GPU and
+marks every layer's ``device``; a layer then takes and returns device arrays and refuses a
+host array with a clear error (and the reverse). ``state_dict()`` always holds host NumPy
+arrays; ``load_state_dict`` puts the values where the model is.
 """
 import numpy as np
+
+from .. import dispatch
+from ..device import DEVICES, astype, device_of, is_device_array, to_device, to_host, zeros
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -23,7 +31,7 @@ class Parameter:
     """
 
     def __init__(self, data):
-        data = np.asarray(data)
+        data = data if is_device_array(data) else np.asarray(data)
         if data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter: expected float32 or float64 data, got {data.dtype}")
         self.grad = None
@@ -36,8 +44,14 @@ class Parameter:
     @data.setter
     def data(self, value):
         self._data = value
-        if self.grad is None or self.grad.shape != value.shape or self.grad.dtype != value.dtype:
-            self.grad = np.zeros(value.shape, dtype=value.dtype)
+        if (self.grad is None or self.grad.shape != value.shape or self.grad.dtype != value.dtype
+                or device_of(self.grad) != device_of(value)):
+            self.grad = zeros(value.shape, value.dtype, like=value)
+
+    @property
+    def device(self):
+        """Where ``data`` lives: "cpu" or "cuda"."""
+        return device_of(self._data)
 
     @property
     def shape(self):
@@ -52,10 +66,16 @@ class Parameter:
         return self._data.size
 
     def zero_grad(self):
-        self.grad[...] = 0
+        """grad = 0, in place (the fill op)."""
+        dispatch.op("fill", self.grad).fill(self.grad, 0)
+
+    def accumulate(self, g):
+        """grad += g, in place (the add op): gradients add up over backward calls."""
+        dispatch.op("add", self.grad, g).accumulate(self.grad, g)
 
     def __repr__(self):
-        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+        where = "" if self.device == "cpu" else f", device={self.device!r}"
+        return f"Parameter(shape={self.shape}, dtype={self.dtype}{where})"
 
 
 class Layer:
@@ -70,6 +90,7 @@ class Layer:
 
     def __init__(self):
         self.training = True
+        self.device = "cpu"
 
     def __call__(self, *args):
         return self.forward(*args)
@@ -124,9 +145,10 @@ class Layer:
         """A dict of copies of every parameter and buffer, with PyTorch-style keys, in
         PyTorch's order: each layer's parameters, then its buffers, then its children's
         ("1.weight", "1.bias", "1.running_mean", "1.running_var", "2.weight", ...)."""
-        state = {prefix + k: v.data.copy() for k, v in vars(self).items() if isinstance(v, Parameter)}
+        state = {prefix + k: np.array(to_host(v.data), copy=True) for k, v in vars(self).items()
+                 if isinstance(v, Parameter)}
         for name in self.buffer_names:
-            state[prefix + name] = np.array(getattr(self, name), copy=True)
+            state[prefix + name] = np.array(to_host(getattr(self, name)), copy=True)
         for name, child in self.named_children():
             state.update(child.state_dict(prefix=f"{prefix}{name}."))
         return state
@@ -135,7 +157,8 @@ class Layer:
         """Copy arrays from ``state`` into the parameters and buffers.
 
         Every key, shape and value is checked before anything is written, so a failed
-        load leaves the model exactly as it was. Values keep the model's dtype.
+        load leaves the model exactly as it was. Values keep the model's dtype and go to
+        the model's device.
         """
         name = type(self).__name__
         targets = {key: ("param", p) for key, p in self.named_parameters()}
@@ -146,16 +169,15 @@ class Layer:
             raise KeyError(f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         new_values = {}
         for key, (kind, target) in targets.items():
-            value = np.asarray(state[key])
+            value = to_host(state[key])
             current = target.data if kind == "param" else getattr(*target)
-            current = np.asarray(current)
-            if value.shape != current.shape:
+            if value.shape != tuple(current.shape):
                 raise ValueError(
                     f"{name}.load_state_dict: {key!r} has shape {value.shape}, the model expects {current.shape}"
                 )
             if not np.issubdtype(value.dtype, np.number):
                 raise TypeError(f"{name}.load_state_dict: {key!r} is not numeric (dtype {value.dtype})")
-            new_values[key] = value.astype(current.dtype, copy=True)
+            new_values[key] = to_device(value.astype(current.dtype, copy=True), device_of(current))
         for key, (kind, target) in targets.items():
             if kind == "param":
                 target.data = new_values[key]
@@ -164,27 +186,48 @@ class Layer:
         return self
 
     def to(self, target):
-        """Convert parameters and buffers to a float dtype (``np.float64``, ``"float32"``),
-        or move them to a device (``"cpu"``: where they already are). Returns self.
+        """Move parameters, gradients and buffers to a device (``"cpu"``, ``"cuda"``), or
+        convert them to a float dtype (``np.float64``, ``"float32"``). Returns self.
 
-        Gradient checks run a model in float64 with ``model.to(np.float64)``. The CUDA
-        target (``"cuda"``) is not written yet: ``minidl/dispatch.py`` is where it plugs in.
+        Gradient checks run a model in float64 with ``model.to(np.float64)``;
+        ``model.to("cuda")`` needs numba-cuda and a GPU (or the simulator, see
+        ``minidl.cuda.is_available()``). Moving keeps the gradients' values.
         """
-        if target == "cpu":
+        name = type(self).__name__
+        if isinstance(target, str) and target in DEVICES:
+            if target == "cuda":
+                from .. import cuda
+
+                if not cuda.is_available():
+                    raise RuntimeError(
+                        f"{name}.to('cuda'): no CUDA device: minidl.cuda.is_available() is False (install the "
+                        f"extra with pip install -e '.[cuda]' on a machine with an NVIDIA GPU, or set "
+                        f"NUMBA_ENABLE_CUDASIM=1 to run the kernels in the CUDA simulator)"
+                    )
+            for p in self.parameters():
+                grad = to_device(p.grad, target)
+                p.data = to_device(p.data, target)
+                p.grad = grad
+            for _, owner, attr in self.named_buffers():
+                setattr(owner, attr, to_device(getattr(owner, attr), target))
+            self._set_device(target)
             return self
-        if target == "cuda":
-            raise NotImplementedError(
-                f"{type(self).__name__}.to('cuda'): minidl has no CUDA target yet (minidl/cuda/ does not "
-                f"exist); models run on the CPU"
-            )
-        dtype = np.dtype(target)
+        try:
+            dtype = np.dtype(target)
+        except TypeError:
+            raise TypeError(f"{name}.to: expected 'cpu', 'cuda' or a float dtype, got {target!r}") from None
         if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{type(self).__name__}.to: expected float32 or float64, got {dtype}")
+            raise TypeError(f"{name}.to: expected float32 or float64, got {dtype}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.data = astype(p.data, dtype)
         for _, owner, attr in self.named_buffers():
-            setattr(owner, attr, np.asarray(getattr(owner, attr)).astype(dtype))
+            setattr(owner, attr, astype(getattr(owner, attr), dtype))
         return self
+
+    def _set_device(self, device):
+        self.device = device
+        for _, child in self.named_children():
+            child._set_device(device)
 
     # --- description ------------------------------------------------------------------------
     def extra_repr(self):
@@ -222,7 +265,8 @@ class Layer:
         was_training = self.training
         self.eval()
         try:
-            rows, _ = self.summary_rows(np.zeros((1, *input_shape), dtype=dtype), "")
+            x = to_device(np.zeros((1, *input_shape), dtype=dtype), self.device)
+            rows, _ = self.summary_rows(x, "")
         finally:
             self.train(was_training)
         header = ("Layer", "Type", "Output shape", "Params")

@@ -23,13 +23,13 @@ class _Pool2d(Layer):
 
     def _check(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         check_ndim(name, x, (4,), "(N, C, H, W)")
         check_window_fits(name, x, self.kernel_size, self.padding)
 
     def _check_dy(self, dy, y_shape):
         name = type(self).__name__
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, y_shape)
 
     def extra_repr(self):
@@ -49,7 +49,8 @@ class MaxPool2d(_Pool2d):
     def backward(self, dy):
         argmax, x_shape = require_forward(type(self).__name__, self.cache)
         self._check_dy(dy, argmax.shape)
-        return dispatch.op("maxpool2d", dy).backward(dy, argmax, x_shape)
+        return dispatch.op("maxpool2d", dy, argmax).backward(
+            dy, argmax, x_shape, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool2d):

@@ -11,8 +11,7 @@ train). ``Concat(inner)``, the U-Net skip, stacks x and inner(x) along the chann
 
 where C is the number of channels (or features) of x.
 """
-import numpy as np
-
+from .. import dispatch
 from .checks import check_float_array, check_grad_shape, require_forward
 from .module import Layer
 
@@ -28,18 +27,18 @@ class Residual(Layer):
         self.cache = None
 
     def forward(self, x):
-        check_float_array("Residual", x)
+        check_float_array("Residual", x, device=self.device)
         fx = self.inner.forward(x)
         if fx.shape != x.shape:
             raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
         self.cache = x.shape
-        return x + fx
+        return dispatch.op("add", x, fx).forward(x, fx)
 
     def backward(self, dy):
         shape = require_forward("Residual", self.cache)
-        check_float_array("Residual", dy, "upstream gradient dy")
+        check_float_array("Residual", dy, "upstream gradient dy", device=self.device)
         check_grad_shape("Residual", dy, shape)
-        return dy + self.inner.backward(dy)
+        return dispatch.op("add", dy).forward(dy, self.inner.backward(dy))
 
 
 class Concat(Layer):
@@ -53,19 +52,21 @@ class Concat(Layer):
         self.cache = None
 
     def forward(self, x):
-        check_float_array("Concat", x)
+        check_float_array("Concat", x, device=self.device)
         fx = self.inner.forward(x)
         if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
             raise ValueError(
                 f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
                 f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
             )
-        y = np.concatenate([x, fx], axis=1)
+        y = dispatch.op("concat", x, fx).forward(x, fx)
         self.cache = (x.shape[1], y.shape)
         return y
 
     def backward(self, dy):
         C, y_shape = require_forward("Concat", self.cache)
-        check_float_array("Concat", dy, "upstream gradient dy")
+        check_float_array("Concat", dy, "upstream gradient dy", device=self.device)
         check_grad_shape("Concat", dy, y_shape)
-        return dy[:, :C] + self.inner.backward(np.ascontiguousarray(dy[:, C:]))
+        ops = dispatch.op("concat", dy)
+        dx_skip, dfx = ops.backward(dy, C)  # dy[:, :C] and dy[:, C:]
+        return dispatch.op("add", dx_skip).forward(dx_skip, self.inner.backward(dfx))

@@ -29,7 +29,7 @@ class Upsample(Layer):
 
     def forward(self, x):
         name = type(self).__name__
-        check_float_array(name, x)
+        check_float_array(name, x, device=self.device)
         check_ndim(name, x, (4,), "(N, C, H, W)")
         y = dispatch.op("upsample_nearest", x).forward(x, self.scale_factor)
         self.cache = tuple(x.shape)
@@ -38,7 +38,7 @@ class Upsample(Layer):
     def backward(self, dy):
         name = type(self).__name__
         N, C, H, W = require_forward(name, self.cache)
-        check_float_array(name, dy, "upstream gradient dy")
+        check_float_array(name, dy, "upstream gradient dy", device=self.device)
         sh, sw = self.scale_factor
         check_grad_shape(name, dy, (N, C, H * sh, W * sw))
         return dispatch.op("upsample_nearest", dy).backward(dy, self.scale_factor)

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from .. import dispatch
+from ..device import as_array_like, to_host
 from .checks import check_float_array, require_forward
 from .loss import _check_finite, _check_not_empty
 from .module import Layer
@@ -33,11 +34,6 @@ def _check_weight(name, value, what):
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name}: {what} must be finite and >= 0, got {value}")
     return float(value)
-
-
-def _first_bad_cell(bad):
-    """(n, i, j) of the first True in the boolean array ``bad`` (N, S, S)."""
-    return tuple(int(v) for v in np.argwhere(bad)[0])
 
 
 class YOLOLoss(Layer):
@@ -92,18 +88,19 @@ class YOLOLoss(Layer):
         _check_not_empty(name, pred, "pred")
         _check_finite(name, pred, "pred")
         _check_finite(name, target, "the target")
-        obj = target[..., 4]
-        bad = (obj != 0) & (obj != 1)
-        if bad.any():
-            n, i, j = _first_bad_cell(bad)
+        ops = dispatch.op("yolo_loss", target)
+        bad = ops.invalid_target_cell(target)
+        if bad is None:
+            return
+        n, i, j, code = bad
+        cell = to_host(target)[n, i, j]  # only to write the message
+        if code == ops.BAD_OBJ:
             raise ValueError(
-                f"{name}: the obj flags target[..., 4] must be 0 or 1, got {obj[n, i, j]} "
+                f"{name}: the obj flags target[..., 4] must be 0 or 1, got {cell[4]} "
                 f"in cell (n, i, j) = ({n}, {i}, {j})"
             )
-        bad = (target[..., 2] < 0) | (target[..., 3] < 0)
-        if bad.any():
-            n, i, j = _first_bad_cell(bad)
-            w, h = target[n, i, j, 2], target[n, i, j, 3]
+        if code == ops.BAD_SIZE:
+            w, h = cell[2], cell[3]
             raise ValueError(
                 f"{name}: the target's w, h (target[..., 2:4], fractions of the image whose square "
                 f"roots are taken) must be >= 0, got w={w}, h={h} in cell (n, i, j) = ({n}, {i}, {j})"
@@ -111,7 +108,8 @@ class YOLOLoss(Layer):
 
     def forward(self, pred, target):
         self._check(pred, target)
-        loss, terms, responsible, iou = dispatch.op("yolo_loss", pred).forward(
+        target = as_array_like(target, like=pred, dtype=pred.dtype)
+        loss, terms, responsible, iou = dispatch.op("yolo_loss", pred, target).forward(
             pred, target, self.S, self.B, self.C, self.lambda_coord, self.lambda_noobj
         )
         self.terms = terms

@@ -94,7 +94,10 @@ So the sentence of the slide is the code below, literally:
     conv2d.py            conv2d.forward          (U)     conv2d.backward_input   (U^T)
     this file            conv2d.backward_input   (U^T)   conv2d.forward          (U)
 
-No kernel of its own: im2col, col2im and the matrix products are conv2d's.
+No kernel of its own: im2col, col2im and the matrix products are conv2d's, the bias is
+ops/bias.py. Those are taken from the target that the arrays live on (``dispatch.op``), so
+these few lines serve the CPU and the GPU alike: ``minidl/cuda/conv_transpose2d.py`` is
+this file's functions, run with the CUDA conv2d and bias.
 
 output_padding. For stride sh > 1 several input sizes H' give the same conv2d output size
 ((H' + 2 ph - KH) // sh + 1 drops a remainder 0 .. sh - 1), so the transposed convolution
@@ -110,9 +113,7 @@ bias, y = b[co]. In the code nothing special happens: col2im writes zeros where 
 lands, the bias is added everywhere, and the gradient of those bias-only rows reaches db
 alone.
 """
-import numpy as np
-
-from . import conv2d
+from .. import dispatch
 
 
 def output_size(H, KH, S, P, OP):
@@ -138,9 +139,9 @@ def forward(x, w, b, stride, padding, output_padding):
     (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
     OH, OW = output_size(H, KH, sh, ph, oph), output_size(W, KW, sw, pw, opw)
     # conv2d's input gradient, with x as "dy": w is conv2d's (C_out=C_in, C=C_out, KH, KW) weight.
-    y = conv2d.backward_input(x, w, (N, C_out, OH, OW), stride, padding)
+    y = dispatch.op("conv2d", x, w).backward_input(x, w, (N, C_out, OH, OW), stride, padding)
     if b is not None:
-        y += b.reshape(1, C_out, 1, 1)  # y[n, co, h, v] += b[co]
+        dispatch.op("bias", y, b).forward(y, b)  # y[n, co, h, v] += b[co]
     return y
 
 
@@ -151,7 +152,8 @@ def backward(dy, x, w, stride, padding, has_bias=True):
     forward. output_padding is not needed: it is in dy's shape. db is None when
     ``has_bias`` is False (forward was called with b=None).
     """
+    conv2d = dispatch.op("conv2d", dy, x, w)
     dx = conv2d.forward(dy, w, None, stride, padding)  # U dy: conv2d's forward
     dw, _ = conv2d.backward_params(x, dy, w.shape, stride, padding)  # x and dy exchanged
-    db = np.ascontiguousarray(dy).sum(axis=(0, 2, 3)) if has_bias else None
+    db = dispatch.op("bias", dy).backward(dy) if has_bias else None  # db[co] = sum of dy[:, co]
     return dx, dw, db

@@ -19,18 +19,20 @@ which is the forward map itself applied to dy, so one kernel serves both.
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def masked_scale_kernel(a, mask, scale):
-    """out[i] = a[i] * mask[i] * scale (forward on x, backward on dy; mask[i] is 0 or 1)."""
-    out = np.empty_like(a)
+def masked_scale_kernel(a, mask, scale, out):
+    """out[i] = a[i] * mask[i] * scale (forward on x, backward on dy; mask[i] is 0 or 1);
+    out is overwritten."""
     for i in range(a.size):
         out[i] = a[i] * mask[i] * scale
-    return out
 
 
 def make_mask(shape, p, rng):
-    """A boolean keep-mask of ``shape``: True with probability 1 - p, from numpy Generator ``rng``.
+    """A boolean keep-mask of ``shape``: True with probability 1 - p, from numpy Generator
+    ``rng`` (minidl's global generator, so ``minidl.seed`` fixes it).
 
     Uniform u in [0, 1) is kept when u >= p, so p = 0 keeps everything and p = 1 nothing.
     """
@@ -43,10 +45,11 @@ def _scale(p, dtype):
 
 
 def _apply(a, mask, p):
-    shape = np.shape(a)
-    a = np.ascontiguousarray(a).reshape(-1)
+    a = np.ascontiguousarray(a)
+    out = empty(a.shape, a.dtype, like=a)
     mask = np.ascontiguousarray(mask, dtype=np.bool_).reshape(-1)
-    return masked_scale_kernel(a, mask, _scale(p, a.dtype)).reshape(shape)
+    masked_scale_kernel(a.reshape(-1), mask, _scale(p, a.dtype), out.reshape(-1))
+    return out
 
 
 def forward(x, mask, p):

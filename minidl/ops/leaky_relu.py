@@ -14,37 +14,35 @@ kink x[i] = 0 we take a, as PyTorch does):
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def leaky_relu_forward_kernel(x, a):
-    """y[i] = x[i] if x[i] > 0 else a * x[i]."""
-    y = np.empty_like(x)
+def leaky_relu_forward_kernel(x, a, y):
+    """y[i] = x[i] if x[i] > 0 else a * x[i]; y is overwritten."""
     for i in range(x.size):
         y[i] = x[i] if x[i] > 0 else a * x[i]
-    return y
 
 
 @njit(cache=True)
-def leaky_relu_backward_kernel(dy, x, a):
-    """dx[i] = dy[i] if x[i] > 0 else a * dy[i]."""
-    dx = np.empty_like(x)
+def leaky_relu_backward_kernel(dy, x, a, dx):
+    """dx[i] = dy[i] if x[i] > 0 else a * dy[i]; dx is overwritten."""
     for i in range(x.size):
         dx[i] = dy[i] if x[i] > 0 else a * dy[i]
-    return dx
 
 
 def forward(x, negative_slope=0.01):
     """Leaky ReLU element-wise. x: any shape, float32/float64; y: same shape and dtype."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
+    x = np.ascontiguousarray(x)
+    y = empty(x.shape, x.dtype, like=x)
     a = x.dtype.type(negative_slope)  # the slope in x's dtype: one kernel per dtype
-    return leaky_relu_forward_kernel(x, a).reshape(shape)
+    leaky_relu_forward_kernel(x.reshape(-1), a, y.reshape(-1))
+    return y
 
 
 def backward(dy, x, negative_slope=0.01):
     """dx = dy * (1 if x > 0 else negative_slope). dy, x (forward's input): same shape."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
-    dy = np.ascontiguousarray(dy).reshape(-1)
-    a = x.dtype.type(negative_slope)
-    return leaky_relu_backward_kernel(dy, x, a).reshape(shape)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    dx = empty(x.shape, x.dtype, like=x)
+    leaky_relu_backward_kernel(dy.reshape(-1), x.reshape(-1), x.dtype.type(negative_slope), dx.reshape(-1))
+    return dx

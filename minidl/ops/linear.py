@@ -16,44 +16,26 @@ Backward. Given dy = dL/dy (N, out), the chain rule through the one sum above gi
 
 The three matrix products are exactly what a loop over n, o, i would compute; they are
 written as ``np.dot`` because Numba hands them to BLAS, which is much faster than any
-triple loop. The bias sum is an explicit loop.
+triple loop. The bias and its gradient are ``ops/bias.py`` (shared with the convolutions).
 """
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def linear_forward_kernel(x, w):
-    """y = x w^T: y[n, o] = sum_i x[n, i] w[o, i]."""
-    return np.dot(x, w.T)
+from . import bias
+from ..device import empty
 
 
 @njit(cache=True)
-def add_bias_kernel(y, b):
-    """y[n, o] += b[o], in place."""
-    N, OUT = y.shape
-    for n in range(N):
-        for o in range(OUT):
-            y[n, o] += b[o]
+def linear_forward_kernel(x, w, y):
+    """y = x w^T: y[n, o] = sum_i x[n, i] w[o, i]; y is overwritten."""
+    np.dot(x, w.T, y)
 
 
 @njit(cache=True)
-def linear_backward_kernel(dy, x, w):
-    """dx = dy w (N, in) and dw = dy^T x (out, in)."""
-    dx = np.dot(dy, w)
-    dw = np.dot(dy.T, x)
-    return dx, dw
-
-
-@njit(cache=True)
-def bias_backward_kernel(dy):
-    """db[o] = sum_n dy[n, o]."""
-    N, OUT = dy.shape
-    db = np.zeros(OUT, dtype=dy.dtype)
-    for n in range(N):
-        for o in range(OUT):
-            db[o] += dy[n, o]
-    return db
+def linear_backward_kernel(dy, x, w, dx, dw):
+    """dx = dy w (N, in) and dw = dy^T x (out, in); both are overwritten."""
+    np.dot(dy, w, dx)
+    np.dot(dy.T, x, dw)
 
 
 def forward(x, w, b=None):
@@ -64,9 +46,10 @@ def forward(x, w, b=None):
     """
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
-    y = linear_forward_kernel(x, w)
+    y = empty((x.shape[0], w.shape[0]), x.dtype, like=x)
+    linear_forward_kernel(x, w, y)
     if b is not None:
-        add_bias_kernel(y, np.ascontiguousarray(b))
+        bias.forward(y, b)
     return y
 
 
@@ -77,6 +60,8 @@ def backward(dy, x, w, has_bias=True):
     Returns (dx (N, in), dw (out, in), db (out,) or None when ``has_bias`` is False).
     """
     dy = np.ascontiguousarray(dy)
-    dx, dw = linear_backward_kernel(dy, np.ascontiguousarray(x), np.ascontiguousarray(w))
-    db = bias_backward_kernel(dy) if has_bias else None
+    dx = empty(x.shape, dy.dtype, like=dy)
+    dw = empty(w.shape, dy.dtype, like=dy)
+    linear_backward_kernel(dy, np.ascontiguousarray(x), np.ascontiguousarray(w), dx, dw)
+    db = bias.backward(dy) if has_bias else None
     return dx, dw, db

@@ -99,10 +99,13 @@ def forward(x, kernel_size, stride, padding):
     return y, argmax
 
 
-def backward(dy, argmax, x_shape):
+def backward(dy, argmax, x_shape, kernel_size, stride, padding):
     """dx: each dy[n, c, oh, ow] routed to the pixel argmax[n, c, oh, ow] (summed).
 
-    dy and argmax (N, C, OH, OW); x_shape = (N, C, H, W). Returns dx of shape x_shape.
+    dy and argmax (N, C, OH, OW); x_shape = (N, C, H, W); kernel_size, stride, padding as
+    in forward. Returns dx of shape x_shape. The scatter here needs no geometry (each
+    output knows its pixel); the GPU's gather (``minidl/cuda/maxpool2d.py``) uses it to
+    find the windows that cover a pixel.
     """
     dy = np.ascontiguousarray(dy)
     argmax = np.ascontiguousarray(argmax)

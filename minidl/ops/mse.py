@@ -14,25 +14,25 @@ Backward. Each pred[i] appears in one term of the sum:
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def mse_forward_kernel(pred, target):
-    """L = (1/M) sum_i (pred[i] - target[i])^2, summed in float64."""
+def mse_forward_kernel(pred, target, loss):
+    """loss[0] = (1/M) sum_i (pred[i] - target[i])^2, summed in float64."""
     total = np.float64(0.0)
     for i in range(pred.size):
         d = pred[i] - target[i]
         total += d * d
-    return total / pred.size
+    loss[0] = total / pred.size
 
 
 @njit(cache=True)
-def mse_backward_kernel(pred, target):
-    """dpred[i] = 2 / M * (pred[i] - target[i])."""
+def mse_backward_kernel(pred, target, dpred):
+    """dpred[i] = 2 / M * (pred[i] - target[i]); dpred is overwritten."""
     M = pred.size
-    dpred = np.empty_like(pred)
     for i in range(M):
         dpred[i] = 2 * (pred[i] - target[i]) / M
-    return dpred
 
 
 def _flat(pred, target):
@@ -44,9 +44,16 @@ def _flat(pred, target):
 
 def forward(pred, target):
     """L = mean((pred - target)^2). pred, target: same shape (any), float. Returns a float."""
-    return float(mse_forward_kernel(*_flat(pred, target)))
+    pred, target = _flat(pred, target)
+    loss = empty(1, np.float64, like=pred)
+    mse_forward_kernel(pred, target, loss)
+    return float(loss[0])
 
 
 def backward(pred, target):
     """dL/dpred = 2 (pred - target) / M, of pred's shape and dtype."""
-    return mse_backward_kernel(*_flat(pred, target)).reshape(np.shape(pred))
+    shape = np.shape(pred)
+    pred, target = _flat(pred, target)
+    dpred = empty(pred.shape, pred.dtype, like=pred)
+    mse_backward_kernel(pred, target, dpred)
+    return dpred.reshape(shape)

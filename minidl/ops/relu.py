@@ -14,35 +14,34 @@ take 0, as PyTorch does. Each y[i] depends on x[i] alone, so the Jacobian is dia
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def relu_forward_kernel(x):
-    """y[i] = max(x[i], 0) over a flat array."""
-    y = np.empty_like(x)
+def relu_forward_kernel(x, y):
+    """y[i] = max(x[i], 0) over flat arrays; y is overwritten."""
     for i in range(x.size):
         y[i] = 0 if x[i] < 0 else x[i]  # a NaN stays NaN (NaN < 0 is False), as in PyTorch
-    return y
 
 
 @njit(cache=True)
-def relu_backward_kernel(dy, x):
-    """dx[i] = dy[i] where x[i] > 0, else 0."""
-    dx = np.empty_like(x)
+def relu_backward_kernel(dy, x, dx):
+    """dx[i] = dy[i] where x[i] > 0, else 0; dx is overwritten."""
     for i in range(x.size):
         dx[i] = dy[i] if x[i] > 0 else 0
-    return dx
 
 
 def forward(x):
     """y = max(x, 0) element-wise. x: any shape, float32/float64; y: same shape and dtype."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
-    return relu_forward_kernel(x).reshape(shape)
+    x = np.ascontiguousarray(x)
+    y = empty(x.shape, x.dtype, like=x)
+    relu_forward_kernel(x.reshape(-1), y.reshape(-1))
+    return y
 
 
 def backward(dy, x):
     """dx = dy * [x > 0]. dy, x (forward's input): same shape; returns dx of that shape."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
-    dy = np.ascontiguousarray(dy).reshape(-1)
-    return relu_backward_kernel(dy, x).reshape(shape)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    dx = empty(x.shape, x.dtype, like=x)
+    relu_backward_kernel(dy.reshape(-1), x.reshape(-1), dx.reshape(-1))
+    return dx

@@ -17,39 +17,38 @@ with the forward output y alone (the diagonal Jacobian needs no x):
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def sigmoid_forward_kernel(x):
-    """y[i] = 1 / (1 + exp(-x[i])), via z = exp(-|x[i]|) so that nothing overflows."""
-    y = np.empty_like(x)
+def sigmoid_forward_kernel(x, y):
+    """y[i] = 1 / (1 + exp(-x[i])), via z = exp(-|x[i]|) so that nothing overflows; y is overwritten."""
     for i in range(x.size):
         z = np.exp(-abs(x[i]))
         if x[i] >= 0:
             y[i] = 1 / (1 + z)
         else:
             y[i] = z / (1 + z)
-    return y
 
 
 @njit(cache=True)
-def sigmoid_backward_kernel(dy, y):
-    """dx[i] = dy[i] * y[i] * (1 - y[i])."""
-    dx = np.empty_like(y)
+def sigmoid_backward_kernel(dy, y, dx):
+    """dx[i] = dy[i] * y[i] * (1 - y[i]); dx is overwritten."""
     for i in range(y.size):
         dx[i] = dy[i] * y[i] * (1 - y[i])
-    return dx
 
 
 def forward(x):
     """y = sigmoid(x) element-wise. x: any shape, float32/float64; y: same shape and dtype."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
-    return sigmoid_forward_kernel(x).reshape(shape)
+    x = np.ascontiguousarray(x)
+    y = empty(x.shape, x.dtype, like=x)
+    sigmoid_forward_kernel(x.reshape(-1), y.reshape(-1))
+    return y
 
 
 def backward(dy, y):
     """dx = dy * y * (1 - y), from forward's *output* y. dy, y: same shape."""
-    shape = np.shape(y)
-    y = np.ascontiguousarray(y).reshape(-1)
-    dy = np.ascontiguousarray(dy).reshape(-1)
-    return sigmoid_backward_kernel(dy, y).reshape(shape)
+    y, dy = np.ascontiguousarray(y), np.ascontiguousarray(dy)
+    dx = empty(y.shape, y.dtype, like=y)
+    sigmoid_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx

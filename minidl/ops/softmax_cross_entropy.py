@@ -43,18 +43,18 @@ Like every op, this one assumes valid input (labels in [0, K), W > 0, finite log
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def softmax_kernel(z):
+def softmax_kernel(z, probs, lse):
     """probs[n, k, p] = exp(z[n, k, p] - m) / s and lse[n, p] = m + log s, with
     m = max_k z[n, k, p] and s = sum_k exp(z[n, k, p] - m), so that no exp overflows.
 
-    z: (N, K, P). Returns (probs (N, K, P) in z's dtype, lse (N, P) in float64: in float32,
-    m + log s would round log s away when |m| is large, 1e4 say).
+    z: (N, K, P). probs (N, K, P) in z's dtype and lse (N, P) in float64 (in float32,
+    m + log s would round log s away when |m| is large, 1e4 say) are overwritten.
     """
     N, K, P = z.shape
-    probs = np.empty_like(z)
-    lse = np.empty((N, P), dtype=np.float64)
     for n in range(N):
         for p in range(P):
             m = z[n, 0, p]
@@ -69,12 +69,14 @@ def softmax_kernel(z):
             for k in range(K):
                 probs[n, k, p] = probs[n, k, p] / s
             lse[n, p] = m + np.log(s)
-    return probs, lse
 
 
 @njit(cache=True)
-def cross_entropy_kernel(z, lse, t, w):
-    """L = sum_{n,p} w[t[n,p]] * (lse[n, p] - z[n, t[n,p], p]) / sum_{n,p} w[t[n,p]]."""
+def cross_entropy_kernel(z, lse, t, w, loss):
+    """loss[0] = sum_{n,p} w[t[n,p]] * (lse[n, p] - z[n, t[n,p], p]) / sum_{n,p} w[t[n,p]].
+
+    0 / 0 = NaN when every label of the batch has weight 0 (the layer reports it).
+    """
     N, K, P = z.shape
     total = np.float64(0.0)
     W = np.float64(0.0)
@@ -83,18 +85,17 @@ def cross_entropy_kernel(z, lse, t, w):
             c = t[n, p]
             total += w[c] * (lse[n, p] - z[n, c, p])
             W += w[c]
-    return total / W
+    loss[0] = total / W if W > 0 else np.nan
 
 
 @njit(cache=True)
-def cross_entropy_backward_kernel(probs, t, w):
-    """dz[n, k, p] = w[c] / W * (probs[n, k, p] - [k == c]), c = t[n, p]."""
+def cross_entropy_backward_kernel(probs, t, w, dz):
+    """dz[n, k, p] = w[c] / W * (probs[n, k, p] - [k == c]), c = t[n, p]; dz is overwritten."""
     N, K, P = probs.shape
     W = np.float64(0.0)
     for n in range(N):
         for p in range(P):
             W += w[t[n, p]]
-    dz = np.empty_like(probs)
     for n in range(N):
         for p in range(P):
             c = t[n, p]
@@ -102,7 +103,6 @@ def cross_entropy_backward_kernel(probs, t, w):
             for k in range(K):
                 dz[n, k, p] = scale * probs[n, k, p]
             dz[n, c, p] -= scale
-    return dz
 
 
 def _as_npk(a):
@@ -123,13 +123,21 @@ def _weights(class_weight, K, dtype):
     return np.ascontiguousarray(class_weight, dtype=dtype)
 
 
+def _softmax(z):
+    """probs (N, K, P) and lse (N, P) of z (N, K, P), newly allocated."""
+    N, K, P = z.shape
+    probs = empty((N, K, P), z.dtype, like=z)
+    lse = empty((N, P), np.float64, like=z)
+    softmax_kernel(z, probs, lse)
+    return probs, lse
+
+
 def softmax(logits):
     """Class probabilities: softmax over axis 1 of logits (N, K) or (N, K, H, W).
 
     Returns an array of the logits' shape and dtype whose entries along axis 1 sum to 1.
     """
-    z = _as_npk(logits)
-    probs, _ = softmax_kernel(z)
+    probs, _ = _softmax(_as_npk(logits))
     return probs.reshape(np.shape(logits))
 
 
@@ -138,13 +146,15 @@ def forward(logits, labels, class_weight=None):
 
     logits: (N, K) or (N, K, H, W) float32/float64; labels: (N,) or (N, H, W) integers in
     [0, K); class_weight: (K,) or None. Returns (loss as a Python float, probs of the
-    logits' shape and dtype), the probabilities being what ``backward`` needs.
+    logits' shape and dtype), the probabilities being what ``backward`` needs. The loss
+    is NaN when every label has weight 0 (the weighted mean is then undefined).
     """
     z = _as_npk(logits)
     N, K, P = z.shape
-    probs, lse = softmax_kernel(z)
-    loss = cross_entropy_kernel(z, lse, _labels_np(labels, N, P), _weights(class_weight, K, z.dtype))
-    return float(loss), probs.reshape(np.shape(logits))
+    probs, lse = _softmax(z)
+    loss = empty(1, np.float64, like=z)
+    cross_entropy_kernel(z, lse, _labels_np(labels, N, P), _weights(class_weight, K, z.dtype), loss)
+    return float(loss[0]), probs.reshape(np.shape(logits))
 
 
 def backward(probs, labels, class_weight=None):
@@ -155,5 +165,6 @@ def backward(probs, labels, class_weight=None):
     """
     pr = _as_npk(probs)
     N, K, P = pr.shape
-    dz = cross_entropy_backward_kernel(pr, _labels_np(labels, N, P), _weights(class_weight, K, pr.dtype))
+    dz = empty(pr.shape, pr.dtype, like=pr)
+    cross_entropy_backward_kernel(pr, _labels_np(labels, N, P), _weights(class_weight, K, pr.dtype), dz)
     return dz.reshape(np.shape(probs))

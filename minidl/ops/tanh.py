@@ -14,35 +14,34 @@ Jacobian:
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 
 @njit(cache=True)
-def tanh_forward_kernel(x):
-    """y[i] = tanh(x[i])."""
-    y = np.empty_like(x)
+def tanh_forward_kernel(x, y):
+    """y[i] = tanh(x[i]); y is overwritten."""
     for i in range(x.size):
         y[i] = np.tanh(x[i])
-    return y
 
 
 @njit(cache=True)
-def tanh_backward_kernel(dy, y):
-    """dx[i] = dy[i] * (1 - y[i]^2)."""
-    dx = np.empty_like(y)
+def tanh_backward_kernel(dy, y, dx):
+    """dx[i] = dy[i] * (1 - y[i]^2); dx is overwritten."""
     for i in range(y.size):
         dx[i] = dy[i] * (1 - y[i] * y[i])
-    return dx
 
 
 def forward(x):
     """y = tanh(x) element-wise. x: any shape, float32/float64; y: same shape and dtype."""
-    shape = np.shape(x)
-    x = np.ascontiguousarray(x).reshape(-1)
-    return tanh_forward_kernel(x).reshape(shape)
+    x = np.ascontiguousarray(x)
+    y = empty(x.shape, x.dtype, like=x)
+    tanh_forward_kernel(x.reshape(-1), y.reshape(-1))
+    return y
 
 
 def backward(dy, y):
     """dx = dy * (1 - y^2), from forward's *output* y. dy, y: same shape."""
-    shape = np.shape(y)
-    y = np.ascontiguousarray(y).reshape(-1)
-    dy = np.ascontiguousarray(dy).reshape(-1)
-    return tanh_backward_kernel(dy, y).reshape(shape)
+    y, dy = np.ascontiguousarray(y), np.ascontiguousarray(dy)
+    dx = empty(y.shape, y.dtype, like=y)
+    tanh_backward_kernel(dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
+    return dx

@@ -64,6 +64,8 @@ Like every op, this one assumes valid input (obj in {0, 1}, w, h >= 0, finite nu
 import numpy as np
 from numba import njit
 
+from ..device import empty
+
 TERMS = ("coord", "obj", "noobj", "class")  # the four parts of the loss, in this order
 
 
@@ -97,19 +99,19 @@ def cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th):
 
 
 @njit(cache=True)
-def assign_kernel(pred, target, B):
+def assign_kernel(pred, target, B, responsible, iou):
     """The responsible box of every cell with an object, and its IoU with the target.
 
-    pred (N, S, S, 5B + C), target (N, S, S, 5 + C). Returns responsible (N, S, S) int64:
-    r, or -1 in a cell without an object; iou (N, S, S) float64: IoU(box r, target), 0 in
-    a cell without an object.
+    pred (N, S, S, 5B + C), target (N, S, S, 5 + C). Overwrites responsible (N, S, S)
+    int64: r, or -1 in a cell without an object; iou (N, S, S) float64: IoU(box r,
+    target), 0 in a cell without an object.
     """
     N, S = pred.shape[0], pred.shape[1]
-    responsible = np.full((N, S, S), -1, dtype=np.int64)
-    iou = np.zeros((N, S, S), dtype=np.float64)
     for n in range(N):
         for i in range(S):
             for j in range(S):
+                responsible[n, i, j] = -1
+                iou[n, i, j] = 0.0
                 if target[n, i, j, 4] != 1:
                     continue
                 tx, ty = float(target[n, i, j, 0]), float(target[n, i, j, 1])
@@ -127,13 +129,12 @@ def assign_kernel(pred, target, B):
                         r = b
                 responsible[n, i, j] = r
                 iou[n, i, j] = best
-    return responsible, iou
 
 
 @njit(cache=True)
-def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj):
-    """The four sums of L (coord, obj, noobj, class), each divided by N, as a (4,) float64
-    array; L is their sum. ``responsible`` and ``iou`` (from ``assign_kernel``) are
+def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj, terms):
+    """The four sums of L (coord, obj, noobj, class), each divided by N, written into the
+    (4,) float64 array ``terms``; L is their sum. ``responsible`` and ``iou`` (from ``assign_kernel``) are
     constants here. Shapes as in ``assign_kernel``."""
     N, S = pred.shape[0], pred.shape[1]
     C = target.shape[3] - 5
@@ -161,25 +162,25 @@ def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noo
                     for c in range(C):
                         d = float(target[n, i, j, 5 + c]) - float(pred[n, i, j, 5 * B + c])
                         cls += d * d
-    terms = np.empty(4, dtype=np.float64)
     terms[0] = lambda_coord * coord / N
     terms[1] = obj / N
     terms[2] = lambda_noobj * noobj / N
     terms[3] = cls / N
-    return terms
 
 
 @njit(cache=True)
-def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj):
-    """dpred (N, S, S, 5B + C), pred's dtype: the derivatives in the module docstring."""
+def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj, dpred):
+    """dpred (N, S, S, 5B + C), pred's dtype, overwritten: the derivatives in the module
+    docstring."""
     N, S = pred.shape[0], pred.shape[1]
     C = target.shape[3] - 5
-    dpred = np.zeros_like(pred)
     scale = 2.0 / N
     for n in range(N):
         for i in range(S):
             for j in range(S):
                 r = responsible[n, i, j]
+                for k in range(5 * B + C):
+                    dpred[n, i, j, k] = 0.0  # what no term below reaches has gradient 0
                 for b in range(B):
                     k = 5 * b
                     conf = float(pred[n, i, j, k + 4])
@@ -198,7 +199,27 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
                     for c in range(C):
                         p = 5 * B + c
                         dpred[n, i, j, p] = scale * (float(pred[n, i, j, p]) - float(target[n, i, j, 5 + c]))
-    return dpred
+
+
+# The codes of invalid_target_kernel: what is wrong with a cell of the target.
+VALID, BAD_OBJ, BAD_SIZE = 0, 1, 2
+
+
+@njit(cache=True)
+def invalid_target_kernel(target, code):
+    """code[n, i, j] = BAD_OBJ when obj = target[n, i, j, 4] is not 0 or 1, else BAD_SIZE
+    when w or h (target[n, i, j, 2:4]) is negative, else VALID; code is overwritten."""
+    N, S = target.shape[0], target.shape[1]
+    for n in range(N):
+        for i in range(S):
+            for j in range(S):
+                obj = target[n, i, j, 4]
+                if obj != 0 and obj != 1:
+                    code[n, i, j] = BAD_OBJ
+                elif target[n, i, j, 2] < 0 or target[n, i, j, 3] < 0:
+                    code[n, i, j] = BAD_SIZE
+                else:
+                    code[n, i, j] = VALID
 
 
 def _cells(pred, target, S, B, C):
@@ -210,6 +231,25 @@ def _cells(pred, target, S, B, C):
     return p, t
 
 
+def invalid_target_cell(target):
+    """The first cell of target (N, S, S, 5 + C) that is not a valid target, as
+    ``(n, i, j, code)`` with code BAD_OBJ (obj not 0 or 1) or BAD_SIZE (w or h < 0); None
+    when every cell is valid. (What the layer checks before computing the loss.)"""
+    target = np.ascontiguousarray(target)
+    code = empty(target.shape[:3], np.int8, like=target)
+    invalid_target_kernel(target, code)
+    return _first_nonzero(code)
+
+
+def _first_nonzero(code):
+    """(n, i, j, code) of the first nonzero entry of the host array ``code``, or None."""
+    bad = np.argwhere(code)
+    if len(bad) == 0:
+        return None
+    n, i, j = (int(v) for v in bad[0])
+    return n, i, j, int(code[n, i, j])
+
+
 def assign(pred, target, S, B, C):
     """The responsible box of each cell with an object and its IoU with the target.
 
@@ -217,7 +257,10 @@ def assign(pred, target, S, B, C):
     (responsible (N, S, S) int64, -1 where there is no object; iou (N, S, S) float64).
     """
     p, t = _cells(pred, target, S, B, C)
-    return assign_kernel(p, t, B)
+    responsible = empty(p.shape[:3], np.int64, like=p)
+    iou = empty(p.shape[:3], np.float64, like=p)
+    assign_kernel(p, t, B, responsible, iou)
+    return responsible, iou
 
 
 def loss_terms(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_noobj=0.5):
@@ -226,7 +269,8 @@ def loss_terms(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda
 
     This is the function that ``backward`` differentiates (r and iou are constants)."""
     p, t = _cells(pred, target, S, B, C)
-    terms = yolo_loss_kernel(p, t, responsible, iou, B, float(lambda_coord), float(lambda_noobj))
+    terms = empty(4, np.float64, like=p)
+    yolo_loss_kernel(p, t, responsible, iou, B, float(lambda_coord), float(lambda_noobj), terms)
     return {name: float(v) for name, v in zip(TERMS, terms)}
 
 
@@ -246,5 +290,6 @@ def forward(pred, target, S, B, C, lambda_coord=5.0, lambda_noobj=0.5):
 def backward(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_noobj=0.5):
     """d loss / d pred, with pred's shape and dtype (responsible, iou from ``forward``)."""
     p, t = _cells(pred, target, S, B, C)
-    dpred = yolo_loss_backward_kernel(p, t, responsible, iou, B, float(lambda_coord), float(lambda_noobj))
+    dpred = empty(p.shape, p.dtype, like=p)
+    yolo_loss_backward_kernel(p, t, responsible, iou, B, float(lambda_coord), float(lambda_noobj), dpred)
     return dpred.reshape(np.shape(pred))

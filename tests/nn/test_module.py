@@ -240,10 +240,19 @@ def test_dispatch_routes_by_device(monkeypatch):
     class DeviceArray:
         __cuda_array_interface__ = {}
 
-    assert dispatch.device_of(np.zeros(2)) == "cpu"
-    assert dispatch.device_of(np.zeros(2), DeviceArray()) == "cuda"
+    assert dispatch.device_of(np.zeros(2), None) == "cpu"
+    assert dispatch.device_of(DeviceArray(), None, DeviceArray()) == "cuda"
+    assert minidl.device_of(np.zeros(2)) == "cpu" and minidl.device_of(DeviceArray()) == "cuda"
     assert dispatch.op("fake_op", np.zeros(2)) is cpu_module
     assert dispatch.op("fake_op", DeviceArray()) is gpu_module
+
+
+def test_dispatch_refuses_a_mix_of_devices():
+    class DeviceArray:
+        __cuda_array_interface__ = {}
+
+    with pytest.raises(ValueError, match=r"op 'linear': arrays on different devices \(argument 0: cpu, argument 1: cuda\)"):
+        dispatch.op("linear", np.zeros(2), DeviceArray())
 
 
 def test_dispatch_missing_cuda_op_is_clear(monkeypatch):
@@ -256,11 +265,22 @@ def test_dispatch_missing_cuda_op_is_clear(monkeypatch):
         dispatch.op("definitely_missing_op", DeviceArray())
 
 
-def test_to_cpu_is_a_no_op_and_cuda_says_it_is_missing():
+def test_to_cpu_is_a_no_op_and_cuda_without_a_device_is_clear(monkeypatch):
     model = make_model()
     before = model.state_dict()
     assert model.to("cpu") is model
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
-    with pytest.raises(NotImplementedError, match="no CUDA target yet"):
+    monkeypatch.setattr(minidl.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"no CUDA device: minidl.cuda.is_available\(\) is False"):
         model.to("cuda")
+    assert all(layer.device == "cpu" for layer in model.layers)
+    with pytest.raises(TypeError, match="expected 'cpu', 'cuda' or a float dtype"):
+        model.to("gpu")
+
+
+def test_to_device_is_idempotent_on_the_host():
+    a = np.arange(3.0)
+    assert minidl.to_device(a, "cpu") is a
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        minidl.to_device(a, "tpu")

@@ -61,7 +61,7 @@ def test_max_pool2d(geometry, N, C, seed, integers):
     np.testing.assert_array_equal(argmax, indices.numpy())
     dy = random_dy(y.shape, seed + 1)
     yt.backward(torch.tensor(dy))
-    close(maxpool2d.backward(dy, argmax, x.shape), xt.grad)
+    close(maxpool2d.backward(dy, argmax, x.shape, kernel, stride, padding), xt.grad)
 
 
 @given(geometry=windows(half_padding=True, max_size=8), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds)

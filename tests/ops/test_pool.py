@@ -43,7 +43,7 @@ def test_the_course_average_pooling_grid(dtype):
 def test_max_pooling_backward_on_the_course_grid_routes_to_the_maxima():
     dy = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     _, argmax = maxpool2d.forward(COURSE_X[None, None], (2, 2), (2, 2), (0, 0))
-    dx = maxpool2d.backward(dy, argmax, (1, 1, 4, 4))
+    dx = maxpool2d.backward(dy, argmax, (1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(dx[0, 0], [[1, 0, 0, 0], [0, 0, 2, 0], [0, 0, 0, 0], [0, 3, 0, 4]])
 
 
@@ -61,7 +61,7 @@ def test_max_pooling_ties_go_to_the_first_maximum_in_row_major_order(window, fir
     x = np.array(window)[None, None]
     y, argmax = maxpool2d.forward(x, (2, 2), (2, 2), (0, 0))
     assert y[0, 0, 0, 0] == np.max(window) and argmax[0, 0, 0, 0] == first
-    dx = maxpool2d.backward(np.full((1, 1, 1, 1), 2.5), argmax, x.shape)
+    dx = maxpool2d.backward(np.full((1, 1, 1, 1), 2.5), argmax, x.shape, (2, 2), (2, 2), (0, 0))
     expected = np.zeros(4)
     expected[first] = 2.5
     np.testing.assert_array_equal(dx.reshape(-1), expected)
@@ -74,7 +74,7 @@ def test_max_pooling_overlapping_windows_accumulate():
     y, argmax = maxpool2d.forward(x, (2, 2), (1, 1), (0, 0))
     np.testing.assert_array_equal(y[0, 0], [[9, 9], [9, 9]])
     dy = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-    dx = maxpool2d.backward(dy, argmax, x.shape)
+    dx = maxpool2d.backward(dy, argmax, x.shape, (2, 2), (1, 1), (0, 0))
     assert dx[0, 0, 1, 1] == 10.0 and np.count_nonzero(dx) == 1
 
 
@@ -101,7 +101,7 @@ def test_max_pooling_backward_matches_central_differences(geometry, N, C, seed):
     x = distinct_values((N, C, H, W), seed)
     y, argmax = maxpool2d.forward(x, kernel, stride, padding)
     dy = random_dy(y.shape, seed + 1)
-    dx = maxpool2d.backward(dy, argmax, x.shape)
+    dx = maxpool2d.backward(dy, argmax, x.shape, kernel, stride, padding)
     assert_gradient(dx, lambda v: np.sum(maxpool2d.forward(v, kernel, stride, padding)[0] * dy), x)
 
 
@@ -145,14 +145,14 @@ def test_max_pooling_backward_conserves_the_gradient(geometry, seed):
     x = np.random.default_rng(seed).standard_normal((2, 2, H, W))
     y, argmax = maxpool2d.forward(x, kernel, stride, padding)
     dy = random_dy(y.shape, seed + 1)
-    np.testing.assert_allclose(maxpool2d.backward(dy, argmax, x.shape).sum(), dy.sum(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(maxpool2d.backward(dy, argmax, x.shape, kernel, stride, padding).sum(), dy.sum(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_preserved(dtype):
     x = np.random.default_rng(0).standard_normal((3, 2, 6, 5)).astype(dtype)
     y, argmax = maxpool2d.forward(x, (2, 2), (2, 2), (0, 0))
-    assert y.dtype == maxpool2d.backward(np.ones_like(y), argmax, x.shape).dtype == dtype
+    assert y.dtype == maxpool2d.backward(np.ones_like(y), argmax, x.shape, (2, 2), (2, 2), (0, 0)).dtype == dtype
     assert y.shape == (3, 2, 3, 2)
     y = avgpool2d.forward(x, (3, 2), (1, 2), (1, 1))
     assert y.dtype == avgpool2d.backward(np.ones_like(y), x.shape, (3, 2), (1, 2), (1, 1)).dtype == dtype

@@ -1,0 +1,36 @@
+"""One Adam step on one parameter, in place (Kingma & Ba, 2015; PyTorch's
+``torch.optim.Adam``), element by element. With betas (beta1, beta2), eps, weight decay
+lambda, learning rate lr, at step t:
+
+    g     = grad[i] + lambda * p[i]                (L2 weight decay, added to the gradient)
+    m[i]  = beta1 * m[i] + (1 - beta1) * g         (first moment, m starts at 0)
+    v[i]  = beta2 * v[i] + (1 - beta2) * g * g     (second moment, v starts at 0)
+    m_hat = m[i] / (1 - beta1^t)                   (bias corrections: m and v start at 0,
+    v_hat = v[i] / (1 - beta2^t)                    so the early averages are too small)
+    p[i]  = p[i] - lr * m_hat / (sqrt(v_hat) + eps)
+
+``minidl/optim.py`` holds m, v and t and calls this for every parameter.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
+    """The update above for every element of the flat arrays (p, m, v in place)."""
+    for i in range(p.size):
+        g = grad[i] + weight_decay * p[i]
+        m[i] = beta1 * m[i] + (1 - beta1) * g
+        v[i] = beta2 * v[i] + (1 - beta2) * g * g
+        m_hat = m[i] / bias_correction1
+        v_hat = v[i] / bias_correction2
+        p[i] = p[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    """Adam's step number ``t`` (from 1) on ``p``, in place; m and v (p's shape) are the
+    moments, updated in place. Scalars are taken in p's dtype. Returns p."""
+    d = p.dtype.type
+    adam_kernel(p.reshape(-1), np.ascontiguousarray(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
+                d(lr), d(beta1), d(beta2), d(eps), d(weight_decay), d(1 - beta1 ** t), d(1 - beta2 ** t))
+    return p
