@@ -25,6 +25,7 @@ import copy
 import numpy as np
 
 from . import rng
+from .device import to_device, to_host
 
 
 def numerical_gradient(f, x, h=1e-6):
@@ -79,23 +80,31 @@ class GradCheckReport:
         return f"GradCheckReport({'ok' if self.ok else 'FAILED'}, worst {self.max_error:.2e} <= {self.tol:g}? [{rows}])"
 
 
-def check_layer(layer, x, target=None, dy=None, h=1e-6, tol=1e-6, seed=0):
+def check_layer(layer, x, target=None, dy=None, h=1e-6, tol=1e-6, seed=0, device="cpu"):
     """Compare every input and parameter gradient of ``layer`` with central differences.
 
-    A float64 copy of ``layer`` is checked (the layer itself is not modified). ``dy`` is
-    the upstream gradient, drawn from N(0, 1) with ``seed`` when not given. For a loss
-    layer pass ``target``: then f is the loss itself (``layer(x, target)``) and
-    ``backward()`` takes no upstream gradient. Stochastic layers (dropout) see the same
-    random state at every evaluation, so they use the same mask throughout.
+    A float64 copy of ``layer`` (a layer on the CPU) is checked, on ``device`` ("cpu" or
+    "cuda"); the layer itself is not modified. ``dy`` is the upstream gradient, drawn from
+    N(0, 1) with ``seed`` when not given. For a loss layer pass ``target``: then f is the
+    loss itself (``layer(x, target)``) and ``backward()`` takes no upstream gradient.
+    Stochastic layers (dropout) see the same random state at every evaluation, so they
+    use the same mask throughout. On "cuda" the perturbed input and parameters are copied
+    to the device for every evaluation (the finite differences are computed on the host).
 
     Returns a ``GradCheckReport``; ``report.ok`` is True when the worst error <= ``tol``.
     """
     layer = copy.deepcopy(layer).to(np.float64)
+    host_params = {key: p.data for key, p in layer.named_parameters()}  # perturbed in place
+    layer.to(device)
     x = np.array(x, dtype=np.float64, copy=True)
     state = rng.get_state()
 
     def run(inp):
         rng.set_state(state)
+        if device != "cpu":
+            for key, p in layer.named_parameters():
+                p.data = to_device(host_params[key], device)
+        inp = to_device(inp, device)
         return layer(inp) if target is None else layer(inp, target)
 
     layer.zero_grad()
@@ -104,19 +113,19 @@ def check_layer(layer, x, target=None, dy=None, h=1e-6, tol=1e-6, seed=0):
         if dy is None:
             dy = np.random.default_rng(seed).standard_normal(np.shape(y))
         dy = np.asarray(dy, dtype=np.float64)
-        dx = layer.backward(dy)
+        dx = layer.backward(to_device(dy, device))
 
         def f(inp):
-            return np.sum(run(inp) * dy)
+            return np.sum(to_host(run(inp)) * dy)
     else:
         dx = layer.backward()
         f = run
 
-    analytic = {"input": np.array(dx, copy=True)}
-    analytic.update({key: p.grad.copy() for key, p in layer.named_parameters()})
+    analytic = {"input": np.array(to_host(dx), copy=True)}
+    analytic.update({key: np.array(to_host(p.grad), copy=True) for key, p in layer.named_parameters()})
 
     errors = {"input": relative_error(analytic["input"], numerical_gradient(f, x, h))}
-    for key, p in layer.named_parameters():
-        errors[key] = relative_error(analytic[key], numerical_gradient(lambda _: f(x), p.data, h))
+    for key in host_params:
+        errors[key] = relative_error(analytic[key], numerical_gradient(lambda _: f(x), host_params[key], h))
     rng.set_state(state)
     return GradCheckReport(errors, tol)

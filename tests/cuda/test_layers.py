@@ -1,0 +1,174 @@
+"""Layers, models and optimizers on "cuda": gradients against finite differences (tiny
+shapes, float64), against the CPU's (every layer), training steps, devices and state."""
+import numpy as np
+import pytest
+
+import minidl
+from minidl import nn, optim
+from minidl.gradcheck import check_layer
+
+from .helpers import assert_same, dev, host, rand, tiny_lenet
+
+F64 = np.float64
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Linear(3, 2), (2, 3)),
+    (nn.Conv2d(1, 2, kernel_size=2, stride=1, padding=1), (1, 1, 3, 3)),
+    (nn.Sequential(nn.BatchNorm2d(2), nn.Tanh()), (2, 2, 1, 2)),
+    (nn.Sequential(nn.MaxPool2d(2, stride=1), nn.Sigmoid()), (1, 1, 3, 3)),
+], ids=["linear", "conv2d", "batchnorm+tanh", "maxpool+sigmoid"])
+def test_device_gradients_match_finite_differences(layer, shape):
+    """The full check: each finite difference is a forward pass on the device."""
+    report = check_layer(layer, rand(shape, F64), device="cuda")
+    assert report.ok, report
+
+
+def every_layer_model():
+    """One model with every layer kind: the device's gradients are compared with the CPU's
+    (a full finite-difference check of it on the simulator would take minutes)."""
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.LeakyReLU(0.1),
+        nn.Residual(nn.Sequential(nn.Conv2d(3, 3, 1), nn.Tanh())),
+        nn.Concat(nn.Sequential(nn.AvgPool2d(2), nn.Upsample(2))),
+        nn.ConvTranspose2d(6, 2, 3, stride=2, padding=1, output_padding=1), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(2 * 4 * 4, 6), nn.BatchNorm1d(6), nn.Sigmoid(), nn.ReLU(),
+        nn.Linear(6, 4), nn.Unflatten(1, (1, 2, 2)), nn.Flatten())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+def test_every_layer_equals_the_cpu(dtype, training):
+    minidl.seed(0)
+    cpu = every_layer_model().to(dtype).train(training)
+    gpu = every_layer_model().to(dtype).train(training)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    cpu[8].p = gpu[8].p = 0.0  # dropout: the targets draw different masks (tested below)
+    x, dy = rand((2, 2, 4, 4), dtype), rand((2, 4), dtype, 1)
+    assert_same(cpu(x), gpu(dev(x)), dtype, loose=True)
+    assert_same(cpu.backward(dy), gpu.backward(dev(dy)), dtype, loose=True)
+    for (key, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert_same(p.grad, q.grad, dtype, key, loose=True)
+    assert_same(cpu.state_dict(), gpu.state_dict(), dtype, loose=True)  # running statistics too
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3, nesterov=True),
+    lambda params: optim.Adam(params, lr=1e-2, weight_decay=1e-3),
+], ids=["sgd", "adam"])
+def test_two_training_steps_of_a_lenet_end_with_the_cpus_parameters(make_optimizer):
+    minidl.seed(1)
+    cpu = tiny_lenet().to(F64)
+    gpu = tiny_lenet().to(F64)
+    gpu.load_state_dict(cpu.state_dict())
+    assert gpu.to("cuda") is gpu
+    x, labels = rand((3, 1, 12, 12), F64), np.array([0, 2, 1])
+    for model in (cpu, gpu):
+        loss_fn, opt = nn.SoftmaxCrossEntropy(), make_optimizer(model.parameters())
+        for _ in range(2):
+            opt.zero_grad()
+            loss = loss_fn(model(dev(x) if model is gpu else x), labels)
+            model.backward(loss_fn.backward())
+            opt.step()
+        model.final_loss = loss
+    assert_same(cpu.final_loss, gpu.final_loss, F64)
+    assert_same(cpu.state_dict(), gpu.state_dict(), F64)
+
+
+def test_fit_evaluate_predict_move_batches_and_return_host_results():
+    minidl.seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")
+    x = rand((6, 1, 2, 2), np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    history = minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1), (x, y),
+                         val_data=(x, y), epochs=2, batch_size=4, verbose=False)
+    assert len(history) == 2 and isinstance(history.val_loss[-1], float)
+    out = minidl.predict(model, x, batch_size=4)
+    assert isinstance(out, np.ndarray) and out.shape == (6, 3)
+    assert minidl.evaluate(model, nn.SoftmaxCrossEntropy(), (x, y))["accuracy"] is not None
+
+
+def test_dropout_masks_are_reproducible_with_seed_and_drop_about_p():
+    layer = nn.Dropout(0.5).to("cuda")
+    x = dev(np.ones((4, 64), np.float32))
+    minidl.seed(3)
+    a = host(layer(x))
+    b = host(layer(x))
+    minidl.seed(3)
+    np.testing.assert_array_equal(host(layer(x)), a)
+    assert not np.array_equal(a, b)  # a fresh mask every pass
+    assert set(np.unique(a)) <= {0.0, 2.0} and 0.3 < (a == 0).mean() < 0.7
+    dx = host(layer.backward(dev(np.ones((4, 64), np.float32))))
+    np.testing.assert_array_equal(dx, a)  # backward uses the last mask (the third pass drew a again)
+
+
+def test_save_load_and_to_cpu_round_trips(tmp_path):
+    minidl.seed(4)
+    model = tiny_lenet()
+    before = model.state_dict()
+    model.to("cuda")
+    path = minidl.save(model, tmp_path / "m.npz")
+    for key, value in model.state_dict().items():
+        assert isinstance(value, np.ndarray)
+        np.testing.assert_array_equal(value, before[key])
+    other = tiny_lenet().to("cuda")
+    minidl.load(other, path)
+    assert minidl.device_of(other[0].weight.data) == "cuda"
+    other.to("cpu")
+    assert all(layer.device == "cpu" for layer in other)
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+    assert isinstance(other[0].weight.data, np.ndarray) and isinstance(other[0].weight.grad, np.ndarray)
+
+
+def test_host_input_to_a_device_layer_and_the_reverse_are_clear_errors():
+    model = nn.Sequential(nn.Linear(3, 2)).to("cuda")
+    with pytest.raises(TypeError, match=r"Sequential\[0\] > Linear: the input is on 'cpu' but the layer is on 'cuda'"):
+        model(np.zeros((1, 3), np.float32))
+    relu = nn.ReLU()
+    with pytest.raises(TypeError, match="ReLU: the input is on 'cuda' but the layer is on 'cpu'"):
+        relu(dev(np.zeros(3, np.float32)))
+    linear = nn.Linear(3, 2).to("cuda")
+    linear(dev(np.zeros((1, 3), np.float32)))
+    with pytest.raises(TypeError, match="Linear: the upstream gradient dy is on 'cpu' but the layer is on 'cuda'"):
+        linear.backward(np.zeros((1, 2), np.float32))
+
+
+def test_losses_take_targets_from_either_side_and_refuse_nan_on_the_device():
+    logits = dev(rand((3, 4), np.float32))
+    loss_fn = nn.SoftmaxCrossEntropy()
+    a = loss_fn(logits, np.array([0, 1, 3]))
+    b = loss_fn(logits, dev(np.array([0, 1, 3])))
+    assert isinstance(a, float) and a == b
+    assert minidl.device_of(loss_fn.backward()) == "cuda"
+    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, K\) = \[0, 4\), got values from 0 to 7"):
+        loss_fn(logits, dev(np.array([0, 7, 3])))
+    bad = rand((3, 4), np.float32)
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"found NaN or inf in the logits \(1 of 12 values\)"):
+        loss_fn(dev(bad), np.array([0, 1, 3]))
+    mse = nn.MSELoss()
+    pred = rand((2, 3), np.float32)
+    assert mse(dev(pred), pred.astype(np.float64)) == 0.0
+
+
+def test_optimizer_state_follows_the_model_to_the_device():
+    minidl.seed(5)
+    cpu = nn.Linear(2, 2)
+    gpu = nn.Linear(2, 2)
+    gpu.load_state_dict(cpu.state_dict())
+    opt_cpu, opt_gpu = optim.SGD(cpu.parameters(), 0.1, momentum=0.9), optim.SGD(gpu.parameters(), 0.1, momentum=0.9)
+    x = rand((3, 2), np.float32)
+    for model, opt in ((cpu, opt_cpu), (gpu, opt_gpu)):
+        model(x)
+        model.backward(np.ones((3, 2), np.float32))
+        opt.step()  # one step on the CPU ...
+    gpu.to("cuda")
+    for model, opt in ((cpu, opt_cpu), (gpu, opt_gpu)):
+        opt.zero_grad()
+        model(dev(x) if model is gpu else x)
+        model.backward(dev(np.ones((3, 2), np.float32)) if model is gpu else np.ones((3, 2), np.float32))
+        opt.step()  # ... the next one on the GPU, the velocity moved along
+    assert minidl.device_of(opt_gpu.momentum_buffers[0]) == "cuda"
+    assert_same(cpu.state_dict(), gpu.state_dict(), np.float32, loose=True)
