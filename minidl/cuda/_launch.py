@@ -26,6 +26,8 @@ import math
 import numba
 from numba import cuda, types
 
+from ..device import is_device_array
+
 SIMULATOR = bool(numba.cuda.config.ENABLE_CUDASIM)
 
 THREADS = 8 if SIMULATOR else 256  # threads per block of 1-D kernels and reductions (a power of 2)
@@ -44,7 +46,7 @@ def blocks_for(n, per_block):
 
 def numba_type(value):
     """The Numba type a kernel argument is compiled for (arrays: dtype, ndim, layout)."""
-    if hasattr(value, "dtype") and hasattr(value, "ndim") and hasattr(value, "shape"):
+    if is_device_array(value):
         layout = "C" if value.flags["C_CONTIGUOUS"] else "A"
         return types.Array(numba.from_dtype(value.dtype), value.ndim, layout)
     return numba.typeof(value)

@@ -53,19 +53,16 @@ def test_every_layer_equals_the_cpu(dtype, training):
     assert_same(cpu.state_dict(), gpu.state_dict(), dtype, loose=True)  # running statistics too
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda params: optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3, nesterov=True),
-    lambda params: optim.Adam(params, lr=1e-2, weight_decay=1e-3),
-], ids=["sgd", "adam"])
-def test_two_training_steps_of_a_lenet_end_with_the_cpus_parameters(make_optimizer):
+def test_two_adam_steps_of_a_lenet_end_with_the_cpus_parameters():
+    """(SGD's and Adam's single steps are compared op by op in test_ops.py.)"""
     minidl.seed(1)
     cpu = tiny_lenet().to(F64)
     gpu = tiny_lenet().to(F64)
     gpu.load_state_dict(cpu.state_dict())
     assert gpu.to("cuda") is gpu
-    x, labels = rand((3, 1, 12, 12), F64), np.array([0, 2, 1])
+    x, labels = rand((2, 1, 12, 12), F64), np.array([0, 2])
     for model in (cpu, gpu):
-        loss_fn, opt = nn.SoftmaxCrossEntropy(), make_optimizer(model.parameters())
+        loss_fn, opt = nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
         for _ in range(2):
             opt.zero_grad()
             loss = loss_fn(model(dev(x) if model is gpu else x), labels)

@@ -229,3 +229,12 @@ def test_sgd_and_adam_steps(dtype, momentum, nesterov, weight_decay):
         adam.step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
         adam_g.step(p_g, dev(g), m_g, v_g, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
         assert_same((p, m, v), (p_g, m_g, v_g), dtype)
+
+
+def test_dropout_mask_keeps_about_1_minus_p_and_follows_the_generator():
+    _, gpu = cpu_and_cuda("dropout")
+    a = gpu.make_mask((50, 40), 0.25, np.random.default_rng(7)).copy_to_host()
+    b = gpu.make_mask((50, 40), 0.25, np.random.default_rng(7)).copy_to_host()
+    assert a.dtype == np.bool_ and a.shape == (50, 40)
+    np.testing.assert_array_equal(a, b)
+    assert 0.7 < a.mean() < 0.8
