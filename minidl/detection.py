@@ -1,4 +1,4 @@
-"""Object detection utilities (seed 002): IoU, non-maximum suppression, YOLO decoding and
+"""Object detection utilities: IoU, non-maximum suppression, YOLO decoding and
 encoding, and the mean average precision.
 
 Boxes are rows (x1, y1, x2, y2): the top-left and the bottom-right corner, x to the right
@@ -103,7 +103,7 @@ def box_iou(boxes1, boxes2):
 def nms(boxes, scores, iou_threshold):
     """Non-maximum suppression: the indices of the boxes kept, by descending score (int64).
 
-    Seed 002's algorithm, with torchvision's semantics (``torchvision.ops.nms``):
+    The greedy algorithm, with torchvision's semantics (``torchvision.ops.nms``):
 
         1. sort the boxes by descending score (equal scores keep their order);
         2. take the first box still in the list and keep it;

@@ -1,6 +1,6 @@
 """Classification and segmentation metrics: accuracy, the confusion matrix, IoU.
 
-Segmentation is classification of every pixel (seed 002), so the same metrics serve both:
+Segmentation is classification of every pixel, so the same metrics serve both:
 labels may have any shape, (N,) class labels or (N, H, W) masks, and each element (each
 pixel) counts once. ``y_true`` holds the truth, ``y_pred`` the predicted classes (for
 logits of shape (N, K, H, W), ``y_pred = logits.argmax(axis=1)``), integers in [0, K).

@@ -1,6 +1,6 @@
 """Tutorial 01: Rosenblatt's perceptron, and why XOR needs a hidden layer.
 
-Seed 001 ("The Perceptron Learning Rule"): a neuron computes z = w^T x + b and fires
+The perceptron learning rule (Rosenblatt, 1958): a neuron computes z = w^T x + b and fires
 (y_hat = 1) when z > 0. For each training sample it updates
 
     w_j <- w_j + eta * (y_i - y_hat_i) * x_i(j)        b <- b + eta * (y_i - y_hat_i)

@@ -1,6 +1,6 @@
 """Tutorial 02: linear regression by gradient descent, on a real (embedded) wine dataset.
 
-Seed 003 asks: can we predict one chemical property of a wine from another with a line?
+The course asks: can we predict one chemical property of a wine from another with a line?
 
     y_hat = w1 * x + w0          loss(w1, w0) = (1/N) sum_i (y_hat_i - y_i)^2
 

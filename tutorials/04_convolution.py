@@ -1,14 +1,14 @@
 """Tutorial 04: convolution and pooling, by hand and by minidl.
 
-Seed 004 defines the convolution layer of a CNN as a small filter w slid over the image,
+The course defines the convolution layer of a CNN as a small filter w slid over the image,
 a weighted sum at every position (a cross-correlation: the kernel is not flipped):
 
     y[oh, ow] = sum_i sum_j w[i, j] * x[oh*S - P + i, ow*S - P + j]
 
     OH = (H + 2P - KH) // S + 1        (P: zero padding, S: stride)
 
-Seed 003 shrinks images with pooling: the maximum or the mean of each 2x2 tile.
-This tutorial reproduces both slides' worked examples exactly, draws im2col (how the
+The course shrinks images with pooling: the maximum or the mean of each 2x2 tile.
+This tutorial reproduces both worked examples exactly, draws im2col (how the
 sliding sum becomes one matrix product), applies hand-made filters to a real photograph
 and shows what the filters of a trained network respond to.
 
@@ -39,7 +39,7 @@ out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
-# ## Seed 004's example: a 5x5 image, a 3x3 kernel, no padding -> 3x3
+# ## The course's example: a 5x5 image, a 3x3 kernel, no padding -> 3x3
 
 
 # %%
@@ -59,8 +59,8 @@ x = np.array(
 kernel = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], dtype=np.float32)
 y = conv_layer(kernel)(x[None, None])[0, 0]
 print("conv(x, kernel) =\n", y)
-assert np.array_equal(y, [[12, 12, 17], [10, 17, 19], [9, 6, 14]]), "does not match seed 004"
-print("matches seed 004: [[12, 12, 17], [10, 17, 19], [9, 6, 14]]")
+assert np.array_equal(y, [[12, 12, 17], [10, 17, 19], [9, 6, 14]]), "does not match the worked example"
+print("matches the worked example: [[12, 12, 17], [10, 17, 19], [9, 6, 14]]")
 
 # %% [markdown]
 # ## Padding and stride
@@ -74,7 +74,7 @@ for stride, padding in [(1, 0), (1, 1), (2, 0), (2, 1)]:
     assert y.shape == (expected, expected)
 
 # %% [markdown]
-# ## Seed 003's pooling grids
+# ## The course's pooling grids
 
 # %%
 grid = np.array([[5, 3, 3, 1], [0, 2, 8, 5], [1, 4, 4, 2], [0, 9, 2, 7]], dtype=np.float32)[None, None]
@@ -82,7 +82,7 @@ max_pooled = nn.MaxPool2d(2)(grid)[0, 0]
 avg_pooled = nn.AvgPool2d(2)(grid)[0, 0]
 print("max pooling:\n", max_pooled, "\naverage pooling:\n", avg_pooled)
 assert np.array_equal(max_pooled, [[5, 8], [9, 7]]) and np.array_equal(avg_pooled, [[2.5, 4.25], [3.5, 3.75]])
-print("both match seed 003")
+print("both match the worked grids")
 
 # %% [markdown]
 # ## im2col: the sliding sum as one matrix product

@@ -1,6 +1,6 @@
 """Tutorial 05: LeNet-5 on real images.
 
-Seed 004's LeNet-5 (LeCun et al., 1998): a 32x32 image goes through
+The course's LeNet-5 (LeCun et al., 1998): a 32x32 image goes through
 
     C1: 6 convolutions 5x5 -> S2: subsampling by 2 -> C3: 16 convolutions 5x5
     -> S4: subsampling by 2 -> C5: 120 units -> F6: 84 units -> 10 outputs
@@ -9,7 +9,7 @@ Here with today's habits (ReLU instead of sigmoids, max pooling for the subsampl
 and PyTorch's layer names. A 28x28 image with padding 2 in C1 is the 32x32 of the paper.
 It trains on real Fashion-MNIST (clothes, 60000 + 10000 images) when the files are
 available (see ``minidl.data.load_mnist``), otherwise on the embedded 8x8 digits scaled
-up to 28x28, and says which. Seed 001's practice: a validation set cut from the training
+up to 28x28, and says which. The course's practice: a validation set cut from the training
 images, learning curves, and the test set touched once at the end.
 
 Run: python tutorials/05_lenet.py [--quick] [--epochs 10] [--out outputs]

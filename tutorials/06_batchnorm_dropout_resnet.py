@@ -1,6 +1,6 @@
 """Tutorial 06: batch normalisation, dropout, and residual connections.
 
-Seed 004's batch normalisation normalises each channel with the batch's statistics,
+The course's batch normalisation normalises each channel with the batch's statistics,
 
     x_hat_i = (x_i - mu_B) / sqrt(sigma_B^2 + eps)        y_i = gamma x_hat_i + beta,
 
@@ -37,7 +37,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## 1. The four backward equations, checked numerically
-# ``minidl.ops.batchnorm.backward`` is the seed's four equations, ``backward_compact`` the
+# ``minidl.ops.batchnorm.backward`` is the course's four equations, ``backward_compact`` the
 # one-line form; both are compared with central differences of
 # f(x) = sum(batchnorm(x) * dy) for a random dy, in float64.
 

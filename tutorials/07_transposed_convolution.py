@@ -1,7 +1,7 @@
 """Tutorial 07: the transposed convolution, a convolution whose forward and backward
 passes are swapped.
 
-Seed 002 (segmentation): convolutions shrink an image, and to predict a class for every
+Segmentation: convolutions shrink an image, and to predict a class for every
 pixel the network must grow it back. A convolution with kernel u is a linear map, a
 matrix U: v(h) = U v(x), and its backward pass multiplies by U^T. The TRANSPOSED
 convolution uses U^T in the forward pass (a small input becomes a large one) and U in the
@@ -9,8 +9,8 @@ backward pass. In minidl this is literal: ``minidl/ops/conv_transpose2d.py``'s f
 calls conv2d's input-gradient function, and its backward calls conv2d's forward.
 
 This tutorial:
-1. builds U for the slide's 3x3 kernel over a 4x4 input as an explicit 4x16 matrix;
-2. computes the slide's example U^T v(x) and gets the same 4x4 from ``nn.ConvTranspose2d``;
+1. builds U for the worked example's 3x3 kernel over a 4x4 input as an explicit 4x16 matrix;
+2. computes the worked example U^T v(x) and gets the same 4x4 from ``nn.ConvTranspose2d``;
 3. checks the adjoint identity <conv(z), y> = <z, conv_transpose(y)> numerically;
 4. shows stride-2 upsampling, its uneven overlap (the checkerboard pattern) and how
    output_padding picks the output size;
@@ -59,7 +59,7 @@ def show_grid(ax, a, title, fmt="{:g}"):
 
 # %% [markdown]
 # ## The convolution as a matrix U
-# The slide's kernel slid over a 4x4 input, stride 1, no padding: the output is 2x2, four
+# The worked example's kernel slid over a 4x4 input, stride 1, no padding: the output is 2x2, four
 # numbers, each a weighted sum of the 16 input pixels. So the convolution is a 4x16 matrix
 # U. Row oh*2 + ow of U is the kernel placed at (oh, ow) in a 4x4 grid of zeros, read row
 # by row (the kernel is not flipped: deep learning's convolution is a cross-correlation).
@@ -83,14 +83,14 @@ assert np.allclose(conv(z).reshape(4), U @ z.reshape(16), rtol=1e-12, atol=1e-12
 print("Conv2d(z) == U v(z): yes")
 
 # %% [markdown]
-# ## The slide's example: U^T v(x)
+# ## The worked example: U^T v(x)
 # The transposed convolution of the 2x2 input x = [[2, 1], [4, 4]] is U^T (16x4) times
 # v(x) = (2, 1, 4, 4), reshaped to 4x4. ``nn.ConvTranspose2d`` with the same kernel (its
-# weight is (C_in, C_out, KH, KW) = (1, 1, 3, 3)) must give exactly the slide's numbers.
+# weight is (C_in, C_out, KH, KW) = (1, 1, 3, 3)) must give exactly the worked example's numbers.
 
 # %%
 x = np.array([[2, 1], [4, 4]], dtype=np.float64)
-slide = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
+expected = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
 by_matrix = (U.T @ x.reshape(4)).reshape(4, 4)
 
 up = nn.ConvTranspose2d(1, 1, 3, bias=False).to(np.float64)
@@ -100,10 +100,10 @@ print("U^T (16x4):")
 print(U.T.astype(int))
 print("U^T v(x) as 4x4:")
 print(by_matrix.astype(int))
-assert np.array_equal(by_matrix, slide), "U^T v(x) differs from the slide"
-assert np.array_equal(by_layer, slide), "ConvTranspose2d differs from the slide"
+assert np.array_equal(by_matrix, expected), "U^T v(x) differs from the worked example"
+assert np.array_equal(by_layer, expected), "ConvTranspose2d differs from the worked example"
 assert np.array_equal(by_layer, by_matrix)
-print("ConvTranspose2d(x) == U^T v(x) == the slide: yes")
+print("ConvTranspose2d(x) == U^T v(x) == the worked example: yes")
 
 fig, axes = plt.subplots(1, 4, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 1.2, 1, 1.6]})
 show_grid(axes[0], x, "input x (2x2)")

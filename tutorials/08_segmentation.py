@@ -1,6 +1,6 @@
 """Tutorial 08: semantic segmentation, a class for every pixel: an FCN and a U-Net.
 
-Seed 002 casts semantic segmentation as pixel classification: the network outputs K class
+The course casts semantic segmentation as pixel classification: the network outputs K class
 scores for every pixel, (N, K, H, W), and the loss is the cross-entropy of each pixel,
 averaged over all N * H * W of them (``nn.SoftmaxCrossEntropy`` takes (N, K, H, W) logits
 with (N, H, W) labels). Convolutions and pooling shrink the image; to answer for every
@@ -9,7 +9,7 @@ pixel the network must grow it back, with transposed convolutions (tutorial 07).
 This tutorial:
 1. draws the synthetic shapes (circles, squares, triangles on a noisy background) and
    their masks, 4 classes; counts how unbalanced the classes are;
-2. builds the seed's simplest fully convolutional network (FCN): convolutions down to
+2. builds the simplest fully convolutional network (FCN): convolutions down to
    8x8, a 1x1 convolution to the 4 class scores, one transposed convolution back to 32x32;
 3. builds a U-Net: the same encoder, a decoder that grows the maps back step by step, and
    skip connections (``nn.Concat``) that hand the decoder the encoder's full-resolution
@@ -107,7 +107,7 @@ def show_mask(ax, mask, title=None):
 
 # %% [markdown]
 # ## 2. A fully convolutional network (FCN)
-# Seed 002's simplest design: convolutions (here Conv-BatchNorm-ReLU blocks, and two 2x2
+# The simplest design: convolutions (here Conv-BatchNorm-ReLU blocks, and two 2x2
 # max-pools) extract features at 1/4 of the resolution; a 1x1 convolution turns the 64
 # feature channels into K = 4 class scores at each of the 8x8 positions; ONE transposed
 # convolution with stride 4 grows the 8x8 scores back to 32x32:
@@ -136,7 +136,7 @@ def make_fcn(c=WIDTH):
 # %% [markdown]
 # ## 3. A U-Net
 # The FCN must rebuild a 32x32 mask from 8x8 scores: edges and corners are lost in the
-# bottleneck. The U-Net (seed 002) decodes step by step, 8 -> 16 -> 32, and at each size
+# bottleneck. The U-Net decodes step by step, 8 -> 16 -> 32, and at each size
 # concatenates the ENCODER's features of that size to the decoder's (the skip). In minidl
 # the skip is ``nn.Concat(inner)``: y = [x ; inner(x)] along the channels, so a U-Net is
 # nested Concats, each wrapping everything below its resolution:

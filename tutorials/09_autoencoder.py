@@ -1,6 +1,6 @@
 """Tutorial 09: a convolutional autoencoder, and its latent space.
 
-Seed 003: instead of a segmentation, teach the network to reconstruct its own input. No
+An autoencoder: instead of a segmentation, teach the network to reconstruct its own input. No
 labels: the input and the target are the same image. An ENCODER squeezes the image into a
 few numbers, the latent code z (here 4 numbers for the 64 pixels of a digit); a DECODER
 rebuilds the image from z alone:
@@ -9,7 +9,7 @@ rebuilds the image from z alone:
 
 Because the only road from x to x_hat goes through 4 numbers, the network must learn what
 the digits have in common. And the decoder can be fed 4 numbers of our own: points near
-the codes of real digits decode to new digits (seed 003: "the basis of image generation").
+the codes of real digits decode to new digits ("the basis of image generation").
 
 This tutorial:
 1. builds the encoder (convolutions -> Flatten -> Linear to 4) and the decoder
@@ -220,8 +220,8 @@ save(fig, "09_autoencoder_interpolation.png")
 # into the 6's stem) instead of two images showing through each other, because every
 # decoded image is something the decoder learned to draw. The
 # autoencoder was not trained to make its latent space smooth (a variational autoencoder
-# is), so some points in between decode to blurry, ambiguous shapes: seed 003's
-# "additional care should be taken to make this work".
+# is), so some points in between decode to blurry, ambiguous shapes: a plain autoencoder
+# is not yet a generator, and making one takes more care (variational autoencoders).
 
 # %%
 wall = time.perf_counter() - start

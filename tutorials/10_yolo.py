@@ -1,11 +1,11 @@
 """Tutorial 10: object detection with YOLO v1, from sliding windows to mAP.
 
-Seed 002 moves from classification to detection in three steps. The simplest detector
+The course moves from classification to detection in three steps. The simplest detector
 classifies local regions, a window slid over the image at many positions and scales:
 one classifier run per window. YOLO (Redmon et al., 2015) runs the network once: it cuts
 the image into an S x S grid and, for every cell, regresses B boxes [x, y, sqrt_w,
 sqrt_h, conf] and C class scores, an S x S x (5B + C) tensor. A cell is responsible for
-the object whose centre falls in it. Training minimises seed 002's multi-part squared
+the object whose centre falls in it. Training minimises the paper's multi-part squared
 error (``nn.YOLOLoss``); at test time the many overlapping boxes are merged by
 non-maximum suppression (NMS), and the detector is scored by the mean average precision
 (mAP): a detection is a true positive when its IoU with an unmatched ground-truth box is
@@ -179,7 +179,7 @@ print("saved", out / "10_iou.png")
 # norm, leaky ReLU with slope 0.1 and 2 x 2 max pooling: 64 -> 4 pixels) and a fully
 # connected head whose S * S * (5B + C) = 208 outputs are read as the S x S x (5B + C)
 # tensor. Because the head is fully connected, every cell's prediction sees the whole
-# image (seed 002: YOLO "reasons globally"). The paper's S = 7 was for 448-pixel images;
+# image (YOLO "reasons globally"). The paper's S = 7 was for 448-pixel images;
 # here the shapes are 9 to 26 pixels wide, and S = 4 cells of 16 pixels are enough: two
 # centres seldom fall in one cell (YOLO v1 can only keep one of them; see the count below).
 #
@@ -255,7 +255,7 @@ print("saved", out / "10_training.png")
 # network puts high confidence in both boxes of a responsible cell, and neighbouring cells
 # may claim the same object too: the raw boxes come in near-duplicates. Non-maximum
 # suppression keeps the best-scored box and drops every other box of the same class whose
-# IoU with it is above 0.5 (seed 002's algorithm), class by class.
+# IoU with it is above 0.5 (the VOC algorithm), class by class.
 
 # %%
 

@@ -97,7 +97,7 @@ class Conv2d(_ConvLayer):
 class ConvTranspose2d(_ConvLayer):
     """2-D transposed convolution over (N, C_in, H, W) -> (N, C_out, OH, OW),
     OH = (H - 1) stride - 2 padding + KH + output_padding: the convolution whose forward and
-    backward passes are swapped (seed 002), a learned upsampling.
+    backward passes are swapped, a learned upsampling.
 
     Weight (C_in, C_out, KH, KW) as PyTorch, Kaiming-uniform with PyTorch's
     fan_in = C_out * KH * KW. ``output_padding`` (an int or a pair, each smaller than its

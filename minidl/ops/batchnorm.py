@@ -9,7 +9,7 @@ that channel, i.e. over N for x (N, C), or over N*H*W positions for x (N, C, H, 
     x_hat_i   = (x_i - mu_B) / sqrt(sigma_B^2 + eps)   (eps inside the square root)
     y_i       = gamma * x_hat_i + beta                 (gamma, beta: (C,), trained)
 
-(the course slide writes sigma_B + eps in x_hat's denominator; its backward equations,
+(some course notes write sigma_B + eps in x_hat's denominator; its backward equations,
 the paper and PyTorch all use sqrt(sigma_B^2 + eps), as here.) In training mode each
 channel of y therefore has mean beta and variance gamma^2 (up to eps).
 

@@ -1,6 +1,6 @@
 """2-D transposed convolution: a convolution whose forward and backward passes are swapped.
 
-Seed 002: "A transposed convolution is a convolution where the implementation of the
+The transposed convolution, in one sentence: "a convolution where the implementation of the
 forward and backward passes are swapped." A convolution with kernel u is a linear map, so
 it is a matrix U: flatten the input to a vector v(x) and the output is v(h) = U v(x); its
 backward pass multiplies the upstream gradient by U^T. A TRANSPOSED convolution with the
@@ -9,7 +9,7 @@ same kernel is the other way round:
     forward    v(h) = U^T v(x)        (a small input grows into a large output)
     backward   dx   = U dy            (the gradient shrinks back with the convolution)
 
-The slide's example: the 3x3 kernel u = [[1, 4, 1], [1, 4, 3], [3, 3, 1]] slid over a 4x4
+The worked example: the 3x3 kernel u = [[1, 4, 1], [1, 4, 3], [3, 3, 1]] slid over a 4x4
 input (stride 1, no padding) gives a 2x2 output, so U is 4x16. Row oh*2 + ow of U is the
 kernel placed at (oh, ow) in a 4x4 grid of zeros, read row by row:
 
@@ -19,7 +19,7 @@ kernel placed at (oh, ow) in a 4x4 grid of zeros, read row by row:
          0 0 0 0  0 1 4 1  0 1 4 3  0 3 3 1      (kernel at (1, 1))
 
 and the transposed convolution of the 2x2 input x = [[2, 1], [4, 4]] is U^T (16x4), the
-slide's matrix, times v(x) = (2, 1, 4, 4); column k of U^T is row k of U:
+worked example's matrix, times v(x) = (2, 1, 4, 4); column k of U^T is row k of U:
 
         U^T        v(x)   v(h)
     |1 0 0 0|   |2|   | 2|
@@ -88,7 +88,7 @@ array that the windows read) and dy' = x (the small one), so ``conv2d.backward_p
 dy, w.shape, ...)``; the bias gradient that call also returns is the sum of x and is not
 ours (db is the sum of dy).
 
-So the sentence of the slide is the code below, literally:
+So that sentence is the code below, literally:
 
                          forward                         backward (dx)
     conv2d.py            conv2d.forward          (U)     conv2d.backward_input   (U^T)

@@ -1,4 +1,4 @@
-"""The YOLO v1 loss (Redmon et al., 2015; seed 002): object detection as one regression.
+"""The YOLO v1 loss (Redmon et al., 2016, "You Only Look Once"): object detection as one regression.
 
 Layout. The image is cut into an S x S grid; cell (i, j) is row i (y, downwards) and
 column j (x). In every cell the network predicts B boxes and C class scores, 5B + C
@@ -34,7 +34,7 @@ ties). Write
 through the choice of r, nor through the IoU, which is only the target of the confidence.
 
 Forward: a sum over the images n, the cells (i, j) and the boxes b, divided by the batch
-size N (seed 002's formula, with lambda_obj = lambda_classes = 1; the paper's
+size N (the YOLO v1 formula, with lambda_obj = lambda_classes = 1; the paper's
 lambda_coord = 5 and lambda_noobj = 0.5):
 
     L = 1/N sum_{n,i,j} [

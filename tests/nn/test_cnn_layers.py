@@ -110,7 +110,7 @@ def test_conv2d_int_arguments_become_pairs():
 
 
 def test_conv2d_computes_the_cross_correlation_of_the_course():
-    """Seed 004's 5x5 example through the layer (kernel not flipped, bias 0)."""
+    """The course's 5x5 example through the layer (kernel not flipped, bias 0)."""
     x = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=np.float32)
     layer = nn.Conv2d(1, 1, 3, bias=False)
     layer.weight.data = np.array([[[[0, 1, 2], [2, 2, 0], [0, 1, 2]]]], dtype=np.float32)
@@ -167,7 +167,7 @@ def test_pool_stride_defaults_to_the_kernel_size(pool):
 
 
 def test_pools_on_the_course_grid():
-    """Seed 003's 4x4 grid, 2x2 windows, default stride: max and mean of each quarter."""
+    """The course's 4x4 grid, 2x2 windows, default stride: max and mean of each quarter."""
     x = np.array([[5, 3, 3, 1], [0, 2, 8, 5], [1, 4, 4, 2], [0, 9, 2, 7]], dtype=np.float32)[None, None]
     maxpool, avgpool = nn.MaxPool2d(2), nn.AvgPool2d(2)
     np.testing.assert_array_equal(maxpool(x)[0, 0], [[5, 8], [9, 7]])

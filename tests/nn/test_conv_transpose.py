@@ -107,7 +107,7 @@ def test_int_arguments_become_pairs_and_repr_shows_them():
 
 
 def test_the_seed_example_through_the_layer():
-    """Seed 002: kernel [[1,4,1],[1,4,3],[3,3,1]], input [[2,1],[4,4]], stride 1, no padding."""
+    """kernel [[1,4,1],[1,4,3],[3,3,1]], input [[2,1],[4,4]], stride 1, no padding."""
     layer = nn.ConvTranspose2d(1, 1, 3, bias=False)
     layer.weight.data = SEED_KERNEL[None, None].astype(np.float32)
     np.testing.assert_array_equal(layer(SEED_X[None, None].astype(np.float32))[0, 0], SEED_Y)

@@ -41,7 +41,7 @@ def conv2d_reference(x, w, b, stride, padding):
     return y
 
 
-# The course's 5x5 example (seed 004, "No padding 5x5 => 3x3").
+# The classic worked 5x5 example: no padding, 5x5 => 3x3.
 COURSE_X = np.array(
     [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=np.float64
 )

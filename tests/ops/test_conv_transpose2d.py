@@ -1,4 +1,4 @@
-"""conv_transpose2d: seed 002's worked example (the 16x4 matrix U^T), every gradient
+"""conv_transpose2d: the course's worked example (the 16x4 matrix U^T), every gradient
 against central differences on drawn sizes/kernels/strides/paddings/output paddings, the
 adjoint identity with conv2d, the loop definition (a scatter), what output_padding adds,
 the output-size rule, bias handling, dtypes."""
@@ -58,12 +58,12 @@ def conv_transpose2d_reference(x, w, b, stride, padding, output_padding):
     return y
 
 
-# Seed 002's example: a 3x3 kernel over a 4x4 input is the 4x16 matrix U (stride 1, no
+# The course's example: a 3x3 kernel over a 4x4 input is the 4x16 matrix U (stride 1, no
 # padding: 4x4 -> 2x2); its transposed convolution takes the 2x2 input back to 4x4.
 SEED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], dtype=np.float64)
 SEED_X = np.array([[2, 1], [4, 4]], dtype=np.float64)
 SEED_Y = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
-SEED_U_T = np.array([  # the slide's 16x4 matrix, row by row
+EXAMPLE_U_T = np.array([  # the worked example's 16x4 matrix, row by row
     [1, 0, 0, 0], [4, 1, 0, 0], [1, 4, 0, 0], [0, 1, 0, 0],
     [1, 0, 1, 0], [4, 1, 4, 1], [3, 4, 1, 4], [0, 3, 0, 1],
     [3, 0, 1, 0], [3, 3, 4, 1], [1, 3, 3, 4], [0, 1, 0, 3],
@@ -81,14 +81,14 @@ def test_the_seed_example_2x2_to_4x4(dtype):
 
 def test_the_seed_matrix_is_the_transpose_of_the_convolution():
     """Column k of U^T is the transposed convolution of the k-th unit 2x2 input; row k of U
-    is the convolution of a 4x4 input read at output pixel k. Both give the slide's matrix."""
+    is the convolution of a 4x4 input read at output pixel k. Both give the worked example's matrix."""
     w = SEED_KERNEL[None, None]
     units = np.eye(4).reshape(4, 1, 2, 2)
     U_T = conv_transpose2d.forward(units, w, None, (1, 1), (0, 0), (0, 0)).reshape(4, 16).T
-    np.testing.assert_array_equal(U_T, SEED_U_T)
+    np.testing.assert_array_equal(U_T, EXAMPLE_U_T)
     U = conv2d.forward(np.eye(16).reshape(16, 1, 4, 4), w, None, (1, 1), (0, 0)).reshape(16, 4).T
-    np.testing.assert_array_equal(U, SEED_U_T.T)
-    np.testing.assert_array_equal(SEED_U_T @ SEED_X.reshape(4), SEED_Y.reshape(16))
+    np.testing.assert_array_equal(U, EXAMPLE_U_T.T)
+    np.testing.assert_array_equal(EXAMPLE_U_T @ SEED_X.reshape(4), SEED_Y.reshape(16))
 
 
 @given(geometry=transposed_windows(), N=st.integers(1, 3), C_in=st.integers(1, 3), C_out=st.integers(1, 3),

@@ -10,7 +10,7 @@ from minidl.ops import avgpool2d, maxpool2d
 from tests.helpers import assert_gradient, random_dy
 from tests.ops.test_im2col import seeds, windows
 
-# The course's grids (seed 003, "Downsampling an image"): 2x2 windows, stride 2.
+# The classic pooling grids (downsampling an image): 2x2 windows, stride 2.
 COURSE_X = np.array([[5, 3, 3, 1], [0, 2, 8, 5], [1, 4, 4, 2], [0, 9, 2, 7]], dtype=np.float64)
 COURSE_MAX = np.array([[5, 8], [9, 7]], dtype=np.float64)
 COURSE_AVG = np.array([[2.5, 4.25], [3.5, 3.75]], dtype=np.float64)
