@@ -39,6 +39,14 @@ MAX_BLOCKS = 2 if SIMULATOR else 4096  # a grid-stride loop covers the rest
 launched = {}
 
 
+def from_cpu(function):
+    """A CPU file's ``@njit`` function of one element or cell (``window_max``, ``sgd_update``,
+    ...) for a CUDA kernel to call, so that its math is written once. On a GPU, Numba
+    compiles it for the device; the simulator cannot hand its arrays to compiled code, so
+    there the kernel calls the function's plain Python (``py_func``)."""
+    return getattr(function, "py_func", function) if SIMULATOR else function
+
+
 def blocks_for(n, per_block):
     """Blocks to cover ``n`` items at ``per_block`` per block, at most MAX_BLOCKS."""
     return max(1, min(MAX_BLOCKS, math.ceil(n / per_block)))

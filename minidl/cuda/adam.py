@@ -1,21 +1,19 @@
-"""One Adam step on the GPU, in place (the equations: ``minidl/ops/adam.py``)."""
-import math
-
+"""One Adam step on the GPU, in place (the equations: ``minidl/ops/adam.py``). Each thread
+calls the CPU file's ``adam_update`` for its elements (a Numba function that a CUDA kernel
+can call), so the update is written once."""
 from numba import cuda
 
-from ._launch import launch
+from ..ops import adam
+from ._launch import from_cpu, launch
+
+adam_update = from_cpu(adam.adam_update)
 
 
 @cuda.jit
 def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     """Thread i updates p[i] and its moments m[i], v[i] by Adam's equations."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        g = grad[i] + weight_decay * p[i]
-        m[i] = beta1 * m[i] + (1 - beta1) * g
-        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-        m_hat = m[i] / bias_correction1
-        v_hat = v[i] / bias_correction2
-        p[i] = p[i] - lr * m_hat / (math.sqrt(v_hat) + eps)
+        adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)
 
 
 def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):

@@ -8,26 +8,24 @@
 from numba import cuda
 
 from ..device import empty
+from ..ops import avgpool2d
 from ..ops.im2col import output_size
-from ._launch import launch
+from ._launch import from_cpu, launch
 from ._windows import covering_windows
+
+
+window_mean = from_cpu(avgpool2d.window_mean)
 
 
 @cuda.jit
 def avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y):
-    """Thread q: y[n, c, oh, ow] = the mean of its KH x KW window (padding counts as 0)."""
-    N, C, H, W = x.shape
+    """Thread q: y[n, c, oh, ow] = the mean of its KH x KW window, padding counted as 0
+    (the CPU file's ``window_mean``)."""
+    C = x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     for q in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         n, c, oh, ow = q // (C * OH * OW), q // (OH * OW) % C, q // OW % OH, q % OW
-        s = 0.0
-        for i in range(KH):
-            for j in range(KW):
-                h = oh * sh - ph + i
-                w = ow * sw - pw + j
-                if 0 <= h < H and 0 <= w < W:
-                    s += x[n, c, h, w]
-        y[n, c, oh, ow] = s / (KH * KW)
+        y[n, c, oh, ow] = window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
 @cuda.jit

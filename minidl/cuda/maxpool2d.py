@@ -11,31 +11,24 @@ import numpy as np
 from numba import cuda
 
 from ..device import empty
+from ..ops import maxpool2d
 from ..ops.im2col import output_size
-from ._launch import launch
+from ._launch import from_cpu, launch
 from ._windows import covering_windows
+
+
+window_max = from_cpu(maxpool2d.window_max)
 
 
 @cuda.jit
 def maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
-    """Thread q: y[n, c, oh, ow] = the maximum of its window, argmax = its flat index."""
-    N, C, H, W = x.shape
+    """Thread q: y[n, c, oh, ow] = the maximum of its window, argmax = its flat index (the
+    CPU file's ``window_max``)."""
+    C = x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     for q in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         n, c, oh, ow = q // (C * OH * OW), q // (OH * OW) % C, q // OW % OH, q % OW
-        best = x[n, c, 0, 0]  # replaced by the first pixel inside the window
-        best_index = -1
-        for i in range(KH):
-            for j in range(KW):
-                h = oh * sh - ph + i
-                w = ow * sw - pw + j
-                if 0 <= h < H and 0 <= w < W:  # padding is never the maximum
-                    v = x[n, c, h, w]
-                    if best_index < 0 or v > best:  # strict '>': ties keep the first
-                        best = v
-                        best_index = h * W + w
-        y[n, c, oh, ow] = best
-        argmax[n, c, oh, ow] = best_index
+        y[n, c, oh, ow], argmax[n, c, oh, ow] = window_max(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
 @cuda.jit

@@ -1,24 +1,19 @@
-"""One SGD step on the GPU, in place (the equations: ``minidl/ops/sgd.py``)."""
+"""One SGD step on the GPU, in place (the equations: ``minidl/ops/sgd.py``). Each thread
+calls the CPU file's ``sgd_update`` for its elements: a Numba function that a CUDA kernel
+can call, so the update is written once."""
 from numba import cuda
 
-from ._launch import launch
+from ..ops import sgd
+from ._launch import from_cpu, launch
+
+sgd_update = from_cpu(sgd.sgd_update)
 
 
 @cuda.jit
 def sgd_kernel(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):
     """Thread i updates p[i] (and the velocity buf[i]) by PyTorch's SGD equations."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        g = grad[i] + weight_decay * p[i]
-        if momentum != 0:
-            if first_step:
-                buf[i] = g
-            else:
-                buf[i] = momentum * buf[i] + g
-            if nesterov:
-                g = g + momentum * buf[i]
-            else:
-                g = buf[i]
-        p[i] = p[i] - lr * g
+        sgd_update(p, grad, buf, i, lr, momentum, weight_decay, nesterov, first_step)
 
 
 def step(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):

@@ -2,7 +2,7 @@
 ``minidl/ops/softmax_cross_entropy.py``). Logits are viewed as (N, K, P), P = 1 or H * W.
 
     softmax:   one thread per position (n, p): its max, its sum of exponentials, its K
-               probabilities and its log-sum-exp, as the CPU loop does for one position
+               probabilities and its log-sum-exp (``softmax_position``, the CPU's function)
     loss:      one block: thread t adds w[c] (lse - z[n, c, p]) and w[c] over every
                THREADS-th position, the shared-memory tree adds them up
     backward:  the same tree for W = sum w[c], then one thread per position writes its K
@@ -14,29 +14,23 @@ import numpy as np
 from numba import cuda, float64
 
 from ..device import as_array_like, empty, to_device
+from ..ops import softmax_cross_entropy
 from ..ops.softmax_cross_entropy import _weights
-from ._launch import THREADS, launch, launch_rows
+from ._launch import THREADS, from_cpu, launch, launch_rows
 from ._reduce import block_sum
+
+
+softmax_position = from_cpu(softmax_cross_entropy.softmax_position)
 
 
 @cuda.jit
 def softmax_kernel(z, probs, lse):
-    """Thread q: position (n, p) = (q // P, q % P); probs[n, :, p] and lse[n, p]."""
+    """Thread q: position (n, p) = (q // P, q % P); probs[n, :, p] and lse[n, p] (the CPU
+    file's ``softmax_position``)."""
     N, K, P = z.shape
     for q in range(cuda.grid(1), N * P, cuda.gridsize(1)):
         n, p = q // P, q % P
-        m = z[n, 0, p]
-        for k in range(1, K):
-            if z[n, k, p] > m:
-                m = z[n, k, p]
-        s = 0.0  # float64, as on the CPU
-        for k in range(K):
-            e = math.exp(z[n, k, p] - m)
-            probs[n, k, p] = e
-            s += e
-        for k in range(K):
-            probs[n, k, p] = probs[n, k, p] / s
-        lse[n, p] = m + math.log(s)
+        lse[n, p] = softmax_position(z, n, p, probs)
 
 
 @cuda.jit

@@ -11,20 +11,29 @@ lambda, learning rate lr, at step t:
 
 ``minidl/optim.py`` holds m, v and t and calls this for every parameter.
 """
+import math
+
 import numpy as np
 from numba import njit
 
 
 @njit(cache=True)
+def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
+    """The update above for element i (p[i], m[i], v[i] in place). The CUDA kernel calls
+    this same function, one thread per element."""
+    g = grad[i] + weight_decay * p[i]
+    m[i] = beta1 * m[i] + (1 - beta1) * g
+    v[i] = beta2 * v[i] + (1 - beta2) * g * g
+    m_hat = m[i] / bias_correction1
+    v_hat = v[i] / bias_correction2
+    p[i] = p[i] - lr * m_hat / (math.sqrt(v_hat) + eps)
+
+
+@njit(cache=True)
 def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
-    """The update above for every element of the flat arrays (p, m, v in place)."""
+    """The update for every element of the flat arrays (p, m, v in place)."""
     for i in range(p.size):
-        g = grad[i] + weight_decay * p[i]
-        m[i] = beta1 * m[i] + (1 - beta1) * g
-        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-        m_hat = m[i] / bias_correction1
-        v_hat = v[i] / bias_correction2
-        p[i] = p[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+        adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)
 
 
 def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):

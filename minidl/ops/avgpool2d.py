@@ -32,24 +32,32 @@ from numba import njit, prange
 from .im2col import output_size
 
 
+@njit(cache=True)
+def window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw):
+    """The mean of window (oh, ow) of plane x[n, c], padding counted as zeros. The CUDA
+    kernel calls this same function, one thread per output."""
+    H, W = x.shape[2], x.shape[3]
+    s = 0.0
+    for i in range(KH):
+        for j in range(KW):
+            h = oh * sh - ph + i
+            w = ow * sw - pw + j
+            if 0 <= h < H and 0 <= w < W:
+                s += x[n, c, h, w]
+    return s / (KH * KW)
+
+
 @njit(cache=True, parallel=True)
 def avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y):
     """y = the mean of each window (padding counted as zeros); y (N, C, OH, OW) is
     overwritten."""
-    N, C, H, W = x.shape
+    N, C = x.shape[0], x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     for q in prange(N * C):  # one (image, channel) plane per iteration
         n, c = q // C, q % C
         for oh in range(OH):
             for ow in range(OW):
-                s = 0.0
-                for i in range(KH):
-                    for j in range(KW):
-                        h = oh * sh - ph + i
-                        w = ow * sw - pw + j
-                        if 0 <= h < H and 0 <= w < W:
-                            s += x[n, c, h, w]
-                y[n, c, oh, ow] = s / (KH * KW)
+                y[n, c, oh, ow] = window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
 @njit(cache=True, parallel=True)

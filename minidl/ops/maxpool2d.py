@@ -37,31 +37,38 @@ from numba import njit, prange
 from .im2col import output_size
 
 
+@njit(cache=True)
+def window_max(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw):
+    """(the maximum, its flat index h*W + w) of window (oh, ow) of plane x[n, c], the first
+    one on ties. The CUDA kernel calls this same function, one thread per output."""
+    H, W = x.shape[2], x.shape[3]
+    best = x[n, c, 0, 0]  # replaced by the first pixel inside the window
+    best_index = -1
+    for i in range(KH):
+        for j in range(KW):
+            h = oh * sh - ph + i
+            w = ow * sw - pw + j
+            if 0 <= h < H and 0 <= w < W:  # padding is never the maximum
+                v = x[n, c, h, w]
+                if best_index < 0 or v > best:  # strict '>': ties keep the first
+                    best = v
+                    best_index = h * W + w
+    return best, best_index
+
+
 @njit(cache=True, parallel=True)
 def maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
     """y = the maximum of each window, argmax = its flat index h*W + w (first one on ties).
 
     x (N, C, H, W); y (N, C, OH, OW) and argmax (same shape, int64) are overwritten.
     """
-    N, C, H, W = x.shape
+    N, C = x.shape[0], x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     for q in prange(N * C):  # one (image, channel) plane per iteration
         n, c = q // C, q % C
         for oh in range(OH):
             for ow in range(OW):
-                best = 0.0
-                best_index = -1
-                for i in range(KH):
-                    for j in range(KW):
-                        h = oh * sh - ph + i
-                        w = ow * sw - pw + j
-                        if 0 <= h < H and 0 <= w < W:  # padding is never the maximum
-                            v = x[n, c, h, w]
-                            if best_index < 0 or v > best:  # strict '>': ties keep the first
-                                best = v
-                                best_index = h * W + w
-                y[n, c, oh, ow] = best
-                argmax[n, c, oh, ow] = best_index
+                y[n, c, oh, ow], argmax[n, c, oh, ow] = window_max(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
 @njit(cache=True, parallel=True)

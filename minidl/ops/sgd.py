@@ -15,20 +15,27 @@ from numba import njit
 
 
 @njit(cache=True)
+def sgd_update(p, grad, buf, i, lr, momentum, weight_decay, nesterov, first_step):
+    """The update above for element i (p[i] and buf[i] in place). The CUDA kernel calls
+    this same function, one thread per element."""
+    g = grad[i] + weight_decay * p[i]
+    if momentum != 0:
+        if first_step:
+            buf[i] = g
+        else:
+            buf[i] = momentum * buf[i] + g
+        if nesterov:
+            g = g + momentum * buf[i]
+        else:
+            g = buf[i]
+    p[i] = p[i] - lr * g
+
+
+@njit(cache=True)
 def sgd_kernel(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):
-    """The update above for every element of the flat arrays p, grad, buf (p and buf in place)."""
+    """The update for every element of the flat arrays p, grad, buf (p and buf in place)."""
     for i in range(p.size):
-        g = grad[i] + weight_decay * p[i]
-        if momentum != 0:
-            if first_step:
-                buf[i] = g
-            else:
-                buf[i] = momentum * buf[i] + g
-            if nesterov:
-                g = g + momentum * buf[i]
-            else:
-                g = buf[i]
-        p[i] = p[i] - lr * g
+        sgd_update(p, grad, buf, i, lr, momentum, weight_decay, nesterov, first_step)
 
 
 def step(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):

@@ -40,6 +40,8 @@ sums to zero over k (the probabilities sum to 1, the indicator too).
 Like every op, this one assumes valid input (labels in [0, K), W > 0, finite logits):
 ``nn.SoftmaxCrossEntropy`` checks all of it before calling here.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -47,28 +49,35 @@ from ..device import empty
 
 
 @njit(cache=True)
-def softmax_kernel(z, probs, lse):
-    """probs[n, k, p] = exp(z[n, k, p] - m) / s and lse[n, p] = m + log s, with
-    m = max_k z[n, k, p] and s = sum_k exp(z[n, k, p] - m), so that no exp overflows.
+def softmax_position(z, n, p, probs):
+    """At position (n, p): probs[n, k, p] = exp(z[n, k, p] - m) / s for every k; returns
+    the log-sum-exp m + log s, with m = max_k z[n, k, p] and s = sum_k exp(z[n, k, p] - m),
+    so that no exp overflows. (The CUDA kernel calls this same function, one thread per
+    position.)"""
+    K = z.shape[1]
+    m = z[n, 0, p]
+    for k in range(1, K):
+        if z[n, k, p] > m:
+            m = z[n, k, p]
+    s = np.float64(0.0)  # sums are accumulated in float64
+    for k in range(K):
+        e = math.exp(z[n, k, p] - m)
+        probs[n, k, p] = e
+        s += e
+    for k in range(K):
+        probs[n, k, p] = probs[n, k, p] / s
+    return m + math.log(s)
 
-    z: (N, K, P). probs (N, K, P) in z's dtype and lse (N, P) in float64 (in float32,
-    m + log s would round log s away when |m| is large, 1e4 say) are overwritten.
-    """
+
+@njit(cache=True)
+def softmax_kernel(z, probs, lse):
+    """probs (N, K, P) and lse (N, P) of z (N, K, P), position by position; lse in float64
+    (in float32, m + log s would round log s away when |m| is large, 1e4 say). Both are
+    overwritten."""
     N, K, P = z.shape
     for n in range(N):
         for p in range(P):
-            m = z[n, 0, p]
-            for k in range(1, K):
-                if z[n, k, p] > m:
-                    m = z[n, k, p]
-            s = np.float64(0.0)  # sums are accumulated in float64
-            for k in range(K):
-                e = np.exp(z[n, k, p] - m)
-                probs[n, k, p] = e
-                s += e
-            for k in range(K):
-                probs[n, k, p] = probs[n, k, p] / s
-            lse[n, p] = m + np.log(s)
+            lse[n, p] = softmax_position(z, n, p, probs)
 
 
 @njit(cache=True)

@@ -61,6 +61,8 @@ Backward. Every prediction appears in at most one squared term, so its derivativ
 Like every op, this one assumes valid input (obj in {0, 1}, w, h >= 0, finite numbers):
 ``nn.YOLOLoss`` checks all of it before calling here.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -98,6 +100,33 @@ def cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th):
                     tcx - tw / 2, tcy - th / 2, tcx + tw / 2, tcy + th / 2)
 
 
+# Each kernel below is a loop over the cells (n, i, j) around a function of one cell; the
+# CUDA kernels (minidl/cuda/yolo_loss.py) call the same cell functions, one thread per cell.
+
+
+@njit(cache=True)
+def assign_cell(pred, target, B, n, i, j):
+    """(r, IoU(box r, target)) for cell (n, i, j): the box of highest IoU with the target,
+    the first on ties; (-1, 0.0) in a cell without an object."""
+    if target[n, i, j, 4] != 1:
+        return -1, 0.0
+    S = pred.shape[1]
+    tx, ty = float(target[n, i, j, 0]), float(target[n, i, j, 1])
+    tw, th = float(target[n, i, j, 2]), float(target[n, i, j, 3])
+    best = -1.0  # every IoU is >= 0, so box 0 always beats this
+    r = 0
+    for b in range(B):
+        k = 5 * b
+        x, y = float(pred[n, i, j, k]), float(pred[n, i, j, k + 1])
+        w = float(pred[n, i, j, k + 2]) ** 2  # width = sw^2: no square root taken
+        h = float(pred[n, i, j, k + 3]) ** 2
+        v = cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th)
+        if v > best:  # strict '>': ties keep the first box
+            best = v
+            r = b
+    return r, best
+
+
 @njit(cache=True)
 def assign_kernel(pred, target, B, responsible, iou):
     """The responsible box of every cell with an object, and its IoU with the target.
@@ -110,62 +139,81 @@ def assign_kernel(pred, target, B, responsible, iou):
     for n in range(N):
         for i in range(S):
             for j in range(S):
-                responsible[n, i, j] = -1
-                iou[n, i, j] = 0.0
-                if target[n, i, j, 4] != 1:
-                    continue
-                tx, ty = float(target[n, i, j, 0]), float(target[n, i, j, 1])
-                tw, th = float(target[n, i, j, 2]), float(target[n, i, j, 3])
-                best = -1.0  # every IoU is >= 0, so box 0 always beats this
-                r = 0
-                for b in range(B):
-                    k = 5 * b
-                    x, y = float(pred[n, i, j, k]), float(pred[n, i, j, k + 1])
-                    w = float(pred[n, i, j, k + 2]) ** 2  # width = sw^2: no square root taken
-                    h = float(pred[n, i, j, k + 3]) ** 2
-                    v = cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th)
-                    if v > best:  # strict '>': ties keep the first box
-                        best = v
-                        r = b
-                responsible[n, i, j] = r
-                iou[n, i, j] = best
+                responsible[n, i, j], iou[n, i, j] = assign_cell(pred, target, B, n, i, j)
 
 
 @njit(cache=True)
-def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj, terms):
-    """The four sums of L (coord, obj, noobj, class), each divided by N, written into the
-    (4,) float64 array ``terms``; L is their sum. ``responsible`` and ``iou`` (from ``assign_kernel``) are
-    constants here. Shapes as in ``assign_kernel``."""
-    N, S = pred.shape[0], pred.shape[1]
+def cell_terms(pred, target, r, iou, B, n, i, j):
+    """The sums of cell (n, i, j) in the four terms, before the lambdas and 1/N:
+    (coord, obj, noobj, class). r and iou: the cell's assignment (r = -1: no object)."""
     C = target.shape[3] - 5
     coord = 0.0
     obj = 0.0
     noobj = 0.0
     cls = 0.0
+    for b in range(B):
+        k = 5 * b
+        conf = float(pred[n, i, j, k + 4])
+        if b == r:
+            dx = float(target[n, i, j, 0]) - float(pred[n, i, j, k])
+            dy = float(target[n, i, j, 1]) - float(pred[n, i, j, k + 1])
+            dw = math.sqrt(float(target[n, i, j, 2])) - float(pred[n, i, j, k + 2])
+            dh = math.sqrt(float(target[n, i, j, 3])) - float(pred[n, i, j, k + 3])
+            coord += dx * dx + dy * dy + dw * dw + dh * dh
+            obj += (iou - conf) ** 2
+        else:
+            noobj += conf * conf
+    if r >= 0:
+        for c in range(C):
+            d = float(target[n, i, j, 5 + c]) - float(pred[n, i, j, 5 * B + c])
+            cls += d * d
+    return coord, obj, noobj, cls
+
+
+@njit(cache=True)
+def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noobj, terms):
+    """The four sums of L (coord, obj, noobj, class), each divided by N, written into the
+    (4,) float64 array ``terms``; L is their sum. ``responsible`` and ``iou`` (from
+    ``assign_kernel``) are constants here. Shapes as in ``assign_kernel``."""
+    N, S = pred.shape[0], pred.shape[1]
+    sums = np.zeros(4)
     for n in range(N):
         for i in range(S):
             for j in range(S):
-                r = responsible[n, i, j]  # -1: no object in this cell
-                for b in range(B):
-                    k = 5 * b
-                    conf = float(pred[n, i, j, k + 4])
-                    if b == r:
-                        dx = float(target[n, i, j, 0]) - float(pred[n, i, j, k])
-                        dy = float(target[n, i, j, 1]) - float(pred[n, i, j, k + 1])
-                        dw = np.sqrt(float(target[n, i, j, 2])) - float(pred[n, i, j, k + 2])
-                        dh = np.sqrt(float(target[n, i, j, 3])) - float(pred[n, i, j, k + 3])
-                        coord += dx * dx + dy * dy + dw * dw + dh * dh
-                        obj += (iou[n, i, j] - conf) ** 2
-                    else:
-                        noobj += conf * conf
-                if r >= 0:
-                    for c in range(C):
-                        d = float(target[n, i, j, 5 + c]) - float(pred[n, i, j, 5 * B + c])
-                        cls += d * d
-    terms[0] = lambda_coord * coord / N
-    terms[1] = obj / N
-    terms[2] = lambda_noobj * noobj / N
-    terms[3] = cls / N
+                cell = cell_terms(pred, target, responsible[n, i, j], iou[n, i, j], B, n, i, j)
+                for t in range(4):
+                    sums[t] += cell[t]
+    terms[0] = lambda_coord * sums[0] / N
+    terms[1] = sums[1] / N
+    terms[2] = lambda_noobj * sums[2] / N
+    terms[3] = sums[3] / N
+
+
+@njit(cache=True)
+def cell_gradient(pred, target, r, iou, B, lambda_coord, lambda_noobj, scale, n, i, j, dpred):
+    """dpred[n, i, j, :] = the derivatives of the module docstring for cell (n, i, j),
+    scale = 2 / N (r, iou: the cell's assignment)."""
+    C = target.shape[3] - 5
+    for k in range(5 * B + C):
+        dpred[n, i, j, k] = 0.0  # what no term below reaches has gradient 0
+    for b in range(B):
+        k = 5 * b
+        conf = float(pred[n, i, j, k + 4])
+        if b == r:
+            g = scale * lambda_coord
+            x, y = float(pred[n, i, j, k]), float(pred[n, i, j, k + 1])
+            sw, sh = float(pred[n, i, j, k + 2]), float(pred[n, i, j, k + 3])
+            dpred[n, i, j, k] = g * (x - float(target[n, i, j, 0]))
+            dpred[n, i, j, k + 1] = g * (y - float(target[n, i, j, 1]))
+            dpred[n, i, j, k + 2] = g * (sw - math.sqrt(float(target[n, i, j, 2])))
+            dpred[n, i, j, k + 3] = g * (sh - math.sqrt(float(target[n, i, j, 3])))
+            dpred[n, i, j, k + 4] = scale * (conf - iou)
+        else:  # x^, y^, sw^, sh^ of this box are in no term: their gradient stays 0
+            dpred[n, i, j, k + 4] = scale * lambda_noobj * conf
+    if r >= 0:
+        for c in range(C):
+            p = 5 * B + c
+            dpred[n, i, j, p] = scale * (float(pred[n, i, j, p]) - float(target[n, i, j, 5 + c]))
 
 
 @njit(cache=True)
@@ -173,32 +221,11 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
     """dpred (N, S, S, 5B + C), pred's dtype, overwritten: the derivatives in the module
     docstring."""
     N, S = pred.shape[0], pred.shape[1]
-    C = target.shape[3] - 5
-    scale = 2.0 / N
     for n in range(N):
         for i in range(S):
             for j in range(S):
-                r = responsible[n, i, j]
-                for k in range(5 * B + C):
-                    dpred[n, i, j, k] = 0.0  # what no term below reaches has gradient 0
-                for b in range(B):
-                    k = 5 * b
-                    conf = float(pred[n, i, j, k + 4])
-                    if b == r:
-                        g = scale * lambda_coord
-                        x, y = float(pred[n, i, j, k]), float(pred[n, i, j, k + 1])
-                        sw, sh = float(pred[n, i, j, k + 2]), float(pred[n, i, j, k + 3])
-                        dpred[n, i, j, k] = g * (x - float(target[n, i, j, 0]))
-                        dpred[n, i, j, k + 1] = g * (y - float(target[n, i, j, 1]))
-                        dpred[n, i, j, k + 2] = g * (sw - np.sqrt(float(target[n, i, j, 2])))
-                        dpred[n, i, j, k + 3] = g * (sh - np.sqrt(float(target[n, i, j, 3])))
-                        dpred[n, i, j, k + 4] = scale * (conf - iou[n, i, j])
-                    else:  # x^, y^, sw^, sh^ of this box are in no term: their gradient stays 0
-                        dpred[n, i, j, k + 4] = scale * lambda_noobj * conf
-                if r >= 0:
-                    for c in range(C):
-                        p = 5 * B + c
-                        dpred[n, i, j, p] = scale * (float(pred[n, i, j, p]) - float(target[n, i, j, 5 + c]))
+                cell_gradient(pred, target, responsible[n, i, j], iou[n, i, j], B, lambda_coord, lambda_noobj,
+                              2.0 / N, n, i, j, dpred)
 
 
 # The codes of invalid_target_kernel: what is wrong with a cell of the target.
@@ -206,20 +233,25 @@ VALID, BAD_OBJ, BAD_SIZE = 0, 1, 2
 
 
 @njit(cache=True)
+def target_cell_code(target, n, i, j):
+    """BAD_OBJ when obj = target[n, i, j, 4] is not 0 or 1, else BAD_SIZE when w or h
+    (target[n, i, j, 2:4]) is negative, else VALID."""
+    obj = target[n, i, j, 4]
+    if obj != 0 and obj != 1:
+        return BAD_OBJ
+    if target[n, i, j, 2] < 0 or target[n, i, j, 3] < 0:
+        return BAD_SIZE
+    return VALID
+
+
+@njit(cache=True)
 def invalid_target_kernel(target, code):
-    """code[n, i, j] = BAD_OBJ when obj = target[n, i, j, 4] is not 0 or 1, else BAD_SIZE
-    when w or h (target[n, i, j, 2:4]) is negative, else VALID; code is overwritten."""
+    """code[n, i, j] = the cell's ``target_cell_code``; code is overwritten."""
     N, S = target.shape[0], target.shape[1]
     for n in range(N):
         for i in range(S):
             for j in range(S):
-                obj = target[n, i, j, 4]
-                if obj != 0 and obj != 1:
-                    code[n, i, j] = BAD_OBJ
-                elif target[n, i, j, 2] < 0 or target[n, i, j, 3] < 0:
-                    code[n, i, j] = BAD_SIZE
-                else:
-                    code[n, i, j] = VALID
+                code[n, i, j] = target_cell_code(target, n, i, j)
 
 
 def _cells(pred, target, S, B, C):
