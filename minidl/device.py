@@ -42,19 +42,13 @@ def device_of(a):
     return "cuda" if is_device_array(a) else "cpu"
 
 
-def check_device_name(device, where="to_device"):
-    """``device`` must be "cpu" or "cuda"; returns it."""
-    if not isinstance(device, str) or device not in DEVICES:
-        raise ValueError(f"{where}: device must be 'cpu' or 'cuda', got {device!r}")
-    return device
-
-
 def to_device(a, device):
     """``a`` on ``device``: a NumPy array for "cpu", a Numba device array for "cuda".
 
     Idempotent: an array already there is returned as it is (no copy).
     """
-    check_device_name(device)
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"to_device: device must be 'cpu' or 'cuda', got {device!r}")
     if device == "cpu":
         return a.copy_to_host() if is_device_array(a) else np.asarray(a)
     if is_device_array(a):

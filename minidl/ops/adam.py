@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     """The update above for element i (p[i], m[i], v[i] in place). The CUDA kernel calls
     this same function, one thread per element."""

@@ -32,7 +32,7 @@ from numba import njit, prange
 from .im2col import output_size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw):
     """The mean of window (oh, ow) of plane x[n, c], padding counted as zeros. The CUDA
     kernel calls this same function, one thread per output."""

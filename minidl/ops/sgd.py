@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sgd_update(p, grad, buf, i, lr, momentum, weight_decay, nesterov, first_step):
     """The update above for element i (p[i] and buf[i] in place). The CUDA kernel calls
     this same function, one thread per element."""

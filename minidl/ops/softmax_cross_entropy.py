@@ -48,7 +48,7 @@ from numba import njit
 from ..device import empty
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def softmax_position(z, n, p, probs):
     """At position (n, p): probs[n, k, p] = exp(z[n, k, p] - m) / s for every k; returns
     the log-sum-exp m + log s, with m = max_k z[n, k, p] and s = sum_k exp(z[n, k, p] - m),

@@ -104,7 +104,7 @@ def cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th):
 # CUDA kernels (minidl/cuda/yolo_loss.py) call the same cell functions, one thread per cell.
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def assign_cell(pred, target, B, n, i, j):
     """(r, IoU(box r, target)) for cell (n, i, j): the box of highest IoU with the target,
     the first on ties; (-1, 0.0) in a cell without an object."""
@@ -142,7 +142,7 @@ def assign_kernel(pred, target, B, responsible, iou):
                 responsible[n, i, j], iou[n, i, j] = assign_cell(pred, target, B, n, i, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cell_terms(pred, target, r, iou, B, n, i, j):
     """The sums of cell (n, i, j) in the four terms, before the lambdas and 1/N:
     (coord, obj, noobj, class). r and iou: the cell's assignment (r = -1: no object)."""
@@ -189,7 +189,7 @@ def yolo_loss_kernel(pred, target, responsible, iou, B, lambda_coord, lambda_noo
     terms[3] = sums[3] / N
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cell_gradient(pred, target, r, iou, B, lambda_coord, lambda_noobj, scale, n, i, j, dpred):
     """dpred[n, i, j, :] = the derivatives of the module docstring for cell (n, i, j),
     scale = 2 / N (r, iou: the cell's assignment)."""
@@ -232,7 +232,7 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
 VALID, BAD_OBJ, BAD_SIZE = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def target_cell_code(target, n, i, j):
     """BAD_OBJ when obj = target[n, i, j, 4] is not 0 or 1, else BAD_SIZE when w or h
     (target[n, i, j, 2:4]) is negative, else VALID."""
