@@ -42,6 +42,14 @@ def device_of(a):
     return "cuda" if is_device_array(a) else "cpu"
 
 
+def as_ncl(a):
+    """The C-contiguous array a (N, C) or (N, C, H, W) viewed as (N, C, L), L = H * W (or 1):
+    channel c holds the N * L values a[:, c, :]. A view on both kinds of array; the
+    per-channel ops (bias, batch norm, concat, softmax over classes) all work on it."""
+    N, C = a.shape[0], a.shape[1]
+    return a.reshape(N, C, a.size // max(N * C, 1))
+
+
 def to_device(a, device):
     """``a`` on ``device``: a NumPy array for "cpu", a Numba device array for "cuda".
 

@@ -12,13 +12,10 @@ import math
 
 from numba import cuda, float64
 
-from ..device import empty
+from ..device import as_ncl, empty
 from ._launch import THREADS, launch, launch_rows
 from ._reduce import block_sum
 
-
-def _ncl(a):
-    return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
 
 
 @cuda.jit
@@ -172,16 +169,16 @@ def forward_train(x, gamma, beta, eps):
     x_hat = empty(x.shape, x.dtype, like=x)
     mean = empty(C, x.dtype, like=x)
     var = empty(C, x.dtype, like=x)
-    launch_rows(batchnorm_stats_kernel, C, _ncl(x), mean, var)
-    launch(batchnorm_normalize_kernel, x.size, _ncl(x), gamma, beta, mean, var, float(eps), _ncl(y), _ncl(x_hat))
+    launch_rows(batchnorm_stats_kernel, C, as_ncl(x), mean, var)
+    launch(batchnorm_normalize_kernel, x.size, as_ncl(x), gamma, beta, mean, var, float(eps), as_ncl(y), as_ncl(x_hat))
     return y, {"x": x, "x_hat": x_hat, "mean": mean, "var": var, "eps": eps, "m": x.size // C}
 
 
 def forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, per channel."""
     y = empty(x.shape, x.dtype, like=x)
-    launch(batchnorm_forward_eval_kernel, x.size, _ncl(x), gamma, beta, running_mean, running_var, float(eps),
-           _ncl(y))
+    launch(batchnorm_forward_eval_kernel, x.size, as_ncl(x), gamma, beta, running_mean, running_var, float(eps),
+           as_ncl(y))
     return y
 
 
@@ -205,20 +202,20 @@ def backward(dy, gamma, cache):
     C, eps = dy.shape[1], float(cache["eps"])
     dsigma2 = empty(C, float, like=dy)
     dmu = empty(C, float, like=dy)
-    x, mean, var = _ncl(cache["x"]), cache["mean"], cache["var"]
-    launch_rows(batchnorm_backward_sums_kernel, C, _ncl(dy), x, gamma, mean, var, eps, dsigma2, dmu)
-    launch(batchnorm_backward_dx_kernel, dy.size, _ncl(dy), x, gamma, mean, var, eps, dsigma2, dmu, _ncl(dx))
-    launch_rows(channel_sums_kernel, C, _ncl(dy), _ncl(cache["x_hat"]), dgamma, dbeta)
+    x, mean, var = as_ncl(cache["x"]), cache["mean"], cache["var"]
+    launch_rows(batchnorm_backward_sums_kernel, C, as_ncl(dy), x, gamma, mean, var, eps, dsigma2, dmu)
+    launch(batchnorm_backward_dx_kernel, dy.size, as_ncl(dy), x, gamma, mean, var, eps, dsigma2, dmu, as_ncl(dx))
+    launch_rows(channel_sums_kernel, C, as_ncl(dy), as_ncl(cache["x_hat"]), dgamma, dbeta)
     return dx, dgamma, dbeta
 
 
 def backward_compact(dy, gamma, cache):
     """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
     dx, dgamma, dbeta = _gradient_arrays(dy)
-    x_hat = _ncl(cache["x_hat"])
-    launch_rows(channel_sums_kernel, dy.shape[1], _ncl(dy), x_hat, dgamma, dbeta)
-    launch(batchnorm_backward_compact_kernel, dy.size, _ncl(dy), gamma, cache["var"], x_hat, float(cache["eps"]),
-           dgamma, dbeta, _ncl(dx))
+    x_hat = as_ncl(cache["x_hat"])
+    launch_rows(channel_sums_kernel, dy.shape[1], as_ncl(dy), x_hat, dgamma, dbeta)
+    launch(batchnorm_backward_compact_kernel, dy.size, as_ncl(dy), gamma, cache["var"], x_hat, float(cache["eps"]),
+           dgamma, dbeta, as_ncl(dx))
     return dx, dgamma, dbeta
 
 
@@ -226,7 +223,7 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
     """The gradients of forward_eval: (dx, dgamma, dbeta)."""
     dx, dgamma, dbeta = _gradient_arrays(dy)
     x_hat = empty(x.shape, x.dtype, like=x)
-    launch(batchnorm_backward_eval_kernel, x.size, _ncl(dy), _ncl(x), gamma, running_mean, running_var, float(eps),
-           _ncl(dx), _ncl(x_hat))
-    launch_rows(channel_sums_kernel, dy.shape[1], _ncl(dy), _ncl(x_hat), dgamma, dbeta)
+    launch(batchnorm_backward_eval_kernel, x.size, as_ncl(dy), as_ncl(x), gamma, running_mean, running_var, float(eps),
+           as_ncl(dx), as_ncl(x_hat))
+    launch_rows(channel_sums_kernel, dy.shape[1], as_ncl(dy), as_ncl(x_hat), dgamma, dbeta)
     return dx, dgamma, dbeta

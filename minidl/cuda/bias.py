@@ -2,7 +2,7 @@
 thread per element, the gradient db[c] one block per channel (a shared-memory tree)."""
 from numba import cuda, float64
 
-from ..device import empty
+from ..device import as_ncl, empty
 from ._launch import THREADS, launch, launch_rows
 from ._reduce import block_sum
 
@@ -32,18 +32,15 @@ def bias_backward_kernel(dy, db):
             db[c] = total
 
 
-def _ncl(a):
-    return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
-
 
 def forward(y, b):
     """y += b along axis 1, in place (device arrays y (N, C) or (N, C, H, W), b (C,)). Returns y."""
-    launch(add_bias_kernel, y.size, _ncl(y), b)
+    launch(add_bias_kernel, y.size, as_ncl(y), b)
     return y
 
 
 def backward(dy):
     """db = dy summed over every axis but 1: (N, C) or (N, C, H, W) -> (C,)."""
     db = empty(dy.shape[1], dy.dtype, like=dy)
-    launch_rows(bias_backward_kernel, dy.shape[1], _ncl(dy), db)
+    launch_rows(bias_backward_kernel, dy.shape[1], as_ncl(dy), db)
     return db

@@ -1,7 +1,7 @@
 """Channel concatenation on the GPU and its split (the math: ``minidl/ops/concat.py``)."""
 from numba import cuda
 
-from ..device import empty
+from ..device import as_ncl, empty
 from ._launch import launch
 
 
@@ -33,14 +33,11 @@ def split_kernel(dy, da, db):
             db[n, c - CA, l] = dy[n, c, l]
 
 
-def _ncl(a):
-    return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
-
 
 def forward(a, b):
     """y = [a ; b] along axis 1 (device arrays (N, CA, ...) and (N, CB, ...))."""
     y = empty((a.shape[0], a.shape[1] + b.shape[1]) + tuple(a.shape[2:]), a.dtype, like=a)
-    launch(concat_kernel, y.size, _ncl(a), _ncl(b), _ncl(y))
+    launch(concat_kernel, y.size, as_ncl(a), as_ncl(b), as_ncl(y))
     return y
 
 
@@ -48,5 +45,5 @@ def backward(dy, CA):
     """(da, db): dy (N, CA + CB, ...) split after channel CA."""
     da = empty((dy.shape[0], CA) + tuple(dy.shape[2:]), dy.dtype, like=dy)
     db = empty((dy.shape[0], dy.shape[1] - CA) + tuple(dy.shape[2:]), dy.dtype, like=dy)
-    launch(split_kernel, dy.size, _ncl(dy), _ncl(da), _ncl(db))
+    launch(split_kernel, dy.size, as_ncl(dy), as_ncl(da), as_ncl(db))
     return da, db

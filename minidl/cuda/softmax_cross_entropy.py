@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ..device import as_array_like, empty, to_device
+from ..device import as_array_like, as_ncl, empty, to_device
 from ..ops import softmax_cross_entropy
 from ..ops.softmax_cross_entropy import _weights
 from ._launch import THREADS, from_cpu, launch, launch_rows
@@ -84,10 +84,6 @@ def cross_entropy_backward_kernel(probs, t, w, W, dz):
         dz[n, c, p] -= scale
 
 
-def _as_npk(a):
-    """View (N, K) as (N, K, 1) and (N, K, H, W) as (N, K, H * W)."""
-    return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
-
 
 def _labels(labels, z):
     """Labels (N,) or (N, H, W), from either side, as an int64 device array (N, P)."""
@@ -104,14 +100,14 @@ def _softmax(z):
 
 def softmax(logits):
     """Class probabilities: softmax over axis 1 of logits (N, K) or (N, K, H, W)."""
-    probs, _ = _softmax(_as_npk(logits))
+    probs, _ = _softmax(as_ncl(logits))
     return probs.reshape(logits.shape)
 
 
 def forward(logits, labels, class_weight=None):
     """Mean softmax cross-entropy of device logits. Returns (loss as a Python float, probs
     of the logits' shape); the loss is NaN when every label has weight 0."""
-    z = _as_npk(logits)
+    z = as_ncl(logits)
     probs, lse = _softmax(z)
     loss = empty(1, np.float64, like=z)
     w = to_device(_weights(class_weight, z.shape[1], z.dtype), "cuda")
@@ -121,7 +117,7 @@ def forward(logits, labels, class_weight=None):
 
 def backward(probs, labels, class_weight=None):
     """Gradient of the mean (or weighted mean) loss with respect to the logits."""
-    pr = _as_npk(probs)
+    pr = as_ncl(probs)
     t = _labels(labels, pr)
     w = to_device(_weights(class_weight, pr.shape[1], pr.dtype), "cuda")
     W = empty(1, np.float64, like=pr)

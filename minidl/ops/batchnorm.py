@@ -51,10 +51,8 @@ x_i of a channel by the same amount does not change y.
 import numpy as np
 from numba import njit, prange
 
+from ..device import as_ncl
 
-def _as_nc_l(a):
-    """View x (N, C) or (N, C, H, W) as (N, C, L), L = 1 or H*W: per channel, m = N*L values."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 @njit(cache=True, parallel=True)
@@ -186,8 +184,8 @@ def forward_train(x, gamma, beta, eps):
     mean = np.empty(C, dtype=x.dtype)
     var = np.empty(C, dtype=x.dtype)
     batchnorm_forward_train_kernel(
-        _as_nc_l(x), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps,
-        _as_nc_l(y), _as_nc_l(x_hat), mean, var,
+        as_ncl(x), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps,
+        as_ncl(y), as_ncl(x_hat), mean, var,
     )
     m = x.size // C
     return y, {"x": x, "x_hat": x_hat, "mean": mean, "var": var, "eps": eps, "m": m}
@@ -201,13 +199,13 @@ def forward_eval(x, gamma, beta, running_mean, running_var, eps):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     batchnorm_forward_eval_kernel(
-        _as_nc_l(x),
+        as_ncl(x),
         np.ascontiguousarray(gamma),
         np.ascontiguousarray(beta),
         np.ascontiguousarray(running_mean),
         np.ascontiguousarray(running_var),
         eps,
-        _as_nc_l(y),
+        as_ncl(y),
     )
     return y
 
@@ -241,14 +239,14 @@ def backward(dy, gamma, cache):
     """
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_kernel(
-        _as_nc_l(dy),
-        _as_nc_l(cache["x"]),
+        as_ncl(dy),
+        as_ncl(cache["x"]),
         np.ascontiguousarray(gamma),
         cache["mean"],
         cache["var"],
-        _as_nc_l(cache["x_hat"]),
+        as_ncl(cache["x_hat"]),
         cache["eps"],
-        _as_nc_l(dx),
+        as_ncl(dx),
         dgamma,
         dbeta,
     )
@@ -259,8 +257,8 @@ def backward_compact(dy, gamma, cache):
     """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_compact_kernel(
-        _as_nc_l(dy), np.ascontiguousarray(gamma), cache["var"], _as_nc_l(cache["x_hat"]), cache["eps"],
-        _as_nc_l(dx), dgamma, dbeta,
+        as_ncl(dy), np.ascontiguousarray(gamma), cache["var"], as_ncl(cache["x_hat"]), cache["eps"],
+        as_ncl(dx), dgamma, dbeta,
     )
     return dx, dgamma, dbeta
 
@@ -272,8 +270,8 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
     """
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_eval_kernel(
-        _as_nc_l(dy), _as_nc_l(np.ascontiguousarray(x)), np.ascontiguousarray(gamma),
+        as_ncl(dy), as_ncl(np.ascontiguousarray(x)), np.ascontiguousarray(gamma),
         np.ascontiguousarray(running_mean), np.ascontiguousarray(running_var), eps,
-        _as_nc_l(dx), dgamma, dbeta,
+        as_ncl(dx), dgamma, dbeta,
     )
     return dx, dgamma, dbeta

@@ -15,7 +15,7 @@ change it).
 import numpy as np
 from numba import njit
 
-from ..device import empty
+from ..device import as_ncl, empty
 
 
 @njit(cache=True)
@@ -40,15 +40,11 @@ def bias_backward_kernel(dy, db):
         db[c] = s
 
 
-def _ncl(a):
-    """a (N, C) or (N, C, H, W) viewed as (N, C, L)."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
 
 def forward(y, b):
     """y += b along axis 1, in place; y: (N, C) or (N, C, H, W) C-contiguous, b: (C,).
     Returns y."""
-    add_bias_kernel(_ncl(y), np.ascontiguousarray(b))
+    add_bias_kernel(as_ncl(y), np.ascontiguousarray(b))
     return y
 
 
@@ -56,5 +52,5 @@ def backward(dy):
     """db = dy summed over every axis but 1: dy (N, C) or (N, C, H, W) -> (C,)."""
     dy = np.ascontiguousarray(dy)
     db = empty(dy.shape[1], dy.dtype, like=dy)
-    bias_backward_kernel(_ncl(dy), db)
+    bias_backward_kernel(as_ncl(dy), db)
     return db

@@ -12,7 +12,7 @@ Backward. y copies every element of a and b once, so the gradient is split the s
 """
 from numba import njit
 
-from ..device import empty
+from ..device import as_ncl, empty
 
 
 @njit(cache=True)
@@ -43,15 +43,12 @@ def split_kernel(dy, da, db):
                 db[n, c, l] = dy[n, CA + c, l]
 
 
-def _ncl(a):
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
 
 def forward(a, b):
     """y = [a ; b] along axis 1. a (N, CA, ...), b (N, CB, ...), C-contiguous, one dtype.
     Returns y (N, CA + CB, ...)."""
     y = empty((a.shape[0], a.shape[1] + b.shape[1]) + tuple(a.shape[2:]), a.dtype, like=a)
-    concat_kernel(_ncl(a), _ncl(b), _ncl(y))
+    concat_kernel(as_ncl(a), as_ncl(b), as_ncl(y))
     return y
 
 
@@ -59,5 +56,5 @@ def backward(dy, CA):
     """(da, db): dy (N, CA + CB, ...) split after channel CA, each C-contiguous."""
     da = empty((dy.shape[0], CA) + tuple(dy.shape[2:]), dy.dtype, like=dy)
     db = empty((dy.shape[0], dy.shape[1] - CA) + tuple(dy.shape[2:]), dy.dtype, like=dy)
-    split_kernel(_ncl(dy), _ncl(da), _ncl(db))
+    split_kernel(as_ncl(dy), as_ncl(da), as_ncl(db))
     return da, db

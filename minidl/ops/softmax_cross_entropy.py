@@ -45,7 +45,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..device import empty
+from ..device import as_ncl, empty
 
 
 @njit(cache=True, inline="always")
@@ -116,8 +116,7 @@ def cross_entropy_backward_kernel(probs, t, w, dz):
 
 def _as_npk(a):
     """View (N, K) as (N, K, 1) and (N, K, H, W) as (N, K, H * W), C-contiguous."""
-    a = np.ascontiguousarray(a)
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    return as_ncl(np.ascontiguousarray(a))
 
 
 def _labels_np(labels, N, P):
