@@ -36,8 +36,7 @@ def every_layer_model():
         nn.Linear(6, 4), nn.Unflatten(1, (1, 2, 2)), nn.Flatten())
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype, training", [(np.float32, True), (np.float64, False)])
 def test_every_layer_equals_the_cpu(dtype, training):
     minidl.seed(0)
     cpu = every_layer_model().to(dtype).train(training)
