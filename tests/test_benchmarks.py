@@ -65,3 +65,12 @@ def test_quick_run_without_torch(how):
     for minidl_ms, torch_ms, numpy_ms, vs_torch, vs_numpy in rows:
         float(minidl_ms), float(numpy_ms)
         assert torch_ms == "-" and vs_torch == "-" and vs_numpy.endswith("x")
+
+
+def test_gpu_benchmark_runs_or_says_why_not():
+    """benchmarks/gpu.py times LeNet-5 steps on a GPU; without one it says so and exits 0."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--batch", "2", "--repeats", "1"],
+                            cwd=ROOT, env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "nothing to measure" in result.stdout or "cpu / cuda" in result.stdout
