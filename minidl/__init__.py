@@ -12,9 +12,10 @@ from ._threads import single_threaded_blas
 single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS (see _threads.py)
 
 from . import cuda, data, dispatch, gradcheck, metrics, nn, optim
+from .anomaly import AnomalyError, detect_anomaly
 from .device import device_of, to_device
 from .rng import seed
-from .serialization import load, save
+from .serialization import load, read_checkpoint, save
 from .train import History, evaluate, fit, predict, predict_classes
 
 __version__ = "0.1.0"

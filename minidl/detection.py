@@ -20,11 +20,11 @@ The path from a YOLO network's output to a score (tutorial 10):
         ... d["boxes"][keep], d["scores"][keep], d["labels"][keep]
     mean_average_precision(kept_detections, targets, iou_threshold=0.5)
 """
-import numbers
 
 import numpy as np
 from numba import njit
 
+from .nn.checks import positive_int, real_number
 from .ops.yolo_loss import iou_xyxy  # the one IoU of minidl: the loss picks its boxes with it
 
 
@@ -69,11 +69,8 @@ def _vector(where, values, k, what, integer=False):
 
 
 def _grid(where, S, B, C):
-    for value, what, low in ((S, "S", 1), (B, "B", 1), (C, "C", 1)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{where}: {what} must be an int, got {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"{where}: {what} must be at least {low}, got {value}")
+    for value, what in ((S, "S"), (B, "B"), (C, "C")):
+        positive_int(where, what, value)
 
 
 # --- IoU and NMS -----------------------------------------------------------------------------
@@ -116,10 +113,7 @@ def nms(boxes, scores, iou_threshold):
     """
     boxes = _boxes("nms", boxes)
     scores = _vector("nms", scores, boxes.shape[0], "scores")
-    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real):
-        raise TypeError(f"nms: iou_threshold must be a number, got {type(iou_threshold).__name__}")
-    if not np.isfinite(iou_threshold):
-        raise ValueError(f"nms: iou_threshold must be finite, got {iou_threshold}")
+    iou_threshold = real_number("nms", "iou_threshold", iou_threshold, 0.0, 1.0)
     order = np.argsort(-scores, kind="stable")
     iou = box_iou_kernel(boxes, boxes)
     dropped = np.zeros(boxes.shape[0], dtype=bool)

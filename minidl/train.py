@@ -21,11 +21,13 @@ Accuracy is reported when the targets are integer class labels: the predicted cl
 the argmax of the outputs over axis 1 (the class axis of (N, K) logits, or of (N, K, H, W)
 per-pixel logits). For regression targets (float ``y``, e.g. with ``MSELoss``) it is None.
 """
+import contextlib
 import time
 
 import numpy as np
 from tqdm import tqdm
 
+from . import anomaly
 from .data.loader import DataLoader
 from .device import to_device, to_host
 
@@ -120,7 +122,7 @@ class History:
 
 
 def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_size=32,
-        shuffle=True, seed=None, verbose=True, scheduler=None):
+        shuffle=True, seed=None, verbose=True, scheduler=None, detect_anomaly=False):
     """Train ``model`` for ``epochs`` passes over ``train_data``; return a ``History``.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` tuples of arrays. Each epoch goes over
@@ -131,7 +133,9 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
     when stderr is a terminal) and one summary line per epoch is printed. The model is
     in training mode while it trains, in eval mode while it is validated, and is left in
     the mode it had before. A ``scheduler`` (e.g. ``optim.CosineAnnealingLR``) gets one
-    ``step()`` at the end of every epoch.
+    ``step()`` at the end of every epoch. With ``detect_anomaly``, training runs inside
+    ``minidl.detect_anomaly()``: the first NaN or inf in a layer's output or gradient stops
+    it with an error naming the layer (slower: every array is checked).
     """
     x, y = _check_data("fit", "train_data", train_data)
     if val_data is not None:
@@ -146,8 +150,18 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
         if not any(id(p) in own for p in params):
             raise ValueError("fit: the optimizer holds none of this model's parameters; "
                              "make it with optim.SGD(model.parameters(), ...) for this model")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"fit: scheduler must have a step() method (e.g. optim.CosineAnnealingLR), "
+                        f"got {type(scheduler).__name__}")
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
     history = History()
+    with anomaly.detect_anomaly() if detect_anomaly else contextlib.nullcontext():
+        _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, scheduler, history)
+    return history
+
+
+def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, scheduler, history):
+    """The epochs of ``fit``, appending to ``history``."""
     was_training = model.training
     try:
         for epoch in range(1, epochs + 1):
@@ -188,7 +202,6 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
                 scheduler.step()
     finally:
         model.train(was_training)
-    return history
 
 
 def _summary_line(history, epoch, epochs):

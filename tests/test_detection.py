@@ -130,7 +130,7 @@ def test_nms_errors():
         nms(np.zeros((2, 4)), np.zeros(3), 0.5)
     with raises(ValueError, "nms: scores hold NaN or inf"):
         nms(np.zeros((1, 4)), [np.nan], 0.5)
-    with raises(TypeError, "nms: iou_threshold must be a number, got str"):
+    with raises(TypeError, "nms: iou_threshold must be a real number, got str"):
         nms(np.zeros((1, 4)), [1.0], "0.5")
 
 

@@ -24,9 +24,9 @@ the class of the shape visible there (0 background, 1 circle, 2 square, 3 triang
     images                     (1000, 3, 32, 32) float32 in [0, 1]
     masks                      (1000, 32, 32) int64 in {0, 1, 2, 3}
 """
-import numbers
-
 import numpy as np
+
+from ..nn.checks import integer
 
 CLASS_NAMES = ("circle", "square", "triangle")  # label 0, 1, 2
 
@@ -110,14 +110,6 @@ def random_scene(rng, size, max_objects, tries=50):
     return np.clip(image, 0.0, 1.0).astype(np.float32), masks, labels
 
 
-def _check_int(value, what, low, where="make_shapes_detection"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {what} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{where}: {what} must be at least {low}, got {value}")
-    return int(value)
-
-
 def make_shapes_detection(n, size=64, max_objects=3, seed=0):
     """``n`` synthetic detection images with their boxes and labels, the same for a seed.
 
@@ -130,9 +122,9 @@ def make_shapes_detection(n, size=64, max_objects=3, seed=0):
     Each image holds 1 to ``max_objects`` shapes (k may be less than drawn when there was
     no room; see ``random_scene``).
     """
-    n = _check_int(n, "n", 0)
-    size = _check_int(size, "size", 8)
-    max_objects = _check_int(max_objects, "max_objects", 1)
+    n = integer("make_shapes_detection", "n", n, 0)
+    size = integer("make_shapes_detection", "size", size, 8)
+    max_objects = integer("make_shapes_detection", "max_objects", max_objects, 1)
     rng = np.random.default_rng(seed)
     images = np.empty((n, 3, size, size), dtype=np.float32)
     boxes, labels = [], []
@@ -207,8 +199,8 @@ def make_shapes_segmentation(n, size=32, seed=0):
     depend on n. Per-pixel classification with 4 classes: ``nn.SoftmaxCrossEntropy`` on
     logits (n, 4, size, size) and these masks, ``minidl.metrics.mean_iou`` to score.
     """
-    n = _check_int(n, "n", 0, where="make_shapes_segmentation")
-    size = _check_int(size, "size", 8, where="make_shapes_segmentation")
+    n = integer("make_shapes_segmentation", "n", n, 0)
+    size = integer("make_shapes_segmentation", "size", size, 8)
     rng = np.random.default_rng(seed)
     images = np.empty((n, 3, size, size), dtype=np.float32)
     masks = np.empty((n, size, size), dtype=np.int64)

@@ -7,10 +7,10 @@ data set can leave a split short of some class). The sizes are exact: the test s
 ``round(test * N)`` samples, the validation set ``round(val * N)``, and the per-class counts
 are shared out by largest remainder so that they add up to those totals.
 """
-import numbers
 
 import numpy as np
 
+from ..nn.checks import real_number
 from ..rng import get_rng
 
 
@@ -25,14 +25,6 @@ def _share(total, sizes, capacity):
         leftover = np.where(counts < capacity, exact - counts, -np.inf)
         counts[np.argmax(leftover)] += 1
     return counts
-
-
-def _check_fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"train_val_test_split: {name} must be a number, got {type(value).__name__}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"train_val_test_split: {name} must be a fraction in [0, 1), got {value}")
-    return float(value)
 
 
 def train_val_test_split(x, y, val=0.15, test=0.15, seed=0, stratify=True):
@@ -54,7 +46,8 @@ def train_val_test_split(x, y, val=0.15, test=0.15, seed=0, stratify=True):
         raise ValueError(f"train_val_test_split: x has {n} samples but y has {len(y)}")
     if n == 0:
         raise ValueError("train_val_test_split: got an empty data set")
-    val, test = _check_fraction("val", val), _check_fraction("test", test)
+    val = real_number("train_val_test_split", "val", val, 0.0, 1.0, high_open=True)
+    test = real_number("train_val_test_split", "test", test, 0.0, 1.0, high_open=True)
     if val + test >= 1.0:
         raise ValueError(f"train_val_test_split: val + test must be < 1 to leave training data, got {val} + {test}")
     if stratify and not np.issubdtype(y.dtype, np.integer):

@@ -1,7 +1,7 @@
 """Layers: thin stateful wrappers around the ops (parameters + the forward cache)."""
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
-from .containers import Sequential
+from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten

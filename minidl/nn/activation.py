@@ -4,10 +4,8 @@ Each is one op of ``minidl/ops/`` applied to every element of an input of any sh
 ReLU and LeakyReLU keep their input for backward; Sigmoid and Tanh keep their output,
 since their derivatives are written in y (y (1 - y) and 1 - y^2).
 """
-import numbers
-
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, require_forward
+from .checks import check_float_array, check_grad_shape, real_number
 from .module import Layer
 
 
@@ -22,7 +20,6 @@ class _Elementwise(Layer):
 
     def __init__(self):
         super().__init__()
-        self.cache = None
 
     def op_args(self):
         """Extra arguments of the op after the array (LeakyReLU: its slope)."""
@@ -31,12 +28,12 @@ class _Elementwise(Layer):
     def forward(self, x):
         check_float_array(type(self).__name__, x, device=self.device)
         y = dispatch.op(self.op_name, x).forward(x, *self.op_args())
-        self.cache = x if self.keep == "x" else y
+        self.save_for_backward(x if self.keep == "x" else y)
         return y
 
     def backward(self, dy):
         name = type(self).__name__
-        kept = require_forward(name, self.cache)
+        kept = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, kept.shape)
         return dispatch.op(self.op_name, dy, kept).backward(dy, kept, *self.op_args())
@@ -57,9 +54,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"LeakyReLU: negative_slope must be a real number, got {type(negative_slope).__name__}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = real_number("LeakyReLU", "negative_slope", negative_slope)
 
     def op_args(self):
         return (self.negative_slope,)

@@ -5,14 +5,11 @@ statistics (``running_mean``, ``running_var``: plain array attributes, in the st
 evaluation mode uses the running statistics. The equations, including the four backward
 equations of the course, are in ``minidl/ops/batchnorm.py``.
 """
-import numbers
-
 import numpy as np
 
 from .. import dispatch
 from .checks import (
-    check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int,
-    require_forward,
+    check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int, real_number,
 )
 from .module import Layer, Parameter
 
@@ -27,23 +24,21 @@ class _BatchNorm(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("eps", eps), ("momentum", momentum)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name}: {arg} must be a real number, got {type(value).__name__}")
-        if not eps > 0:
-            raise ValueError(f"{name}: eps must be positive, got {eps!r}")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+        self.eps = real_number(name, "eps", eps, 0.0, low_open=True)
+        self.momentum = real_number(name, "momentum", momentum, 0.0, 1.0)
         self.num_features = positive_int(name, "num_features", num_features)
-        self.eps, self.momentum = float(eps), float(momentum)
         self.weight = Parameter(np.ones(self.num_features, dtype=np.float32))
         self.bias = Parameter(np.zeros(self.num_features, dtype=np.float32))
         self.running_mean = np.zeros(self.num_features, dtype=np.float32)
         self.running_var = np.ones(self.num_features, dtype=np.float32)
-        self.cache = None
+
+    def state_shapes(self):
+        C = (self.num_features,)
+        return {"weight": C, "bias": C, "running_mean": C, "running_var": C}
 
     def forward(self, x):
         name = type(self).__name__
+        self.check_state()
         check_float_array(name, x, device=self.device)
         check_ndim(name, x, self.ndims, self.layout)
         check_channels(name, x, self.num_features)
@@ -51,7 +46,7 @@ class _BatchNorm(Layer):
         gamma, beta = self.weight.data, self.bias.data
         op = dispatch.op("batchnorm", x, gamma, beta, self.running_mean, self.running_var)
         if not self.training:
-            self.cache = ("eval", x)
+            self.save_for_backward(("eval", x))
             return op.forward_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
         if x.size // x.shape[1] < 2:
             raise ValueError(
@@ -59,15 +54,24 @@ class _BatchNorm(Layer):
                 f"got input shape {tuple(x.shape)} (use eval() for single samples)"
             )
         y, stats = op.forward_train(x, gamma, beta, self.eps)
+        reduce = dispatch.op("reduce", stats["mean"])
+        if reduce.count_nonfinite(stats["mean"]) or reduce.count_nonfinite(stats["var"]):
+            # a NaN or inf anywhere in a channel (or values whose square overflows) shows here
+            raise ValueError(
+                f"{name}: the batch's mean or variance is NaN or infinite (the input holds NaN or inf, or values "
+                f"too large); the running statistics were not updated from it (find where the values come from "
+                f"with minidl.detect_anomaly())"
+            )
         self.running_mean, self.running_var = op.update_running_stats(
             self.running_mean, self.running_var, stats["mean"], stats["var"], stats["m"], self.momentum
         )
-        self.cache = ("train", stats)
+        self.save_for_backward(("train", stats))
         return y
 
     def backward(self, dy):
         name = type(self).__name__
-        mode, saved = require_forward(name, self.cache)
+        self.check_state()
+        mode, saved = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         x_shape = saved.shape if mode == "eval" else saved["x"].shape
         check_grad_shape(name, dy, x_shape)

@@ -1,10 +1,14 @@
 """Input checks shared by every layer: a clear error naming the layer, the expected and
 the actual shape or dtype, before anything reaches a Numba kernel (where a wrong dtype
 would surface as an unreadable typing error)."""
+import math
+import numbers
+
 import numpy as np
 
-from ..device import device_of, is_device_array
-from .module import FLOAT_DTYPES
+from ..device import device_of, is_device_array, to_host
+
+FLOAT_DTYPES = (np.float32, np.float64)  # the dtypes of parameters, inputs and gradients
 
 
 def check_float_array(layer, x, name="input", device=None):
@@ -41,13 +45,6 @@ def check_grad_dtype(layer, dy, param, name="weight"):
     """The upstream gradient must have the parameter's dtype (that of the forward output)."""
     if dy.dtype != param.dtype:
         raise TypeError(f"{layer}: upstream gradient dy has dtype {dy.dtype}, expected {param.dtype} (the {name}'s)")
-
-
-def require_forward(layer, cache):
-    """``backward`` needs what ``forward`` saved."""
-    if cache is None:
-        raise RuntimeError(f"{layer}: backward() called before forward()")
-    return cache
 
 
 def check_grad_shape(layer, dy, expected_shape):
@@ -91,8 +88,48 @@ def check_channels(layer, x, expected):
 
 def positive_int(layer, name, value):
     """A size argument (features, channels): an int >= 1."""
+    return integer(layer, name, value, 1)
+
+
+def integer(where, name, value, low):
+    """An int argument that must be at least ``low`` (a bool is not an int here)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{layer}: {name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{layer}: {name} must be at least 1, got {value}")
+        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{where}: {name} must be at least {low}, got {value}")
     return int(value)
+
+
+def real_number(where, name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    """A hyper-parameter that must be a finite real number in [low, high] (an end is left
+    out when ``low_open``/``high_open``). Returns it as a float; the error names ``where``,
+    the argument and the allowed interval: ``"Adam: eps must be a finite number in (0, inf),
+    got 0.0"``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    too_low = value < low or (low_open and value == low)
+    too_high = value > high or (high_open and value == high)
+    if not math.isfinite(value) or too_low or too_high:
+        interval = f"{'(' if low_open or low == -math.inf else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
+        raise ValueError(f"{where}: {name} must be a finite number in {interval}, got {value!r}")
+    return value
+
+
+def real_array(where, key, value, shape, dtype=np.float64):
+    """A value being loaded (a state-dict entry ``key``) as a host array of ``shape`` and
+    ``dtype`` holding finite real numbers; anything else is refused with the key named:
+    complex, bool or non-numeric values (TypeError), another shape, or NaN/inf, also
+    after the cast (a float64 1e300 is inf as float32) (ValueError)."""
+    value = to_host(value) if is_device_array(value) else np.asarray(value)
+    kind = value.dtype
+    if kind == np.bool_ or not np.issubdtype(kind, np.number) or np.issubdtype(kind, np.complexfloating):
+        raise TypeError(f"{where}: {key!r} must hold real numbers, got dtype {kind}")
+    if value.shape != tuple(shape):
+        raise ValueError(f"{where}: {key!r} has shape {value.shape}, expected {tuple(shape)}")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as inf, refused below
+        value = value.astype(dtype, copy=True)
+    bad = int(np.count_nonzero(~np.isfinite(value)))
+    if bad:
+        raise ValueError(f"{where}: {key!r} holds {bad} NaN or infinite values (as {np.dtype(dtype)}); nothing was loaded")
+    return value

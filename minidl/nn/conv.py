@@ -12,7 +12,7 @@ in the weight's shape, the op they call and the output-size rule they check.
 from .. import dispatch
 from .checks import (
     check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype,
-    check_window_fits, positive_int, require_forward, to_pair,
+    check_window_fits, positive_int, to_pair,
 )
 from .init import bias_uniform, fan_in, kaiming_uniform
 from .module import Layer, Parameter
@@ -21,8 +21,8 @@ from .module import Layer, Parameter
 class _ConvLayer(Layer):
     """The part of Conv2d and ConvTranspose2d that is the same.
 
-    A subclass names its op module (``op_name``), creates its parameters with
-    ``init_parameters(weight_shape, bias)``, and gives ``geometry()`` (the op's keyword
+    A subclass names its op module (``op_name``), gives its ``weight_shape()``, creates its
+    parameters with ``init_parameters(bias)``, and gives ``geometry()`` (the op's keyword
     arguments after x, w, b) and ``check_size(x)`` (its output-size rule).
     """
 
@@ -36,16 +36,20 @@ class _ConvLayer(Layer):
         self.kernel_size = to_pair(name, "kernel_size", kernel_size, 1)
         self.stride = to_pair(name, "stride", stride, 1)
         self.padding = to_pair(name, "padding", padding, 0)
-        self.cache = None
 
-    def init_parameters(self, shape, bias):
-        """Kaiming-uniform weight of ``shape`` (fan_in = shape[1] * KH * KW, PyTorch's rule)
-        and, if ``bias``, a bias (C_out,) drawn with the same fan_in."""
+    def init_parameters(self, bias):
+        """Kaiming-uniform weight of ``weight_shape()`` (fan_in = shape[1] * KH * KW,
+        PyTorch's rule) and, if ``bias``, a bias (C_out,) drawn with the same fan_in."""
+        shape = self.weight_shape()
         self.weight = Parameter(kaiming_uniform(shape))
         self.bias = Parameter(bias_uniform(self.out_channels, fan_in(shape))) if bias else None
 
+    def state_shapes(self):
+        return {"weight": self.weight_shape(), "bias": (self.out_channels,)}
+
     def forward(self, x):
         name = type(self).__name__
+        self.check_state()
         check_float_array(name, x, device=self.device)
         check_ndim(name, x, (4,), "(N, C, H, W)")
         check_channels(name, x, self.in_channels)
@@ -53,12 +57,13 @@ class _ConvLayer(Layer):
         check_same_dtype(name, x, self.weight)
         b = self.bias.data if self.bias is not None else None
         y = dispatch.op(self.op_name, x, self.weight.data, b).forward(x, self.weight.data, b, **self.geometry())
-        self.cache = (x, y.shape)
+        self.save_for_backward((x, y.shape))
         return y
 
     def backward(self, dy):
         name = type(self).__name__
-        x, y_shape = require_forward(name, self.cache)
+        self.check_state()
+        x, y_shape = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, y_shape)
         check_grad_dtype(name, dy, self.weight)
@@ -85,7 +90,10 @@ class Conv2d(_ConvLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        self.init_parameters((self.out_channels, self.in_channels, *self.kernel_size), bias)
+        self.init_parameters(bias)
+
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels, *self.kernel_size)
 
     def geometry(self):
         return {"stride": self.stride, "padding": self.padding}
@@ -117,7 +125,10 @@ class ConvTranspose2d(_ConvLayer):
                 f"stride or dilation, and minidl's dilation is 1), got output_padding={self.output_padding} "
                 f"with stride={self.stride}"
             )
-        self.init_parameters((self.in_channels, self.out_channels, *self.kernel_size), bias)
+        self.init_parameters(bias)
+
+    def weight_shape(self):
+        return (self.in_channels, self.out_channels, *self.kernel_size)
 
     def geometry(self):
         return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding}

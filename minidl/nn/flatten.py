@@ -8,7 +8,7 @@ the decoder of an autoencoder."""
 import math
 import numbers
 
-from .checks import check_float_array, check_grad_shape, require_forward
+from .checks import check_float_array, check_grad_shape
 from .module import Layer
 
 
@@ -17,19 +17,18 @@ class Flatten(Layer):
 
     def __init__(self):
         super().__init__()
-        self.cache = None
 
     def forward(self, x):
         name = type(self).__name__
         check_float_array(name, x, device=self.device)
         if x.ndim < 2:
             raise ValueError(f"{name}: expected an input with at least 2 dimensions (N, ...), got shape {tuple(x.shape)}")
-        self.cache = x.shape
+        self.save_for_backward(x.shape)
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def backward(self, dy):
         name = type(self).__name__
-        shape = require_forward(name, self.cache)
+        shape = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, (shape[0], math.prod(shape[1:])))
         return dy.reshape(shape)
@@ -57,7 +56,6 @@ class Unflatten(Layer):
             raise ValueError(f"{name}: every size in unflattened_size must be at least 1 (minidl infers no -1), got {tuple(unflattened_size)}")
         self.dim = int(dim)
         self.unflattened_size = tuple(int(d) for d in unflattened_size)
-        self.cache = None
 
     def forward(self, x):
         name = type(self).__name__
@@ -70,12 +68,12 @@ class Unflatten(Layer):
                 f"{name}: axis {self.dim} of the input has size {x.shape[dim]}, but unflattened_size "
                 f"{self.unflattened_size} holds {math.prod(self.unflattened_size)} elements (input shape {tuple(x.shape)})"
             )
-        self.cache = x.shape
+        self.save_for_backward(x.shape)
         return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
 
     def backward(self, dy):
         name = type(self).__name__
-        shape = require_forward(name, self.cache)
+        shape = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         dim = self.dim % len(shape)
         check_grad_shape(name, dy, shape[:dim] + self.unflattened_size + shape[dim + 1:])

@@ -2,7 +2,7 @@
 ``minidl/ops/linear.py``)."""
 from .. import dispatch
 from .checks import (
-    check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int, require_forward,
+    check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int,
 )
 from .init import bias_uniform, kaiming_uniform
 from .module import Layer, Parameter
@@ -22,10 +22,13 @@ class Linear(Layer):
         self.out_features = positive_int("Linear", "out_features", out_features)
         self.weight = Parameter(kaiming_uniform((out_features, in_features)))
         self.bias = Parameter(bias_uniform(out_features, in_features)) if bias else None
-        self.cache = None
+
+    def state_shapes(self):
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
 
     def forward(self, x):
         name = type(self).__name__
+        self.check_state()
         check_float_array(name, x, device=self.device)
         check_ndim(name, x, (2,), "(N, in_features)")
         if x.shape[1] != self.in_features:
@@ -36,12 +39,13 @@ class Linear(Layer):
         check_same_dtype(name, x, self.weight)
         b = self.bias.data if self.bias is not None else None
         y = dispatch.op("linear", x, self.weight.data, b).forward(x, self.weight.data, b)
-        self.cache = x
+        self.save_for_backward(x)
         return y
 
     def backward(self, dy):
         name = type(self).__name__
-        x = require_forward(name, self.cache)
+        self.check_state()
+        x = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         check_grad_shape(name, dy, (x.shape[0], self.out_features))
         check_grad_dtype(name, dy, self.weight)

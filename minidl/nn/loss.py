@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import dispatch
 from ..device import as_array_like, is_device_array
-from .checks import check_float_array, check_ndim, require_forward
+from .checks import check_float_array, check_ndim
 from .module import Layer
 
 
@@ -51,7 +51,6 @@ class SoftmaxCrossEntropy(Layer):
     def __init__(self, weight=None):
         super().__init__()
         self.weight = None if weight is None else self._checked_weight(weight)
-        self.cache = None
 
     @staticmethod
     def _checked_weight(weight):
@@ -110,12 +109,12 @@ class SoftmaxCrossEntropy(Layer):
         loss, probs = dispatch.op("softmax_cross_entropy", logits, labels).forward(logits, labels, self.weight)
         if np.isnan(loss):  # the logits are finite: only a zero total weight gives 0 / 0
             raise ValueError(f"{name}: the labels of this batch all have weight 0; the weighted mean is undefined")
-        self.cache = (probs, labels)
+        self.save_for_backward((probs, labels))
         return loss
 
     def backward(self):
         """d loss / d logits, of the logits' shape and dtype."""
-        probs, labels = require_forward(type(self).__name__, self.cache)
+        probs, labels = self.saved_for_backward()
         return dispatch.op("softmax_cross_entropy", probs).backward(probs, labels, self.weight)
 
     def extra_repr(self):
@@ -132,7 +131,6 @@ class MSELoss(Layer):
 
     def __init__(self):
         super().__init__()
-        self.cache = None
 
     def forward(self, pred, target):
         name = type(self).__name__
@@ -148,10 +146,10 @@ class MSELoss(Layer):
         _check_finite(name, target, "target")
         target = as_array_like(target, like=pred, dtype=pred.dtype)
         loss = dispatch.op("mse", pred, target).forward(pred, target)
-        self.cache = (pred, target)
+        self.save_for_backward((pred, target))
         return loss
 
     def backward(self):
         """d loss / d pred, of pred's shape and dtype."""
-        pred, target = require_forward(type(self).__name__, self.cache)
+        pred, target = self.saved_for_backward()
         return dispatch.op("mse", pred).backward(pred, target)

@@ -16,10 +16,9 @@ arrays; ``load_state_dict`` puts the values where the model is.
 """
 import numpy as np
 
-from .. import dispatch
+from .. import anomaly, dispatch
 from ..device import DEVICES, astype, device_of, is_device_array, to_device, to_host, zeros
-
-FLOAT_DTYPES = (np.float32, np.float64)
+from .checks import FLOAT_DTYPES, real_array
 
 
 class Parameter:
@@ -28,14 +27,19 @@ class Parameter:
     ``grad`` starts at zero; layers add into it (``+=``) in ``backward`` as PyTorch does,
     and ``zero_grad()`` clears it. Assigning a new ``data`` of another shape or dtype
     (loading, ``model.to(np.float64)``) gives a fresh zero ``grad`` to match.
+
+    Both are checked when assigned: ``data`` must be a float32/float64 array (a NumPy array
+    that is not C-contiguous or not writeable is copied, since the ops update it in place),
+    and ``grad`` must have ``data``'s shape, dtype and device (``p.grad = None`` resets it to
+    zeros). ``name`` is the parameter's key in the state dict of the model it was last
+    listed from (``model.named_parameters()`` or ``model.parameters()``), so that the
+    optimizers' errors can say which parameter they mean; None before that.
     """
 
     def __init__(self, data):
-        data = data if is_device_array(data) else np.asarray(data)
-        if data.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Parameter: expected float32 or float64 data, got {data.dtype}")
-        self.grad = None
-        self.data = data
+        self.name = None
+        self._grad = None
+        self.data = data if is_device_array(data) else np.asarray(data)
 
     @property
     def data(self):
@@ -43,10 +47,28 @@ class Parameter:
 
     @data.setter
     def data(self, value):
+        value = _checked_array("Parameter.data", value)
         self._data = value
-        if (self.grad is None or self.grad.shape != value.shape or self.grad.dtype != value.dtype
-                or device_of(self.grad) != device_of(value)):
-            self.grad = zeros(value.shape, value.dtype, like=value)
+        grad = self._grad
+        if grad is None or grad.shape != value.shape or grad.dtype != value.dtype or device_of(grad) != device_of(value):
+            self._grad = zeros(value.shape, value.dtype, like=value)
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is None:
+            self._grad = zeros(self.shape, self.dtype, like=self._data)
+            return
+        value = _checked_array("Parameter.grad", value)
+        if (tuple(value.shape), value.dtype, device_of(value)) != (tuple(self.shape), self.dtype, self.device):
+            raise ValueError(
+                f"Parameter.grad: expected shape {tuple(self.shape)}, dtype {self.dtype} on {self.device!r} "
+                f"(the data's), got shape {tuple(value.shape)}, dtype {value.dtype} on {device_of(value)!r}"
+            )
+        self._grad = value
 
     @property
     def device(self):
@@ -67,15 +89,30 @@ class Parameter:
 
     def zero_grad(self):
         """grad = 0, in place (the fill op)."""
-        dispatch.op("fill", self.grad).fill(self.grad, 0)
+        dispatch.op("fill", self._grad).fill(self._grad, 0)
 
     def accumulate(self, g):
         """grad += g, in place (the add op): gradients add up over backward calls."""
-        dispatch.op("add", self.grad, g).accumulate(self.grad, g)
+        if tuple(g.shape) != tuple(self.shape):
+            raise ValueError(f"Parameter.accumulate: the gradient has shape {tuple(g.shape)}, the parameter {tuple(self.shape)}")
+        dispatch.op("add", self._grad, g).accumulate(self._grad, g)
 
     def __repr__(self):
         where = "" if self.device == "cpu" else f", device={self.device!r}"
         return f"Parameter(shape={self.shape}, dtype={self.dtype}{where})"
+
+
+def _checked_array(where, value):
+    """``value`` as a float32/float64 array that the ops may update in place: a NumPy array
+    that is not C-contiguous or is read-only is copied; a device array is taken as it is."""
+    if not is_device_array(value):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{where}: expected a numpy.ndarray or a CUDA device array, got {type(value).__name__}")
+        if not (value.flags.c_contiguous and value.flags.writeable):
+            value = np.array(value, order="C", copy=True)
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: expected float32 or float64 data, got {value.dtype}")
+    return value
 
 
 class Layer:
@@ -83,7 +120,17 @@ class Layer:
 
     Subclasses implement ``forward(x) -> y`` and ``backward(dy) -> dx``; ``backward`` also
     adds the parameter gradients into each ``Parameter.grad``. A layer with running
-    statistics lists their attribute names in ``buffer_names``.
+    statistics lists their attribute names in ``buffer_names``; a layer with parameters or
+    buffers says which shapes its configuration gives them in ``state_shapes()``, and
+    ``check_state()`` holds them to it before any kernel reads them.
+
+    What backward needs from forward (the "cache") is kept with ``save_for_backward`` and
+    taken back with ``saved_for_backward``: one cache per forward call, so one layer object
+    may sit at several places of a network (weight sharing, as in PyTorch). Backward visits
+    those places in the reverse order of forward, so it takes the caches last-in, first-out,
+    and each place's weight gradient is added into the same ``.grad``. A layer keeps as many
+    caches as the places it was put in (``Sequential(block, block)``: two), so inference
+    without backward never piles them up.
     """
 
     buffer_names = ()
@@ -91,9 +138,39 @@ class Layer:
     def __init__(self):
         self.training = True
         self.device = "cpu"
+        self._saved = []  # one cache per forward call, newest last; at most max(1, _places)
+        self._next_saved = -1  # which cache the next backward takes
+        self._places = 0  # how many containers or attributes hold this layer
 
     def __call__(self, *args):
-        return self.forward(*args)
+        if not anomaly.enabled:
+            return self.forward(*args)
+        for a in args:
+            if (isinstance(a, np.ndarray) or is_device_array(a)) and a.dtype in FLOAT_DTYPES:
+                anomaly.check(self, "forward", "input", a)
+        y = self.forward(*args)
+        if not isinstance(y, float):  # a loss checks its own inputs and returns a float
+            anomaly.check(self, "forward", "output", y)
+        return y
+
+    def __setattr__(self, name, value):
+        """Keep count of the places a layer is put in; refuse a plain list or dict of
+        layers, which ``parameters()`` and ``state_dict()`` would not see."""
+        if isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            if any(isinstance(v, (Layer, Parameter)) for v in items):
+                raise TypeError(
+                    f"{type(self).__name__}.{name}: a plain {type(value).__name__} of layers or parameters is not "
+                    f"registered (parameters(), state_dict() and to() would skip it); use nn.ModuleList([...]) "
+                    f"or nn.ModuleDict({{...}}), nn.Sequential(...) to run layers in order, or one attribute per "
+                    f"Parameter"
+                )
+        old = self.__dict__.get(name)
+        if isinstance(old, Layer) and old is not value:
+            old._places -= 1
+        if isinstance(value, Layer) and old is not value:
+            value._places += 1
+        object.__setattr__(self, name, value)
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -101,28 +178,106 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
+    # --- what backward needs from forward ------------------------------------------------
+    def save_for_backward(self, cache):
+        """Keep ``cache`` (what backward will need) for this forward call."""
+        saved = self._saved
+        saved.append(cache)
+        del saved[:-max(1, self._places)]
+        self._next_saved = len(saved) - 1
+
+    def saved_for_backward(self):
+        """The cache of the forward call that this backward undoes: the newest one not
+        yet taken (last in, first out; after the oldest it starts again at the newest)."""
+        if not self._saved:
+            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
+        cache = self._saved[self._next_saved]
+        self._next_saved = (self._next_saved - 1) % len(self._saved)
+        return cache
+
+    @property
+    def cache(self):
+        """What the newest forward call saved for backward (None before any), to inspect."""
+        return self._saved[-1] if self._saved else None
+
+    # --- the layer's own state -----------------------------------------------------------
+    def state_shapes(self):
+        """``{attribute: shape}`` for each parameter and buffer, from the configuration
+        (Linear: weight (out, in), bias (out,)). Layers without state return {}."""
+        return {}
+
+    def check_state(self):
+        """Before a kernel reads them: each parameter and buffer named in ``state_shapes()``
+        has its shape, one float dtype (the first one's) and the layer's device. A tuple
+        compare per array, never a pass over the data. A None attribute (``bias=False``)
+        is skipped."""
+        name = type(self).__name__
+        dtype = None
+        for attr, shape in self.state_shapes().items():
+            value = getattr(self, attr)
+            if value is None and attr not in self.buffer_names:
+                continue
+            if attr in self.buffer_names:
+                if not isinstance(value, np.ndarray) and not is_device_array(value):
+                    raise TypeError(f"{name}: buffer {attr} must be an array, got {type(value).__name__}")
+                array = value
+            elif isinstance(value, Parameter):
+                array = value.data
+            else:
+                raise TypeError(f"{name}: {attr} must be a minidl Parameter (or None), got {type(value).__name__}")
+            if tuple(array.shape) != tuple(shape):
+                raise ValueError(
+                    f"{name}({self.extra_repr()}): {attr} has shape {tuple(array.shape)}, expected {tuple(shape)}"
+                )
+            dtype = array.dtype if dtype is None else dtype
+            if array.dtype != dtype:
+                raise TypeError(f"{name}: {attr} has dtype {array.dtype}, the layer's other state has {dtype}; "
+                                f"convert the whole layer with layer.to(np.{dtype})")
+            if device_of(array) != self.device:
+                raise TypeError(f"{name}: {attr} is on {device_of(array)!r} but the layer is on {self.device!r}; "
+                                f"move the whole layer with layer.to({self.device!r})")
+
     # --- the tree of layers -------------------------------------------------------------
     def named_children(self):
         """``(name, layer)`` for each direct sub-layer, in assignment order."""
         return [(k, v) for k, v in vars(self).items() if isinstance(v, Layer)]
 
+    def _own_parameters(self):
+        """``(attribute, Parameter)`` for the parameters this layer holds itself."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
+
+    def _named_state(self, prefix, seen):
+        """``(key, owner, attribute, is_parameter)`` for every parameter and buffer, in
+        PyTorch's order (each layer's parameters, then its buffers, then its children's);
+        a layer or parameter met a second time (shared) is listed once, at its first key."""
+        if id(self) in seen:
+            return []
+        seen.add(id(self))
+        entries = []
+        for attr, p in self._own_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                entries.append((prefix + attr, self, attr, True))
+        entries += [(prefix + attr, self, attr, False) for attr in self.buffer_names]
+        for child_name, child in self.named_children():
+            entries += child._named_state(f"{prefix}{child_name}.", seen)
+        return entries
+
     def named_parameters(self, prefix=""):
-        """``(key, Parameter)`` pairs: this layer's own, then each child's, in order."""
-        pairs = [(prefix + k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
-        for name, child in self.named_children():
-            pairs += child.named_parameters(f"{prefix}{name}.")
+        """``(key, Parameter)`` pairs: this layer's own, then each child's, in order; a
+        shared parameter once. Sets each parameter's ``name`` to its key."""
+        pairs = [(key, getattr(owner, attr)) for key, owner, attr, is_param in self._named_state(prefix, set()) if is_param]
+        for key, p in pairs:
+            p.name = key
         return pairs
 
     def parameters(self):
-        """All Parameters in layer order, weight before bias."""
+        """All Parameters in layer order, weight before bias, each once."""
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix=""):
         """``(key, owner, attribute)`` for each buffer, e.g. BatchNorm's running statistics."""
-        triples = [(prefix + name, self, name) for name in self.buffer_names]
-        for name, child in self.named_children():
-            triples += child.named_buffers(f"{prefix}{name}.")
-        return triples
+        return [(key, owner, attr) for key, owner, attr, is_param in self._named_state(prefix, set()) if not is_param]
 
     # --- modes and gradients ------------------------------------------------------------
     def train(self, mode=True):
@@ -144,46 +299,54 @@ class Layer:
     def state_dict(self, *, prefix=""):
         """A dict of copies of every parameter and buffer, with PyTorch-style keys, in
         PyTorch's order: each layer's parameters, then its buffers, then its children's
-        ("1.weight", "1.bias", "1.running_mean", "1.running_var", "2.weight", ...)."""
-        state = {prefix + k: np.array(to_host(v.data), copy=True) for k, v in vars(self).items()
-                 if isinstance(v, Parameter)}
-        for name in self.buffer_names:
-            state[prefix + name] = np.array(to_host(getattr(self, name)), copy=True)
-        for name, child in self.named_children():
-            state.update(child.state_dict(prefix=f"{prefix}{name}."))
+        ("1.weight", "1.bias", "1.running_mean", "1.running_var", "2.weight", ...). A
+        shared layer or parameter appears once, under its first key."""
+        state = {}
+        for key, owner, attr, is_param in self._named_state(prefix, set()):
+            value = getattr(owner, attr)
+            state[key] = np.array(to_host(value.data if is_param else value), copy=True)
         return state
 
     def load_state_dict(self, state):
         """Copy arrays from ``state`` into the parameters and buffers.
 
-        Every key, shape and value is checked before anything is written, so a failed
-        load leaves the model exactly as it was. Values keep the model's dtype and go to
-        the model's device.
+        Every key, shape and value is checked before anything is written (``checked_state``),
+        so a failed load leaves the model exactly as it was. Values keep the model's dtype
+        and go to the model's device.
         """
-        name = type(self).__name__
-        targets = {key: ("param", p) for key, p in self.named_parameters()}
-        targets.update({key: ("buffer", (owner, attr)) for key, owner, attr in self.named_buffers()})
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if missing or unexpected:
-            raise KeyError(f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        new_values = {}
-        for key, (kind, target) in targets.items():
-            value = to_host(state[key])
-            current = target.data if kind == "param" else getattr(*target)
-            if value.shape != tuple(current.shape):
-                raise ValueError(
-                    f"{name}.load_state_dict: {key!r} has shape {value.shape}, the model expects {current.shape}"
-                )
-            if not np.issubdtype(value.dtype, np.number):
-                raise TypeError(f"{name}.load_state_dict: {key!r} is not numeric (dtype {value.dtype})")
-            new_values[key] = to_device(value.astype(current.dtype, copy=True), device_of(current))
-        for key, (kind, target) in targets.items():
-            if kind == "param":
-                target.data = new_values[key]
-            else:
-                setattr(target[0], target[1], new_values[key])
+        self.checked_state(state)()
         return self
+
+    def checked_state(self, state):
+        """Check ``state`` against the model without writing anything: the same keys, each
+        value a real numeric array of the expected shape whose values are finite in the
+        model's dtype. Returns a function that writes the values (converted to the model's
+        dtype, on its device) into the model. Raises KeyError for missing or
+        unexpected keys, TypeError for a value that is not real numbers, ValueError for a
+        shape or a NaN/inf, each naming the key."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, dict):
+            raise TypeError(f"{name}: expected a dict of arrays (from state_dict()), got {type(state).__name__}")
+        entries = self._named_state("", set())
+        keys = [key for key, *_ in entries]
+        missing = [k for k in keys if k not in state]
+        unexpected = [k for k in state if k not in keys]
+        if missing or unexpected:
+            raise KeyError(f"{name}: missing keys {missing}, unexpected keys {unexpected}")
+        checked = []
+        for key, owner, attr, is_param in entries:
+            current = getattr(owner, attr).data if is_param else getattr(owner, attr)
+            value = real_array(name, key, state[key], current.shape, current.dtype)
+            checked.append((owner, attr, is_param, to_device(value, device_of(current))))
+
+        def apply():
+            for owner, attr, is_param, value in checked:
+                if is_param:
+                    getattr(owner, attr).data = value
+                else:
+                    setattr(owner, attr, value)
+
+        return apply
 
     def to(self, target):
         """Move parameters, gradients and buffers to a device (``"cpu"``, ``"cuda"``), or

@@ -2,7 +2,7 @@
 to the kernel size (non-overlapping windows), as in PyTorch. The math is in
 ``minidl/ops/maxpool2d.py`` and ``minidl/ops/avgpool2d.py``."""
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, check_ndim, check_window_fits, require_forward, to_pair
+from .checks import check_float_array, check_grad_shape, check_ndim, check_window_fits, to_pair
 from .module import Layer
 
 
@@ -19,7 +19,6 @@ class _Pool2d(Layer):
         self.padding = to_pair(name, "padding", padding, 0)
         if self.padding[0] > self.kernel_size[0] // 2 or self.padding[1] > self.kernel_size[1] // 2:
             raise ValueError(f"{name}: padding {self.padding} must be at most half the kernel size {self.kernel_size}")
-        self.cache = None
 
     def _check(self, x):
         name = type(self).__name__
@@ -43,11 +42,11 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         self._check(x)
         y, argmax = dispatch.op("maxpool2d", x).forward(x, self.kernel_size, self.stride, self.padding)
-        self.cache = (argmax, x.shape)
+        self.save_for_backward((argmax, x.shape))
         return y
 
     def backward(self, dy):
-        argmax, x_shape = require_forward(type(self).__name__, self.cache)
+        argmax, x_shape = self.saved_for_backward()
         self._check_dy(dy, argmax.shape)
         return dispatch.op("maxpool2d", dy, argmax).backward(
             dy, argmax, x_shape, self.kernel_size, self.stride, self.padding)
@@ -59,10 +58,10 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         self._check(x)
         y = dispatch.op("avgpool2d", x).forward(x, self.kernel_size, self.stride, self.padding)
-        self.cache = (x.shape, y.shape)
+        self.save_for_backward((x.shape, y.shape))
         return y
 
     def backward(self, dy):
-        x_shape, y_shape = require_forward(type(self).__name__, self.cache)
+        x_shape, y_shape = self.saved_for_backward()
         self._check_dy(dy, y_shape)
         return dispatch.op("avgpool2d", dy).backward(dy, x_shape, self.kernel_size, self.stride, self.padding)

@@ -11,9 +11,33 @@ train). ``Concat(inner)``, the U-Net skip, stacks x and inner(x) along the chann
 
 where C is the number of channels (or features) of x.
 """
-from .. import dispatch
-from .checks import check_float_array, check_grad_shape, require_forward
+from .. import anomaly, dispatch
+from .checks import check_float_array, check_grad_shape
 from .module import Layer
+
+
+def _inner_forward(inner, x):
+    """``inner.forward(x)``, checked in anomaly mode and named "inner" in its errors."""
+    try:
+        fx = inner.forward(x)
+        if anomaly.enabled:
+            anomaly.check(inner, "forward", "output", fx)
+    except anomaly.AnomalyError as err:
+        err.path.insert(0, "inner")
+        raise
+    return fx
+
+
+def _inner_backward(inner, dfx):
+    """``inner.backward(dfx)``, checked in anomaly mode and named "inner" in its errors."""
+    try:
+        dx = inner.backward(dfx)
+        if anomaly.enabled:
+            anomaly.check_backward(inner, dx)
+    except anomaly.AnomalyError as err:
+        err.path.insert(0, "inner")
+        raise
+    return dx
 
 
 class Residual(Layer):
@@ -24,21 +48,20 @@ class Residual(Layer):
         if not isinstance(inner, Layer):
             raise TypeError(f"Residual: inner must be a minidl layer, got {type(inner).__name__}")
         self.inner = inner
-        self.cache = None
 
     def forward(self, x):
         check_float_array("Residual", x, device=self.device)
-        fx = self.inner.forward(x)
+        fx = _inner_forward(self.inner, x)
         if fx.shape != x.shape:
             raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
-        self.cache = x.shape
+        self.save_for_backward(x.shape)
         return dispatch.op("add", x, fx).forward(x, fx)
 
     def backward(self, dy):
-        shape = require_forward("Residual", self.cache)
+        shape = self.saved_for_backward()
         check_float_array("Residual", dy, "upstream gradient dy", device=self.device)
         check_grad_shape("Residual", dy, shape)
-        return dispatch.op("add", dy).forward(dy, self.inner.backward(dy))
+        return dispatch.op("add", dy).forward(dy, _inner_backward(self.inner, dy))
 
 
 class Concat(Layer):
@@ -49,24 +72,23 @@ class Concat(Layer):
         if not isinstance(inner, Layer):
             raise TypeError(f"Concat: inner must be a minidl layer, got {type(inner).__name__}")
         self.inner = inner
-        self.cache = None
 
     def forward(self, x):
         check_float_array("Concat", x, device=self.device)
-        fx = self.inner.forward(x)
+        fx = _inner_forward(self.inner, x)
         if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
             raise ValueError(
                 f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
                 f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
             )
         y = dispatch.op("concat", x, fx).forward(x, fx)
-        self.cache = (x.shape[1], y.shape)
+        self.save_for_backward((x.shape[1], y.shape))
         return y
 
     def backward(self, dy):
-        C, y_shape = require_forward("Concat", self.cache)
+        C, y_shape = self.saved_for_backward()
         check_float_array("Concat", dy, "upstream gradient dy", device=self.device)
         check_grad_shape("Concat", dy, y_shape)
         ops = dispatch.op("concat", dy)
         dx_skip, dfx = ops.backward(dy, C)  # dy[:, :C] and dy[:, C:]
-        return dispatch.op("add", dx_skip).forward(dx_skip, self.inner.backward(dfx))
+        return dispatch.op("add", dx_skip).forward(dx_skip, _inner_backward(self.inner, dfx))

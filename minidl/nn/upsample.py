@@ -6,7 +6,7 @@ with the learned one, ``ConvTranspose2d``: each pixel becomes an sh x sw block o
 and the gradient of the block is summed back into the pixel.
 """
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, check_ndim, require_forward, to_pair
+from .checks import check_float_array, check_grad_shape, check_ndim, to_pair
 from .module import Layer
 
 MODES = ("nearest",)
@@ -25,19 +25,18 @@ class Upsample(Layer):
         if not isinstance(mode, str) or mode not in MODES:
             raise ValueError(f"Upsample: mode must be 'nearest' (the only mode minidl implements), got {mode!r}")
         self.mode = mode
-        self.cache = None
 
     def forward(self, x):
         name = type(self).__name__
         check_float_array(name, x, device=self.device)
         check_ndim(name, x, (4,), "(N, C, H, W)")
         y = dispatch.op("upsample_nearest", x).forward(x, self.scale_factor)
-        self.cache = tuple(x.shape)
+        self.save_for_backward(tuple(x.shape))
         return y
 
     def backward(self, dy):
         name = type(self).__name__
-        N, C, H, W = require_forward(name, self.cache)
+        N, C, H, W = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         sh, sw = self.scale_factor
         check_grad_shape(name, dy, (N, C, H * sh, W * sw))

@@ -9,31 +9,13 @@
 
 ``minidl.detection.encode_yolo_targets`` builds the target from boxes and labels.
 """
-import numbers
-
 import numpy as np
 
 from .. import dispatch
 from ..device import as_array_like, to_host
-from .checks import check_float_array, require_forward
+from .checks import check_float_array, positive_int, real_number
 from .loss import _check_finite, _check_not_empty
 from .module import Layer
-
-
-def _check_size(name, value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: {what} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: {what} must be at least 1, got {value}")
-    return int(value)
-
-
-def _check_weight(name, value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: {what} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: {what} must be finite and >= 0, got {value}")
-    return float(value)
 
 
 class YOLOLoss(Layer):
@@ -57,13 +39,12 @@ class YOLOLoss(Layer):
     def __init__(self, S, B, C, lambda_coord=5.0, lambda_noobj=0.5):
         super().__init__()
         name = type(self).__name__
-        self.S = _check_size(name, S, "S (the grid size)")
-        self.B = _check_size(name, B, "B (the boxes per cell)")
-        self.C = _check_size(name, C, "C (the number of classes)")
-        self.lambda_coord = _check_weight(name, lambda_coord, "lambda_coord")
-        self.lambda_noobj = _check_weight(name, lambda_noobj, "lambda_noobj")
+        self.S = positive_int(name, "S (the grid size)", S)
+        self.B = positive_int(name, "B (the boxes per cell)", B)
+        self.C = positive_int(name, "C (the number of classes)", C)
+        self.lambda_coord = real_number(name, "lambda_coord", lambda_coord, 0.0)
+        self.lambda_noobj = real_number(name, "lambda_noobj", lambda_noobj, 0.0)
         self.terms = None
-        self.cache = None
 
     def _check(self, pred, target):
         name = type(self).__name__
@@ -105,6 +86,12 @@ class YOLOLoss(Layer):
                 f"{name}: the target's w, h (target[..., 2:4], fractions of the image whose square "
                 f"roots are taken) must be >= 0, got w={w}, h={h} in cell (n, i, j) = ({n}, {i}, {j})"
             )
+        if code == ops.BAD_CLASS:
+            raise ValueError(
+                f"{name}: the class entries target[..., 5:] must be one-hot where obj = 1 and all 0 where obj = 0 "
+                f"(YOLO v1: one object per cell), got {cell[5:].tolist()} with obj = {cell[4]} "
+                f"in cell (n, i, j) = ({n}, {i}, {j})"
+            )
 
     def forward(self, pred, target):
         self._check(pred, target)
@@ -113,12 +100,12 @@ class YOLOLoss(Layer):
             pred, target, self.S, self.B, self.C, self.lambda_coord, self.lambda_noobj
         )
         self.terms = terms
-        self.cache = (pred, target, responsible, iou)
+        self.save_for_backward((pred, target, responsible, iou))
         return loss
 
     def backward(self):
         """d loss / d pred, of pred's shape and dtype."""
-        pred, target, responsible, iou = require_forward(type(self).__name__, self.cache)
+        pred, target, responsible, iou = self.saved_for_backward()
         return dispatch.op("yolo_loss", pred).backward(
             pred, target, responsible, iou, self.S, self.B, self.C, self.lambda_coord, self.lambda_noobj
         )

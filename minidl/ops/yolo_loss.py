@@ -229,18 +229,27 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
 
 
 # The codes of invalid_target_kernel: what is wrong with a cell of the target.
-VALID, BAD_OBJ, BAD_SIZE = 0, 1, 2
+VALID, BAD_OBJ, BAD_SIZE, BAD_CLASS = 0, 1, 2, 3
 
 
 @njit(cache=True, inline="always")
 def target_cell_code(target, n, i, j):
     """BAD_OBJ when obj = target[n, i, j, 4] is not 0 or 1, else BAD_SIZE when w or h
-    (target[n, i, j, 2:4]) is negative, else VALID."""
+    (target[n, i, j, 2:4]) is negative, else BAD_CLASS when the class entries
+    target[n, i, j, 5:] are not one-hot (obj = 1) or all zero (obj = 0), else VALID."""
     obj = target[n, i, j, 4]
     if obj != 0 and obj != 1:
         return BAD_OBJ
     if target[n, i, j, 2] < 0 or target[n, i, j, 3] < 0:
         return BAD_SIZE
+    ones = 0.0
+    for c in range(5, target.shape[3]):
+        v = target[n, i, j, c]
+        if v != 0 and v != 1:
+            return BAD_CLASS
+        ones += v
+    if ones != obj:
+        return BAD_CLASS
     return VALID
 
 
@@ -265,7 +274,8 @@ def _cells(pred, target, S, B, C):
 
 def invalid_target_cell(target):
     """The first cell of target (N, S, S, 5 + C) that is not a valid target, as
-    ``(n, i, j, code)`` with code BAD_OBJ (obj not 0 or 1) or BAD_SIZE (w or h < 0); None
+    ``(n, i, j, code)`` with code BAD_OBJ (obj not 0 or 1), BAD_SIZE (w or h < 0) or
+    BAD_CLASS (the classes not one-hot where obj = 1, not all 0 where obj = 0); None
     when every cell is valid. (What the layer checks before computing the loss.)"""
     target = np.ascontiguousarray(target)
     code = empty(target.shape[:3], np.int8, like=target)

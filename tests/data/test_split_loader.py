@@ -122,9 +122,9 @@ def test_split_properties(counts, val, test, seed):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(val=1.0), ValueError, r"val must be a fraction in \[0, 1\), got 1.0"),
-    (dict(test=-0.1), ValueError, r"test must be a fraction in \[0, 1\), got -0.1"),
-    (dict(val="0.1"), TypeError, r"val must be a number, got str"),
+    (dict(val=1.0), ValueError, r"val must be a finite number in \[0, 1\), got 1.0"),
+    (dict(test=-0.1), ValueError, r"test must be a finite number in \[0, 1\), got -0.1"),
+    (dict(val="0.1"), TypeError, r"val must be a real number, got str"),
     (dict(val=0.5, test=0.5), ValueError, r"val \+ test must be < 1"),
 ])
 def test_bad_fractions(kwargs, error, message):

@@ -66,13 +66,13 @@ def test_pool_constructor_arguments(pool, args, kwargs, err, message):
 @pytest.mark.parametrize(
     "args, kwargs, err, message",
     [
-        ((3,), dict(momentum=-0.1), ValueError, "momentum must be in [0, 1], got -0.1"),
-        ((3,), dict(momentum=1.5), ValueError, "momentum must be in [0, 1], got 1.5"),
-        ((3,), dict(momentum=float("nan")), ValueError, "momentum must be in [0, 1], got nan"),
+        ((3,), dict(momentum=-0.1), ValueError, "momentum must be a finite number in [0, 1], got -0.1"),
+        ((3,), dict(momentum=1.5), ValueError, "momentum must be a finite number in [0, 1], got 1.5"),
+        ((3,), dict(momentum=float("nan")), ValueError, "momentum must be a finite number in [0, 1], got nan"),
         ((3,), dict(momentum="0.1"), TypeError, "momentum must be a real number, got str"),
         ((3,), dict(momentum=None), TypeError, "momentum must be a real number, got NoneType"),
-        ((3,), dict(eps=0.0), ValueError, "eps must be positive, got 0.0"),
-        ((3,), dict(eps=-1e-5), ValueError, "eps must be positive, got -1e-05"),
+        ((3,), dict(eps=0.0), ValueError, "eps must be a finite number in (0, inf), got 0.0"),
+        ((3,), dict(eps=-1e-5), ValueError, "eps must be a finite number in (0, inf), got -1e-05"),
         ((3,), dict(eps="1e-5"), TypeError, "eps must be a real number, got str"),
         ((0,), {}, ValueError, "num_features must be at least 1, got 0"),
         ((2.0,), {}, TypeError, "num_features must be an int, got float"),

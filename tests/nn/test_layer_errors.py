@@ -110,12 +110,12 @@ def test_leaky_relu_slope_must_be_a_number():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_p_must_be_a_probability(p):
-    with raises(ValueError, "Dropout: p must be in [0, 1]", f"got {p}"):
+    with raises(ValueError, "Dropout: p (the probability of dropping an element) must be a finite number in [0, 1]", f"got {float(p)}"):
         nn.Dropout(p)
 
 
 def test_dropout_p_must_be_a_number():
-    with raises(TypeError, "Dropout: p must be a real number in [0, 1], got str"):
+    with raises(TypeError, "Dropout: p (the probability of dropping an element) must be a real number, got str"):
         nn.Dropout("0.5")
 
 

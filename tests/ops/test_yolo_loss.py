@@ -334,9 +334,9 @@ def raises(err, *fragments):
         (dict(S=0, B=2, C=3), ValueError, "YOLOLoss: S (the grid size) must be at least 1, got 0"),
         (dict(S=7, B=1.5, C=3), TypeError, "YOLOLoss: B (the boxes per cell) must be an int, got float"),
         (dict(S=7, B=2, C=True), TypeError, "YOLOLoss: C (the number of classes) must be an int, got bool"),
-        (dict(S=7, B=2, C=3, lambda_coord=-1), ValueError, "YOLOLoss: lambda_coord must be finite and >= 0, got -1"),
-        (dict(S=7, B=2, C=3, lambda_noobj=float("nan")), ValueError, "YOLOLoss: lambda_noobj must be finite"),
-        (dict(S=7, B=2, C=3, lambda_noobj="0.5"), TypeError, "YOLOLoss: lambda_noobj must be a number, got str"),
+        (dict(S=7, B=2, C=3, lambda_coord=-1), ValueError, "YOLOLoss: lambda_coord must be a finite number in [0, inf), got -1.0"),
+        (dict(S=7, B=2, C=3, lambda_noobj=float("nan")), ValueError, "YOLOLoss: lambda_noobj must be a finite number in [0, inf), got nan"),
+        (dict(S=7, B=2, C=3, lambda_noobj="0.5"), TypeError, "YOLOLoss: lambda_noobj must be a real number, got str"),
     ],
 )
 def test_constructor_arguments(kwargs, err, message):
