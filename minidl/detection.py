@@ -149,6 +149,7 @@ def decode_yolo(pred, S, B, C, conf_threshold):
     int64}, boxes in cell order (i, then j, then b). Apply ``nms`` next.
     """
     _grid("decode_yolo", S, B, C)
+    conf_threshold = real_number("decode_yolo", "conf_threshold", conf_threshold)
     p = np.asarray(pred, dtype=np.float64)
     per_image = S * S * (5 * B + C)
     if p.ndim < 2 or p.size != p.shape[0] * per_image:
@@ -278,6 +279,7 @@ def average_precision_per_class(predictions, targets, iou_threshold=0.5):
     detection has AP = 0. Detections of classes absent from the targets are ignored.
     Arguments as in ``mean_average_precision``.
     """
+    iou_threshold = real_number("average_precision_per_class", "iou_threshold", iou_threshold, 0.0, 1.0)
     images = _checked_images(predictions, targets)
     classes = sorted({int(c) for *_, true_labels in images for c in true_labels})
     ap = {}

@@ -26,13 +26,15 @@ import numpy as np
 
 from . import rng
 from .device import to_device, to_host
+from .nn.checks import real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
     """Central-difference gradient of the scalar function ``f`` at ``x`` (same shape as x).
 
-    ``x`` is perturbed in place, one element at a time, and restored.
+    ``x`` is perturbed in place, one element at a time, and restored. ``h`` > 0.
     """
+    h = real_number("numerical_gradient", "h (the finite-difference step)", h, 0.0, low_open=True)
     x = np.asarray(x)
     grad = np.zeros(x.shape, dtype=np.float64)
     flat, g = x.reshape(-1), grad.reshape(-1)
@@ -93,6 +95,8 @@ def check_layer(layer, x, target=None, dy=None, h=1e-6, tol=1e-6, seed=0, device
 
     Returns a ``GradCheckReport``; ``report.ok`` is True when the worst error <= ``tol``.
     """
+    real_number("check_layer", "h (the finite-difference step)", h, 0.0, low_open=True)
+    real_number("check_layer", "tol", tol, 0.0)
     layer = copy.deepcopy(layer).to(np.float64)
     host_params = {key: p.data for key, p in layer.named_parameters()}  # perturbed in place
     layer.to(device)

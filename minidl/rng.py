@@ -15,9 +15,9 @@ _rng = np.random.default_rng()
 def seed(n):
     """Seed minidl's global generator (weights, dropout masks, shuffling)."""
     global _rng
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-        raise TypeError(f"seed: expected an int, got {type(n).__name__}")
-    _rng = np.random.default_rng(int(n))
+    from .nn.checks import integer  # here, not at the top: minidl.nn imports this module
+
+    _rng = np.random.default_rng(integer("minidl.seed", "n", n, 0))
 
 
 def get_rng():

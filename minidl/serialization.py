@@ -25,6 +25,8 @@ import zipfile
 
 import numpy as np
 
+from .nn.checks import integer
+
 OPTIMIZER, META = "optimizer/", "meta/"
 
 
@@ -39,9 +41,7 @@ def save(model, path, *, optimizer=None, epoch=None):
         arrays.update({OPTIMIZER + key: value for key, value in optimizer.state_dict().items()})
         arrays[META + "optimizer"] = np.array(type(optimizer).__name__)
     if epoch is not None:
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"minidl.save: epoch must be an int >= 0, got {epoch!r}")
-        arrays[META + "epoch"] = np.array(int(epoch), dtype=np.int64)
+        arrays[META + "epoch"] = np.array(integer("minidl.save", "epoch", epoch, 0), dtype=np.int64)
     _write_atomically(path, arrays)
     return path
 

@@ -1,10 +1,13 @@
 """Shared helpers for the tests: gradient assertions, one-thread runs, LeNet-5."""
 import contextlib
+import re
 
 import numba
 import numpy as np
+import pytest
 
 from minidl import nn
+from minidl.device import to_host
 from minidl.gradcheck import numerical_gradient, relative_error
 
 TOL = 1e-6  # worst element-wise error |a - n| / max(1, |a|, |n|), float64
@@ -61,3 +64,25 @@ def assert_bias_grad_and_accumulation(layer, x, dy):
     np.testing.assert_allclose(layer.bias.grad, 2 * b_grad, rtol=1e-13)
     layer.zero_grad()
     assert not layer.weight.grad.any() and not layer.bias.grad.any()
+
+
+def raises(err, *fragments):
+    """pytest.raises(err) whose message contains every fragment, in order."""
+    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
+
+
+def snapshot(model, optimizer=None):
+    """Host copies of everything a failed call must leave as it was: the model's state
+    dict, its gradients and, when given, the optimizer's state dict."""
+    state = {key: value.copy() for key, value in model.state_dict().items()}
+    state.update({f"grad:{key}": np.array(to_host(p.grad), copy=True) for key, p in model.named_parameters()})
+    if optimizer is not None:
+        state.update({f"opt:{key}": value for key, value in optimizer.state_dict().items()})
+    return state
+
+
+def assert_same_snapshot(before, after):
+    """Two ``snapshot``s hold the same keys and bit-identical values (NaN equal to NaN)."""
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from ..nn.checks import integer
 from ..rng import get_rng
 
 
@@ -37,6 +38,8 @@ class DataLoader:
             raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if seed is not None:
+            integer("DataLoader", "seed", seed, 0)
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

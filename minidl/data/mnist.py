@@ -50,6 +50,7 @@ mismatch raises ``ValueError`` naming the file, both digests, and what to do.
 """
 import gzip
 import hashlib
+import math
 import os
 import sys
 import urllib.request
@@ -186,7 +187,7 @@ def parse_idx(data, magic, name="IDX data"):
                          f"{header_size}-byte header")
     # the size of each dimension: NDIM big-endian 4-byte integers after the magic number
     shape = tuple(int.from_bytes(data[4 + 4 * d:8 + 4 * d], "big") for d in range(ndim))
-    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
+    expected_size = header_size + math.prod(shape)  # Python ints: a forged header cannot overflow them
     dims = " x ".join(str(s) for s in shape)
     if len(data) < expected_size:
         raise ValueError(f"{name}: truncated IDX file: the header promises {dims} values "

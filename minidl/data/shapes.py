@@ -125,7 +125,7 @@ def make_shapes_detection(n, size=64, max_objects=3, seed=0):
     n = integer("make_shapes_detection", "n", n, 0)
     size = integer("make_shapes_detection", "size", size, 8)
     max_objects = integer("make_shapes_detection", "max_objects", max_objects, 1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer("make_shapes_detection", "seed", seed, 0))
     images = np.empty((n, 3, size, size), dtype=np.float32)
     boxes, labels = [], []
     for i in range(n):
@@ -201,7 +201,7 @@ def make_shapes_segmentation(n, size=32, seed=0):
     """
     n = integer("make_shapes_segmentation", "n", n, 0)
     size = integer("make_shapes_segmentation", "size", size, 8)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer("make_shapes_segmentation", "seed", seed, 0))
     images = np.empty((n, 3, size, size), dtype=np.float32)
     masks = np.empty((n, size, size), dtype=np.int64)
     for i in range(n):

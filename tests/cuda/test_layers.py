@@ -168,3 +168,35 @@ def test_optimizer_state_follows_the_model_to_the_device():
         opt.step()  # ... the next one on the GPU, the velocity moved along
     assert minidl.device_of(opt_gpu.momentum_buffers[0]) == "cuda"
     assert_same(cpu.state_dict(), gpu.state_dict(), np.float32, loose=True)
+
+
+def test_nothing_silent_on_the_device(tmp_path):
+    """The robustness rules hold on "cuda": the state check, batch norm refusing a NaN
+    batch, the optimizer refusing a NaN gradient, anomaly mode naming the layer, and a
+    checkpoint with the optimizer's device state."""
+    minidl.seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).to("cuda")
+    opt = optim.Adam(model.parameters())
+    x = rand((5, 3), np.float32)
+    model(dev(x))
+    model.backward(dev(np.ones((5, 2), np.float32)))
+    opt.step()
+    minidl.save(model, tmp_path / "c.npz", optimizer=opt, epoch=1)
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="BatchNorm1d: the batch's mean or variance is NaN"):
+        model(dev(bad))
+    with minidl.detect_anomaly(), pytest.raises(minidl.AnomalyError, match="input holds 1 NaN"):
+        model(dev(bad))
+    model[2].weight.data = dev(np.full((2, 4), np.inf, np.float32))
+    with minidl.detect_anomaly(), pytest.raises(minidl.AnomalyError, match="layer '2' \\(Linear\\)"):
+        model(dev(x))
+    model[0].bias.data = dev(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="bias has shape \\(3,\\), expected \\(4,\\)"):
+        model(dev(x))
+    model[0].bias.data = dev(np.zeros(4, np.float32))
+    model[0].weight.grad = dev(np.full((4, 3), np.nan, np.float32))
+    with pytest.raises(FloatingPointError, match="the gradient of '0.weight'"):
+        opt.step()
+    minidl.load(model, tmp_path / "c.npz", optimizer=opt)
+    assert opt.t == 1 and minidl.device_of(opt.m[0]) == "cuda"

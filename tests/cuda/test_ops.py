@@ -114,6 +114,7 @@ def test_pooling(geo, dtype):
     padding = (KH // 2, KW // 2) if padded else (0, 0)
     x = rand((2, 2, 5, 4), dtype)
     x[0, 0, 1, 1] = x[0, 0, 1, 2] = 9.0  # a tie: the first one wins on both targets
+    x[1, 1, 2, 0] = x[1, 1, 2, 1] = np.nan  # a NaN wins its window (the last one) on both targets
     for name in ("maxpool2d", "avgpool2d"):
         cpu, gpu = cpu_and_cuda(name)
         y = cpu.forward(x, (KH, KW), (sh, sw), padding)
@@ -201,7 +202,7 @@ def test_yolo_loss(dtype):
     target = np.zeros((N, S, S, 5 + C), dtype=dtype)
     target[..., :4] = rng.uniform(0.1, 0.9, (N, S, S, 4))
     target[..., 4] = rng.integers(0, 2, (N, S, S))
-    target[..., 5] = 1
+    target[..., 5] = target[..., 4]  # class 0, one-hot where there is an object
     loss, terms, responsible, iou = cpu.forward(pred, target, S, B, C)
     got = gpu.forward(dev(pred), dev(target), S, B, C)
     assert_same((loss, terms, responsible, iou), got, dtype)
@@ -210,6 +211,8 @@ def test_yolo_loss(dtype):
     assert cpu.invalid_target_cell(target) is None and gpu.invalid_target_cell(dev(target)) is None
     target[1, 0, 1, 4] = 0.5
     assert cpu.invalid_target_cell(target) == gpu.invalid_target_cell(dev(target)) == (1, 0, 1, cpu.BAD_OBJ)
+    target[1, 0, 1, 4:] = (1, 1, 1)  # multi-hot classes
+    assert cpu.invalid_target_cell(target) == gpu.invalid_target_cell(dev(target)) == (1, 0, 1, cpu.BAD_CLASS)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

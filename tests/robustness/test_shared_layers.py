@@ -1,0 +1,78 @@
+"""One layer object at several places of a network (weight sharing), and the containers
+that register lists and dicts of layers."""
+import numpy as np
+import pytest
+
+import minidl
+from minidl import nn, optim
+from minidl.gradcheck import check_layer
+from tests.helpers import raises
+
+
+def shared_net():
+    minidl.seed(0)
+    block = nn.Linear(3, 3)
+    return nn.Sequential(block, nn.Tanh(), block, nn.Tanh(), nn.Linear(3, 2)), block
+
+
+def test_shared_weights_get_the_sum_of_both_places_gradients_by_finite_differences():
+    model, _ = shared_net()
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    report = check_layer(model, x)
+    assert report.ok, report
+    assert set(report.errors) == {"input", "0.weight", "0.bias", "4.weight", "4.bias"}
+
+
+def test_a_shared_layer_is_listed_once():
+    model, block = shared_net()
+    assert [k for k, _ in model.named_parameters()] == ["0.weight", "0.bias", "4.weight", "4.bias"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "4.weight", "4.bias"]
+    optim.SGD(model.parameters(), lr=0.1)  # no "appears twice" error
+
+
+def test_inference_keeps_at_most_one_cache_per_place():
+    model, block = shared_net()
+    for _ in range(10):
+        model(np.zeros((2, 3), np.float32))
+    assert len(block._saved) == 2 and len(model[4]._saved) == 1
+
+
+def test_a_shared_network_trains_and_round_trips(tmp_path):
+    model, _ = shared_net()
+    x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    history = minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=0.05),
+                         (x, y), epochs=20, batch_size=8, seed=0, verbose=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+    other, _ = shared_net()
+    minidl.load(other, minidl.save(model, tmp_path / "m.npz"))
+    np.testing.assert_array_equal(minidl.predict(other, x), minidl.predict(model, x))
+
+
+@pytest.mark.parametrize("value", [[nn.ReLU()], (nn.Linear(2, 2),), {"a": nn.Linear(2, 2)}])
+def test_a_plain_list_or_dict_of_layers_is_refused(value):
+    class Model(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.parts = value
+
+    with raises(TypeError, "Model.parts: a plain", "is not registered", "nn.ModuleList"):
+        Model()
+
+
+def test_modulelist_and_moduledict_register_their_layers():
+    class Model(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+            self.heads = nn.ModuleDict({"cls": nn.Linear(2, 3)})
+
+    model = Model()
+    assert list(model.state_dict()) == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
+                                        "heads.cls.weight", "heads.cls.bias"]
+    model.eval()
+    assert not model.blocks[1].training and not model.heads["cls"].training
+    with raises(ValueError, "ModuleDict: keys must be identifiers"):
+        nn.ModuleDict({"a.b": nn.ReLU()})
+    with raises(TypeError, "ModuleList: item 1 is a int, not a minidl layer"):
+        nn.ModuleList([nn.ReLU(), 3])
