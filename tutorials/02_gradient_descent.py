@@ -11,12 +11,14 @@ The loss is a landscape over (w1, w0); gradient descent "follows the slope":
 Here x is the total phenols and y the flavanoids of the 178 wines in scikit-learn's wine
 data (both standardised), the model is one ``nn.Linear(1, 1)``, the loss ``nn.MSELoss``,
 and the step ``optim.SGD``. We draw the landscape, the path the weights take on it, and
-what a learning rate that is too low or too high does.
+what a learning rate that is too low or too high does; last, how ``minidl.detect_anomaly()``
+finds the layer where an exploding learning rate made the first NaN.
 
 Run: python tutorials/02_gradient_descent.py [--quick] [--out outputs]
 """
 # %%
 import argparse
+import contextlib
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_wine
 
+import minidl
 from minidl import nn, optim
 
 parser = argparse.ArgumentParser(description="Gradient descent on the wine data")
@@ -114,3 +117,52 @@ ax.set(xlabel="total phenols (standardised)", ylabel="flavanoids (standardised)"
 ax.legend()
 fig.savefig(out / "02_fit.png", dpi=100)
 print("saved", out / "02_fit.png")
+
+# %% [markdown]
+# ## When the learning rate explodes: where was the first NaN born?
+# With lr = 1.03 above, the loss grows by a constant factor per step. In a deeper model the
+# growth compounds: after a few steps the weights are so large that a layer's output
+# overflows float32 to inf, and inf - inf or 0 * inf makes NaN. From there a NaN spreads
+# to every later layer, to the loss and, after one optimizer step, to every weight.
+#
+# minidl never lets that pass silently: the loss refuses a prediction holding NaN or inf,
+# and the optimizers refuse a non-finite gradient (leaving every weight as it was). But
+# the loss can only say *that* its input is bad, not *where* the bad values came from.
+# `minidl.detect_anomaly()` (PyTorch has `torch.autograd.detect_anomaly`) checks every
+# layer's output in forward and every gradient in backward as soon as it is made, and
+# stops at the first non-finite value, naming the layer by its state-dict key. It costs a
+# pass over every array, so it is off by default: switch it on to hunt a NaN, or train
+# with `minidl.fit(..., detect_anomaly=True)`.
+
+
+# %%
+def explode(anomaly_mode):
+    """A two-layer net trained with lr = 5: the loss per step, then the error that stops it."""
+    minidl.seed(0)
+    mlp = nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Linear(16, 1))
+    loss_fn = nn.MSELoss()
+    opt = optim.SGD(mlp.parameters(), lr=5.0)
+    for step in range(20):
+        try:
+            with minidl.detect_anomaly() if anomaly_mode else contextlib.nullcontext():
+                loss = loss_fn(mlp(x), y)
+                opt.zero_grad()
+                mlp.backward(loss_fn.backward())
+                opt.step()
+        except (ValueError, FloatingPointError) as err:  # AnomalyError is a FloatingPointError
+            print(f"  step {step}: {type(err).__name__}: {err}")
+            return
+        print(f"  step {step}: loss {loss:.4g}")
+
+
+print("without anomaly mode:")
+explode(False)
+print("with minidl.detect_anomaly():")
+explode(True)
+
+# %% [markdown]
+# Without anomaly mode the loss stops the run and says the prediction holds NaN or inf.
+# With it, the same step stops one layer earlier, at the layer whose output first held a
+# non-finite value while its input was finite: that is where to look (here the last
+# `Linear`, whose weights grew largest), and the cure is the smaller learning rate of the
+# first section.
