@@ -5,7 +5,7 @@ ReLU and LeakyReLU keep their input for backward; Sigmoid and Tanh keep their ou
 since their derivatives are written in y (y (1 - y) and 1 - y^2).
 """
 from .. import dispatch
-from .checks import check_float_array, check_grad_shape, real_number
+from .checks import check_batch_axis, check_float_array, check_grad_shape, real_number
 from .module import Layer
 
 
@@ -27,6 +27,7 @@ class _Elementwise(Layer):
 
     def forward(self, x):
         check_float_array(type(self).__name__, x, device=self.device)
+        check_batch_axis(type(self).__name__, x)
         y = dispatch.op(self.op_name, x).forward(x, *self.op_args())
         self.save_for_backward(x if self.keep == "x" else y)
         return y

@@ -32,6 +32,13 @@ def check_ndim(layer, x, ndims, layout, name="input"):
         raise ValueError(f"{layer}: expected a {'/'.join(map(str, ndims))}-D {name} {layout}, got shape {tuple(x.shape)}")
 
 
+def check_batch_axis(layer, x, name="input"):
+    """Layers of any input shape still need the batch axis (N, ...): a 0-d array is refused
+    (the ops flatten their input, and would hand back a (1,) array for a () one)."""
+    if x.ndim == 0:
+        raise ValueError(f"{layer}: expected the {name} to have a batch axis (N, ...), got a 0-d array")
+
+
 def check_same_dtype(layer, x, param, name="weight"):
     """The input's dtype must be the parameter's: minidl never casts silently."""
     if x.dtype != param.dtype:

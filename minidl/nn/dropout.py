@@ -5,7 +5,7 @@ In training mode each forward pass draws a fresh keep-mask from minidl's global 
 mode (``model.eval()``) it is the identity.
 """
 from .. import dispatch, rng
-from .checks import check_float_array, check_grad_shape, real_number
+from .checks import check_batch_axis, check_float_array, check_grad_shape, real_number
 from .module import Layer
 
 
@@ -19,6 +19,7 @@ class Dropout(Layer):
     def forward(self, x):
         name = type(self).__name__
         check_float_array(name, x, device=self.device)
+        check_batch_axis(name, x)
         if not self.training:
             self.save_for_backward((None, x.shape))  # no mask: the identity
             return x

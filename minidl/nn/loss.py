@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import dispatch
 from ..device import as_array_like, is_device_array
-from .checks import check_float_array, check_ndim
+from .checks import check_batch_axis, check_float_array, check_ndim
 from .module import Layer
 
 
@@ -141,6 +141,7 @@ class MSELoss(Layer):
                 f"{name}: pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}; "
                 f"they must be equal (no broadcasting)"
             )
+        check_batch_axis(name, pred, "pred")
         _check_not_empty(name, pred, "pred")
         _check_finite(name, pred, "pred")
         _check_finite(name, target, "target")

@@ -12,7 +12,7 @@ train). ``Concat(inner)``, the U-Net skip, stacks x and inner(x) along the chann
 where C is the number of channels (or features) of x.
 """
 from .. import anomaly, dispatch
-from .checks import check_float_array, check_grad_shape
+from .checks import check_batch_axis, check_float_array, check_grad_shape
 from .module import Layer
 
 
@@ -51,6 +51,7 @@ class Residual(Layer):
 
     def forward(self, x):
         check_float_array("Residual", x, device=self.device)
+        check_batch_axis("Residual", x)
         fx = _inner_forward(self.inner, x)
         if fx.shape != x.shape:
             raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
@@ -75,6 +76,8 @@ class Concat(Layer):
 
     def forward(self, x):
         check_float_array("Concat", x, device=self.device)
+        if x.ndim < 2:
+            raise ValueError(f"Concat: expected an input (N, C, ...) with a channel axis, got shape {tuple(x.shape)}")
         fx = _inner_forward(self.inner, x)
         if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
             raise ValueError(
