@@ -11,7 +11,7 @@ from .. import dispatch
 from .checks import (
     check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int, real_number,
 )
-from .module import Layer, Parameter
+from .module import Layer, Parameter, replace_buffer
 
 
 class _BatchNorm(Layer):
@@ -62,9 +62,11 @@ class _BatchNorm(Layer):
                 f"too large); the running statistics were not updated from it (find where the values come from "
                 f"with minidl.detect_anomaly())"
             )
-        self.running_mean, self.running_var = op.update_running_stats(
+        running_mean, running_var = op.update_running_stats(
             self.running_mean, self.running_var, stats["mean"], stats["var"], stats["m"], self.momentum
         )
+        replace_buffer(self, "running_mean", running_mean)  # undone if a later layer of the pass fails
+        replace_buffer(self, "running_var", running_var)
         self.save_for_backward(("train", stats))
         return y
 

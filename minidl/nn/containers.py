@@ -18,7 +18,7 @@ layer's output in forward and each layer's gradients in backward; an ``AnomalyEr
 from a child leaves with the child's name in front of its path.
 """
 from .. import anomaly
-from .module import Layer
+from .module import Layer, atomic_forward
 
 
 class ModuleList(Layer):
@@ -112,16 +112,17 @@ class Sequential(ModuleList):
     def forward(self, x):
         if anomaly.enabled:
             anomaly.check(self, "forward", "input", x)
-        for i, layer in enumerate(self.layers):
-            try:
-                x = layer.forward(x)
-                if anomaly.enabled:
-                    anomaly.check(layer, "forward", "output", x)
-            except (ValueError, TypeError) as err:
-                raise self._where(i, err) from err
-            except anomaly.AnomalyError as err:
-                err.path.insert(0, str(i))
-                raise
+        with atomic_forward():  # a failure in layer i puts back what layers 0..i-1 changed
+            for i, layer in enumerate(self.layers):
+                try:
+                    x = layer.forward(x)
+                    if anomaly.enabled:
+                        anomaly.check(layer, "forward", "output", x)
+                except (ValueError, TypeError) as err:
+                    raise self._where(i, err) from err
+                except anomaly.AnomalyError as err:
+                    err.path.insert(0, str(i))
+                    raise
         return x
 
     def backward(self, dy):

@@ -14,11 +14,44 @@ marks every layer's ``device``; a layer then takes and returns device arrays and
 host array with a clear error (and the reverse). ``state_dict()`` always holds host NumPy
 arrays; ``load_state_dict`` puts the values where the model is.
 """
+import contextlib
+
 import numpy as np
 
 from .. import anomaly, dispatch
 from ..device import DEVICES, astype, device_of, is_device_array, to_device, to_host, zeros
 from .checks import FLOAT_DTYPES, real_array
+
+# While a container's forward pass runs: (layer, attribute, old value) for every buffer a
+# layer replaced (batch norm's running statistics), so that a pass that fails in a later
+# layer can put them back: a failed call leaves the model as it was.
+_replaced_buffers = None
+
+
+def replace_buffer(layer, attr, value):
+    """``setattr(layer, attr, value)`` for a buffer, undone if the forward pass fails."""
+    if _replaced_buffers is not None:
+        _replaced_buffers.append((layer, attr, getattr(layer, attr)))
+    setattr(layer, attr, value)
+
+
+@contextlib.contextmanager
+def atomic_forward():
+    """Around a container's forward pass: if anything in it raises, every buffer replaced
+    during the pass gets its old value back (the outermost container does it)."""
+    global _replaced_buffers
+    if _replaced_buffers is not None:  # an inner container: the outermost one undoes
+        yield
+        return
+    _replaced_buffers = []
+    try:
+        yield
+    except BaseException:
+        for layer, attr, old in reversed(_replaced_buffers):
+            setattr(layer, attr, old)
+        raise
+    finally:
+        _replaced_buffers = None
 
 
 class Parameter:

@@ -13,7 +13,7 @@ where C is the number of channels (or features) of x.
 """
 from .. import anomaly, dispatch
 from .checks import check_batch_axis, check_float_array, check_grad_shape
-from .module import Layer
+from .module import Layer, atomic_forward
 
 
 def _inner_forward(inner, x):
@@ -52,9 +52,10 @@ class Residual(Layer):
     def forward(self, x):
         check_float_array("Residual", x, device=self.device)
         check_batch_axis("Residual", x)
-        fx = _inner_forward(self.inner, x)
-        if fx.shape != x.shape:
-            raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
+        with atomic_forward():  # inner's changes are undone if the shapes do not match
+            fx = _inner_forward(self.inner, x)
+            if fx.shape != x.shape:
+                raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
         self.save_for_backward(x.shape)
         return dispatch.op("add", x, fx).forward(x, fx)
 
@@ -78,12 +79,13 @@ class Concat(Layer):
         check_float_array("Concat", x, device=self.device)
         if x.ndim < 2:
             raise ValueError(f"Concat: expected an input (N, C, ...) with a channel axis, got shape {tuple(x.shape)}")
-        fx = _inner_forward(self.inner, x)
-        if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
-            raise ValueError(
-                f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
-                f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
-            )
+        with atomic_forward():  # inner's changes are undone if the shapes do not match
+            fx = _inner_forward(self.inner, x)
+            if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
+                raise ValueError(
+                    f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
+                    f"along the channels: x has shape {tuple(x.shape)}, inner(x) has {tuple(fx.shape)}"
+                )
         y = dispatch.op("concat", x, fx).forward(x, fx)
         self.save_for_backward((x.shape[1], y.shape))
         return y

@@ -97,3 +97,19 @@ def test_a_loss_returns_a_finite_loss_or_names_itself(name, pred, target, use_dr
         return
     assert np.isfinite(loss)
     assert loss_fn.backward().shape == pred.shape
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Sequential(nn.BatchNorm1d(3), nn.Linear(4, 2)),
+    lambda: nn.Sequential(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), nn.ReLU(), nn.Linear(5, 1)),
+    lambda: nn.Residual(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))),
+    lambda: nn.Concat(nn.Sequential(nn.BatchNorm1d(3), nn.Flatten(), nn.Unflatten(1, (1, 3)))),
+], ids=["bn-then-bad-linear", "nested", "residual-shape", "concat-shape"])
+def test_a_pass_that_fails_in_a_later_layer_leaves_the_running_statistics_as_they_were(make):
+    """Batch norm updates its running statistics in training mode; when a later layer of the
+    same pass raises, the containers put them back."""
+    model = make().train()
+    before = snapshot(model)
+    with pytest.raises(ValueError):
+        model(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    assert_same_snapshot(before, snapshot(model))
