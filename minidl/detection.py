@@ -149,7 +149,7 @@ def decode_yolo(pred, S, B, C, conf_threshold):
     int64}, boxes in cell order (i, then j, then b). Apply ``nms`` next.
     """
     _grid("decode_yolo", S, B, C)
-    conf_threshold = real_number("decode_yolo", "conf_threshold", conf_threshold)
+    conf_threshold = real_number("decode_yolo", "conf_threshold", conf_threshold, finite=False)  # -inf: every box
     p = np.asarray(pred, dtype=np.float64)
     per_image = S * S * (5 * B + C)
     if p.ndim < 2 or p.size != p.shape[0] * per_image:

@@ -107,19 +107,20 @@ def integer(where, name, value, low):
     return int(value)
 
 
-def real_number(where, name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+def real_number(where, name, value, low=-math.inf, high=math.inf, low_open=False, high_open=False, finite=True):
     """A hyper-parameter that must be a finite real number in [low, high] (an end is left
-    out when ``low_open``/``high_open``). Returns it as a float; the error names ``where``,
-    the argument and the allowed interval: ``"Adam: eps must be a finite number in (0, inf),
-    got 0.0"``."""
+    out when ``low_open``/``high_open``; ``finite=False`` lets +-inf through, never NaN).
+    Returns it as a float; the error names ``where``, the argument and the allowed
+    interval: ``"Adam: eps must be a finite number in (0, inf), got 0.0"``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a real number, got {type(value).__name__}")
     value = float(value)
     too_low = value < low or (low_open and value == low)
     too_high = value > high or (high_open and value == high)
-    if not math.isfinite(value) or too_low or too_high:
+    if math.isnan(value) or (finite and math.isinf(value)) or too_low or too_high:
         interval = f"{'(' if low_open or low == -math.inf else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
-        raise ValueError(f"{where}: {name} must be a finite number in {interval}, got {value!r}")
+        kind = "a finite number" if finite else "a number (not NaN)"
+        raise ValueError(f"{where}: {name} must be {kind} in {interval}, got {value!r}")
     return value
 
 

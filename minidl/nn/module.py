@@ -160,20 +160,27 @@ class Layer:
     What backward needs from forward (the "cache") is kept with ``save_for_backward`` and
     taken back with ``saved_for_backward``: one cache per forward call, so one layer object
     may sit at several places of a network (weight sharing, as in PyTorch). Backward visits
-    those places in the reverse order of forward, so it takes the caches last-in, first-out,
-    and each place's weight gradient is added into the same ``.grad``. A layer keeps as many
-    caches as the places it was put in (``Sequential(block, block)``: two), so inference
-    without backward never piles them up.
+    those places in the reverse order of forward, so each backward undoes the newest forward
+    call not yet undone (last in, first out), and each place's weight gradient is added into
+    the same ``.grad``. The caches of a pass are dropped when the next pass begins (the first
+    forward after a backward). Within a pass a layer keeps the caches of its last
+    ``max(1, places) + extra_saved`` forward calls, where places counts the containers and
+    attributes that hold it, so inference without backward never piles them up; a backward
+    that would need a dropped cache is an error, never a gradient from the wrong call.
     """
 
     buffer_names = ()
+    extra_saved = 8  # caches kept beyond one per place: forward called again before backward
 
     def __init__(self):
         self.training = True
         self.device = "cpu"
-        self._saved = []  # one cache per forward call, newest last; at most max(1, _places)
+        self._saved = []  # [cache, taken by a backward yet?] per forward call of this pass, newest last
         self._next_saved = -1  # which cache the next backward takes
         self._places = 0  # how many containers or attributes hold this layer
+        self._lost_cache = False  # a cache was dropped before any backward took it, in this pass
+        self._forward_calls = 0  # forward calls in this pass (since the last backward)
+        self._after_backward = False  # the last call was a backward: the next forward starts a new pass
 
     def __call__(self, *args):
         if not anomaly.enabled:
@@ -215,23 +222,43 @@ class Layer:
     def save_for_backward(self, cache):
         """Keep ``cache`` (what backward will need) for this forward call."""
         saved = self._saved
-        saved.append(cache)
-        del saved[:-max(1, self._places)]
+        if self._after_backward:  # a new pass: the last one's caches are done with
+            saved.clear()
+            self._after_backward = self._lost_cache = False
+            self._forward_calls = 0
+        self._forward_calls += 1
+        saved.append([cache, False])
+        while len(saved) > max(1, self._places) + self.extra_saved:
+            self._lost_cache |= not saved[0][1]
+            del saved[0]
         self._next_saved = len(saved) - 1
 
     def saved_for_backward(self):
         """The cache of the forward call that this backward undoes: the newest one not
-        yet taken (last in, first out; after the oldest it starts again at the newest)."""
+        yet taken (last in, first out; after the oldest it starts again at the newest, so
+        a second backward of one forward works). If that cache was taken already while
+        another one was dropped unused, the layer was called at more places in one pass
+        than the containers holding it know of: an error, not a wrong gradient."""
+        name = type(self).__name__
         if not self._saved:
-            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
-        cache = self._saved[self._next_saved]
+            raise RuntimeError(f"{name}: backward() called before forward()")
+        entry = self._saved[self._next_saved]
+        if entry[1] and self._lost_cache:
+            raise RuntimeError(
+                f"{name}: this backward() has no forward call left to undo: forward was called {self._forward_calls} "
+                f"times since the last backward, and a layer held at {max(1, self._places)} place(s) keeps the caches "
+                f"of the last {max(1, self._places) + self.extra_saved}. A layer called at many places of one pass "
+                f"must sit in a container at each (nn.Sequential, nn.ModuleList), or be one layer object per place"
+            )
+        entry[1] = True
+        self._after_backward = True
         self._next_saved = (self._next_saved - 1) % len(self._saved)
-        return cache
+        return entry[0]
 
     @property
     def cache(self):
         """What the newest forward call saved for backward (None before any), to inspect."""
-        return self._saved[-1] if self._saved else None
+        return self._saved[-1][0] if self._saved else None
 
     # --- the layer's own state -----------------------------------------------------------
     def state_shapes(self):
@@ -363,7 +390,7 @@ class Layer:
         entries = self._named_state("", set())
         keys = [key for key, *_ in entries]
         missing = [k for k in keys if k not in state]
-        unexpected = [k for k in state if k not in keys]
+        unexpected = [k for k in state if k not in set(keys)]
         if missing or unexpected:
             raise KeyError(f"{name}: missing keys {missing}, unexpected keys {unexpected}")
         checked = []

@@ -226,7 +226,7 @@ def test_seed_makes_runs_reproducible():
     b = make_model().state_dict()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-    with pytest.raises(TypeError, match="expected an int"):
+    with pytest.raises(TypeError, match="minidl.seed: n must be an int"):
         minidl.seed(1.5)
 
 

@@ -30,10 +30,13 @@ def test_a_shared_layer_is_listed_once():
     optim.SGD(model.parameters(), lr=0.1)  # no "appears twice" error
 
 
-def test_inference_keeps_at_most_one_cache_per_place():
+def test_inference_keeps_a_bounded_number_of_caches():
     model, block = shared_net()
-    for _ in range(10):
+    for _ in range(50):
         model(np.zeros((2, 3), np.float32))
+    assert len(block._saved) == 2 + block.extra_saved and len(model[4]._saved) == 1 + block.extra_saved
+    model.backward(np.ones((2, 2), np.float32))
+    model(np.zeros((2, 3), np.float32))  # a new pass drops the last one's caches
     assert len(block._saved) == 2 and len(model[4]._saved) == 1
 
 
@@ -76,3 +79,44 @@ def test_modulelist_and_moduledict_register_their_layers():
         nn.ModuleDict({"a.b": nn.ReLU()})
     with raises(TypeError, "ModuleList: item 1 is a int, not a minidl layer"):
         nn.ModuleList([nn.ReLU(), 3])
+
+
+class Reuse(nn.Layer):
+    """A model class that calls one activation object at ``uses`` places of its forward
+    (a habit from PyTorch): the containers know of one place only."""
+
+    def __init__(self, uses):
+        super().__init__()
+        self.fc, self.act, self.uses = nn.Linear(3, 3), nn.Tanh(), uses
+
+    def forward(self, x):
+        for _ in range(self.uses):
+            x = self.act(self.fc(x))
+        return x
+
+    def backward(self, dy):
+        for _ in range(self.uses):
+            dy = self.fc.backward(self.act.backward(dy))
+        return dy
+
+
+def test_a_layer_called_at_two_places_by_hand_gets_each_calls_cache():
+    model = Reuse(2).to(np.float64)
+    report = check_layer(model, np.random.default_rng(0).standard_normal((2, 3)))
+    assert report.ok, report
+
+
+def test_more_calls_in_one_pass_than_a_layer_keeps_is_an_error_not_a_wrong_gradient():
+    model = Reuse(12)
+    y = model(np.ones((2, 3), np.float32))
+    with raises(RuntimeError, "Tanh: this backward() has no forward call left to undo: forward was called 12 times"):
+        model.backward(np.ones_like(y))
+
+
+def test_a_second_backward_of_one_forward_still_adds_up():
+    layer = nn.Linear(2, 2)
+    layer(np.ones((1, 2), np.float32))
+    layer.backward(np.ones((1, 2), np.float32))
+    first = layer.weight.grad.copy()
+    layer.backward(np.ones((1, 2), np.float32))
+    np.testing.assert_array_equal(layer.weight.grad, 2 * first)
