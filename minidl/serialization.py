@@ -21,13 +21,16 @@ would have written ``ckpt.npz``).
 """
 import os
 import secrets
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
 from .nn.checks import integer
 
 OPTIMIZER, META = "optimizer/", "meta/"
+UNREADABLE = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError)
 
 
 def save(model, path, *, optimizer=None, epoch=None):
@@ -86,27 +89,28 @@ def read_checkpoint(path):
     if not zipfile.is_zipfile(path):
         raise ValueError(f"minidl.load: {path!r} is not a minidl checkpoint (a .npz file is a zip archive; this "
                          f"one is not: a foreign file, or one cut short)")
-    parts = {"model": {}, "optimizer": None, "optimizer_type": None, "epoch": None}
+    key, arrays = None, {}
     try:
         with np.load(path, allow_pickle=False) as archive:
             for key in archive.files:
-                try:
-                    value = archive[key]
-                except ValueError as err:  # an object array: it would need pickle
-                    raise ValueError(f"minidl.load: {path!r}: the entry {key!r} is not a plain array ({err})") from None
-                if key.startswith(OPTIMIZER):
-                    parts["optimizer"] = parts["optimizer"] or {}
-                    parts["optimizer"][key[len(OPTIMIZER):]] = value
-                elif key == META + "optimizer":
-                    parts["optimizer_type"] = str(value)
-                elif key == META + "epoch":
-                    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
-                        raise ValueError(f"minidl.load: {path!r}: 'meta/epoch' must be one integer, got {value!r}")
-                    parts["epoch"] = int(value)
-                else:
-                    parts["model"][key] = value
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ValueError(f"minidl.load: {path!r} is not a readable minidl checkpoint ({err})") from err
+                arrays[key] = archive[key]
+    except UNREADABLE as err:  # what a damaged archive raises, from zipfile, zlib or NumPy's .npy reader
+        where = "its list of entries" if key is None else f"the entry {key!r}"
+        raise ValueError(f"minidl.load: {path!r} is not a readable minidl checkpoint: {where} cannot be read as a "
+                         f"plain array ({type(err).__name__}: {err}); a damaged file, or one that needs pickle") from err
+    parts = {"model": {}, "optimizer": None, "optimizer_type": None, "epoch": None}
+    for key, value in arrays.items():
+        if key.startswith(OPTIMIZER):
+            parts["optimizer"] = parts["optimizer"] or {}
+            parts["optimizer"][key[len(OPTIMIZER):]] = value
+        elif key == META + "optimizer":
+            parts["optimizer_type"] = str(value)
+        elif key == META + "epoch":
+            if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+                raise ValueError(f"minidl.load: {path!r}: 'meta/epoch' must be one integer, got {value!r}")
+            parts["epoch"] = int(value)
+        else:
+            parts["model"][key] = value
     return parts
 
 

