@@ -11,8 +11,8 @@ non-finite value raises ``AnomalyError`` naming the layer by its state-dict pref
     with minidl.detect_anomaly():
         loss = loss_fn(model(x), y)
         model.backward(loss_fn.backward())
-    # AnomalyError: forward of layer '4' (Linear): its output holds 12 NaN or infinite
-    # values of 640 (its input was finite, so they were born here)
+    # AnomalyError: detect_anomaly: forward of layer '4' (Linear): its output holds 12 NaN
+    # or infinite values of 640 (what it was given was finite, so they were born here)
 
 or ``minidl.fit(..., detect_anomaly=True)``. PyTorch's ``torch.autograd.detect_anomaly``
 is the model. The checks are a pass over each array, so the mode is off by default; off,
