@@ -18,11 +18,12 @@ or ``minidl.fit(..., detect_anomaly=True)``. PyTorch's ``torch.autograd.detect_a
 is the model. The checks are a pass over each array, so the mode is off by default; off,
 it costs one boolean test per layer call.
 
-The checks live in the containers (``Sequential``, ``Residual``, ``Concat``) and in
-``Layer.__call__``: a container checks each child's output and gradients and, when a
-child's check fails, writes the child's name in front of the error's ``path`` on its way
-out (an ``except`` clause, free when nothing is raised), so the name is the key prefix
-from the outermost container the error went through.
+The checks live in the containers (``Sequential``, ``Residual``, ``Concat``), which call
+their children through ``child_forward`` / ``child_backward``, and in ``Layer.__call__``:
+a child's output and gradients are checked there and, when a check fails, the child's name
+is written in front of the error's ``path`` on its way out (an ``except`` clause, free when
+nothing is raised), so the name is the key prefix from the outermost container the error
+went through.
 """
 import contextlib
 
@@ -82,3 +83,27 @@ def check_backward(layer, dx):
     for attr, p in layer._own_parameters():
         check(layer, "backward", f"{attr}.grad", p.grad)
 
+
+def child_forward(child, name, x):
+    """``child.forward(x)`` for a container: its output checked in anomaly mode, and
+    ``name`` (the child's key) put in front of the path of an ``AnomalyError`` from it."""
+    try:
+        y = child.forward(x)
+        if enabled:
+            check(child, "forward", "output", y)
+    except AnomalyError as err:
+        err.path.insert(0, name)
+        raise
+    return y
+
+
+def child_backward(child, name, dy):
+    """``child.backward(dy)`` for a container, checked and named like ``child_forward``."""
+    try:
+        dx = child.backward(dy)
+        if enabled:
+            check_backward(child, dx)
+    except AnomalyError as err:
+        err.path.insert(0, name)
+        raise
+    return dx

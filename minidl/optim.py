@@ -141,10 +141,15 @@ class Optimizer:
         """The hyper-parameters and counters, ``{name: number}``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement hyper")
 
+    def check_hyper(self, values):
+        """``{attribute: value}`` to set from ``values`` (a number for every name of
+        ``hyper()``), each checked against its range; raises before anything is set."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement check_hyper")
+
     def set_hyper(self, values):
-        """Check ``values`` (a number for every name of ``hyper()``) and set them all, or
-        raise and set none."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement set_hyper")
+        """Check ``values`` and set them all, or raise and set none."""
+        for attr, value in self.check_hyper(values).items():
+            setattr(self, attr, value)
 
     def state_dict(self):
         """Host copies: each hyper-parameter as a 0-d array (``"lr"``) and each state array
@@ -184,14 +189,11 @@ class Optimizer:
         for attr, per_param in arrays.items():
             if any(a is None for a in per_param) and any(a is not None for a in per_param):
                 raise KeyError(f"{name}: {attr} is given for some parameters and not for others")
-        current = self.hyper()
-        self.set_hyper(values)  # checks the ranges (and raises before setting anything) ...
-        self.set_hyper(current)  # ... and is undone until the state is applied
+        hyper = self.check_hyper(values)
 
         def apply():
-            self.set_hyper(values)
-            for attr, per_param in arrays.items():
-                setattr(self, attr, per_param)
+            for attr, value in {**hyper, **arrays}.items():
+                setattr(self, attr, value)
 
         return apply
 
@@ -224,17 +226,17 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
                 "nesterov": float(self.nesterov)}
 
-    def set_hyper(self, values):
-        real_number("SGD", "lr", values["lr"], 0.0)
+    def check_hyper(self, values):
         momentum = real_number("SGD", "momentum", values["momentum"], 0.0)
-        weight_decay = real_number("SGD", "weight_decay", values["weight_decay"], 0.0)
         nesterov = values["nesterov"]
         if nesterov not in (0, 1):
             raise ValueError(f"SGD: nesterov must be True or False, got {nesterov!r}")
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0 "
                              "(Nesterov momentum is a look-ahead along the velocity)")
-        self.lr, self.momentum, self.weight_decay, self.nesterov = values["lr"], momentum, weight_decay, bool(nesterov)
+        return {"lr": real_number("SGD", "lr", values["lr"], 0.0), "momentum": momentum,
+                "weight_decay": real_number("SGD", "weight_decay", values["weight_decay"], 0.0),
+                "nesterov": bool(nesterov)}
 
     def step(self):
         """One update of every parameter (see the class docstring)."""
@@ -289,15 +291,15 @@ class Adam(Optimizer):
         return {"lr": self.lr, "beta1": beta1, "beta2": beta2, "eps": self.eps, "weight_decay": self.weight_decay,
                 "t": self.t}
 
-    def set_hyper(self, values):
-        real_number("Adam", "lr", values["lr"], 0.0)
-        betas = tuple(real_number("Adam", f"beta{k}", values[f"beta{k}"], 0.0, 1.0, high_open=True) for k in (1, 2))
-        eps = real_number("Adam", "eps", values["eps"], 0.0, low_open=True)
-        weight_decay = real_number("Adam", "weight_decay", values["weight_decay"], 0.0)
+    def check_hyper(self, values):
         t = real_number("Adam", "t (the steps taken)", values["t"], 0.0)
         if t != int(t):
             raise ValueError(f"Adam: t (the steps taken) must be a whole number, got {t!r}")
-        self.lr, self.betas, self.eps, self.weight_decay, self.t = values["lr"], betas, eps, weight_decay, int(t)
+        return {"lr": real_number("Adam", "lr", values["lr"], 0.0),
+                "betas": tuple(real_number("Adam", f"beta{k}", values[f"beta{k}"], 0.0, 1.0, high_open=True)
+                               for k in (1, 2)),
+                "eps": real_number("Adam", "eps", values["eps"], 0.0, low_open=True),
+                "weight_decay": real_number("Adam", "weight_decay", values["weight_decay"], 0.0), "t": int(t)}
 
     def step(self):
         """One update of every parameter (see the class docstring)."""

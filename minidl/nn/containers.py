@@ -115,14 +115,9 @@ class Sequential(ModuleList):
         with atomic_forward():  # a failure in layer i puts back what layers 0..i-1 changed
             for i, layer in enumerate(self.layers):
                 try:
-                    x = layer.forward(x)
-                    if anomaly.enabled:
-                        anomaly.check(layer, "forward", "output", x)
+                    x = anomaly.child_forward(layer, str(i), x)
                 except (ValueError, TypeError) as err:
                     raise self._where(i, err) from err
-                except anomaly.AnomalyError as err:
-                    err.path.insert(0, str(i))
-                    raise
         return x
 
     def backward(self, dy):
@@ -130,14 +125,9 @@ class Sequential(ModuleList):
             anomaly.check(self, "backward", "dy", dy)
         for i in range(len(self.layers) - 1, -1, -1):
             try:
-                dy = self.layers[i].backward(dy)
-                if anomaly.enabled:
-                    anomaly.check_backward(self.layers[i], dy)
+                dy = anomaly.child_backward(self.layers[i], str(i), dy)
             except (ValueError, TypeError, RuntimeError) as err:
                 raise self._where(i, err) from err
-            except anomaly.AnomalyError as err:
-                err.path.insert(0, str(i))
-                raise
         return dy
 
     def summary_rows(self, x, name):

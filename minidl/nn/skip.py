@@ -16,30 +16,6 @@ from .checks import check_batch_axis, check_float_array, check_grad_shape
 from .module import Layer, atomic_forward
 
 
-def _inner_forward(inner, x):
-    """``inner.forward(x)``, checked in anomaly mode and named "inner" in its errors."""
-    try:
-        fx = inner.forward(x)
-        if anomaly.enabled:
-            anomaly.check(inner, "forward", "output", fx)
-    except anomaly.AnomalyError as err:
-        err.path.insert(0, "inner")
-        raise
-    return fx
-
-
-def _inner_backward(inner, dfx):
-    """``inner.backward(dfx)``, checked in anomaly mode and named "inner" in its errors."""
-    try:
-        dx = inner.backward(dfx)
-        if anomaly.enabled:
-            anomaly.check_backward(inner, dx)
-    except anomaly.AnomalyError as err:
-        err.path.insert(0, "inner")
-        raise
-    return dx
-
-
 class Residual(Layer):
     """``y = x + inner(x)``; ``inner`` must keep the shape of its input."""
 
@@ -53,7 +29,7 @@ class Residual(Layer):
         check_float_array("Residual", x, device=self.device)
         check_batch_axis("Residual", x)
         with atomic_forward():  # inner's changes are undone if the shapes do not match
-            fx = _inner_forward(self.inner, x)
+            fx = anomaly.child_forward(self.inner, "inner", x)
             if fx.shape != x.shape:
                 raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
         self.save_for_backward(x.shape)
@@ -63,7 +39,7 @@ class Residual(Layer):
         shape = self.saved_for_backward()
         check_float_array("Residual", dy, "upstream gradient dy", device=self.device)
         check_grad_shape("Residual", dy, shape)
-        return dispatch.op("add", dy).forward(dy, _inner_backward(self.inner, dy))
+        return dispatch.op("add", dy).forward(dy, anomaly.child_backward(self.inner, "inner", dy))
 
 
 class Concat(Layer):
@@ -80,7 +56,7 @@ class Concat(Layer):
         if x.ndim < 2:
             raise ValueError(f"Concat: expected an input (N, C, ...) with a channel axis, got shape {tuple(x.shape)}")
         with atomic_forward():  # inner's changes are undone if the shapes do not match
-            fx = _inner_forward(self.inner, x)
+            fx = anomaly.child_forward(self.inner, "inner", x)
             if fx.ndim != x.ndim or fx.shape[0] != x.shape[0] or fx.shape[2:] != x.shape[2:]:
                 raise ValueError(
                     f"Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
@@ -96,4 +72,4 @@ class Concat(Layer):
         check_grad_shape("Concat", dy, y_shape)
         ops = dispatch.op("concat", dy)
         dx_skip, dfx = ops.backward(dy, C)  # dy[:, :C] and dy[:, C:]
-        return dispatch.op("add", dx_skip).forward(dx_skip, _inner_backward(self.inner, dfx))
+        return dispatch.op("add", dx_skip).forward(dx_skip, anomaly.child_backward(self.inner, "inner", dfx))
