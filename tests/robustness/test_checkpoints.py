@@ -27,8 +27,10 @@ def small_model():
     return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
 
 
-def trained(model, optimizer, steps=2):
-    """A few real steps, so the optimizer has state to save."""
+def trained(model=None, optimizer=None, steps=2):
+    """A few real steps, so the optimizer has state to save (a new model and Adam by default)."""
+    model = small_model() if model is None else model
+    optimizer = optim.Adam(model.parameters(), lr=3e-3) if optimizer is None else optimizer
     rng = np.random.default_rng(1)
     loss_fn = nn.SoftmaxCrossEntropy()
     for _ in range(steps):
@@ -57,9 +59,7 @@ def test_a_missing_file_says_so_and_points_at_an_old_npz_name(tmp_path):
 
 
 def test_model_optimizer_and_epoch_round_trip(tmp_path):
-    model, opt = trained(small_model(), optim.Adam(small_model().parameters()))
-    opt = optim.Adam(model.parameters(), lr=3e-3)
-    model, opt = trained(model, opt)
+    model, opt = trained()
     minidl.save(model, tmp_path / "c.npz", optimizer=opt, epoch=7)
     model2 = small_model()
     opt2 = optim.Adam(model2.parameters())
@@ -91,9 +91,7 @@ def test_sgd_momentum_state_round_trips(tmp_path):
     (lambda ps: optim.SGD(ps, lr=0.1), "holds the state of a Adam, not of a SGD"),
 ])
 def test_a_checkpoint_of_another_optimizer_is_refused_and_nothing_changes(tmp_path, make_opt, message):
-    model, opt = trained(small_model(), optim.Adam(small_model().parameters()))
-    opt = optim.Adam(model.parameters())
-    trained(model, opt)
+    model, opt = trained()
     minidl.save(model, tmp_path / "c", optimizer=opt)
     other = small_model()
     other_opt = make_opt(other.parameters())
@@ -134,17 +132,13 @@ def test_bad_values_in_a_file_are_refused_by_key_and_change_nothing(tmp_path, va
 
 
 def test_a_bad_optimizer_value_leaves_model_and_optimizer_unchanged(tmp_path):
-    model, opt = trained(small_model(), optim.Adam(small_model().parameters()))
-    opt = optim.Adam(model.parameters())
-    trained(model, opt)
+    model, opt = trained()
     minidl.save(model, tmp_path / "c.npz", optimizer=opt)
     with np.load(tmp_path / "c.npz") as archive:
         arrays = {k: archive[k] for k in archive.files}
     arrays["optimizer/v.1"] = -np.inf * np.ones_like(arrays["optimizer/v.1"])
     np.savez(tmp_path / "bad.npz", **arrays)
-    target = small_model()
-    target_opt = optim.Adam(target.parameters())
-    trained(target, target_opt)
+    target, target_opt = trained()
     before = snapshot(target, target_opt)
     with raises(ValueError, "Adam.load_state_dict: 'v.1' holds 4 NaN or infinite values"):
         minidl.load(target, tmp_path / "bad.npz", optimizer=target_opt)
