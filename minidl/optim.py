@@ -45,7 +45,7 @@ import numpy as np
 
 from . import dispatch
 from .device import astype, device_of, to_device, to_host, zeros
-from .nn.checks import positive_int, real_array, real_number
+from .nn.checks import real_array, real_number
 from .nn.module import Parameter
 
 

@@ -390,7 +390,8 @@ class Layer:
         entries = self._named_state("", set())
         keys = [key for key, *_ in entries]
         missing = [k for k in keys if k not in state]
-        unexpected = [k for k in state if k not in set(keys)]
+        known = set(keys)
+        unexpected = [k for k in state if k not in known]
         if missing or unexpected:
             raise KeyError(f"{name}: missing keys {missing}, unexpected keys {unexpected}")
         checked = []

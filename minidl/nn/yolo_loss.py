@@ -9,8 +9,6 @@
 
 ``minidl.detection.encode_yolo_targets`` builds the target from boxes and labels.
 """
-import numpy as np
-
 from .. import dispatch
 from ..device import as_array_like, to_host
 from .checks import check_float_array, positive_int, real_number
