@@ -13,6 +13,7 @@ The goal of issue 8: at batch 256, the GPU step at least 10x faster than the CPU
                                                   # a smoke run in the CUDA simulator: its
                                                   # times mean nothing and are labelled so
 """
+
 import argparse
 import statistics
 import sys
@@ -23,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+from run import lenet, timed_ms, to_torch  # noqa: E402
 
 import minidl  # noqa: E402
 from minidl import nn, optim  # noqa: E402
-from run import lenet, timed_ms, to_torch  # noqa: E402
 
 
 def step_fn(model, x, y):
@@ -39,6 +40,7 @@ def step_fn(model, x, y):
         model.backward(loss_fn.backward())
         opt.step()
         return loss
+
     return step
 
 
@@ -60,6 +62,7 @@ def torch_cuda_step(model, x, y):
         loss.backward()
         topt.step()
         torch.cuda.synchronize()
+
     return step
 
 

@@ -13,6 +13,7 @@ The reference only has to cover the configurations the benchmark times: pooling 
 stride = kernel size, no padding, and a height and width that the kernel divides.
 ``run.py`` checks every layer and every network against minidl's output before timing.
 """
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -49,9 +50,9 @@ class Conv2d:
         dx_pad = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dy.dtype)
         for i in range(KH):  # col2im: add each kernel position's column back onto its pixels
             for j in range(KW):
-                dx_pad[:, :, i:i + s * OH:s, j:j + s * OW:s] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+                dx_pad[:, :, i : i + s * OH : s, j : j + s * OW : s] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
         self.grads = [dw, db]
-        return dx_pad[:, :, p:p + H, p:p + W]
+        return dx_pad[:, :, p : p + H, p : p + W]
 
 
 class _Pool2d:
@@ -119,8 +120,11 @@ class BatchNorm2d:
         m = dy.size // dy.shape[1]
         dx_hat = dy * gamma[None, :, None, None]
         # the compact form: dx = (m dx_hat - sum dx_hat - x_hat sum(dx_hat x_hat)) / (m sqrt(var + eps))
-        dx = (self.inv_std / m) * (m * dx_hat - dx_hat.sum(axis=(0, 2, 3), keepdims=True)
-                                   - self.x_hat * (dx_hat * self.x_hat).sum(axis=(0, 2, 3), keepdims=True))
+        dx = (self.inv_std / m) * (
+            m * dx_hat
+            - dx_hat.sum(axis=(0, 2, 3), keepdims=True)
+            - self.x_hat * (dx_hat * self.x_hat).sum(axis=(0, 2, 3), keepdims=True)
+        )
         self.grads = [(dy * self.x_hat).sum(axis=(0, 2, 3)), dy.sum(axis=(0, 2, 3))]
         return dx
 
@@ -206,8 +210,8 @@ class Network:
             m += (1 - beta1) * g
             v *= beta2
             v += (1 - beta2) * g * g
-            m_hat = m / (1 - beta1 ** self.t)
-            v_hat = v / (1 - beta2 ** self.t)
+            m_hat = m / (1 - beta1**self.t)
+            v_hat = v / (1 - beta2**self.t)
             p -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
     def train_step(self, x, labels, optimizer="sgd", lr=0.01):

@@ -17,6 +17,7 @@ are on disk; ``--no-full`` skips it) and the cold and warm start of ``python -m 
     python benchmarks/run.py --quick          # a seconds-long smoke run (few repeats)
     python benchmarks/run.py --only conv,lenet --no-torch --repeats 30
 """
+
 import argparse
 import contextlib
 import os
@@ -51,6 +52,7 @@ FRAMEWORKS = ("minidl", "torch", "numpy")
 
 
 # --- timing ---------------------------------------------------------------------------------
+
 
 def blas_threads(n):
     """A context in which NumPy's BLAS may use ``n`` threads (minidl's policy keeps it at 1)."""
@@ -95,10 +97,11 @@ def matmul_gflops(threads, n, repeats, torch=None):
     else:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         ms = min(timed_ms(lambda: torch.mm(ta, tb), repeats, 2))
-    return 2 * n ** 3 / (ms / 1000) / 1e9
+    return 2 * n**3 / (ms / 1000) / 1e9
 
 
 # --- checks: the three frameworks compute the same thing ------------------------------------
+
 
 def assert_close(what, actual, expected, rtol=2e-3):
     """float32 agreement, relative to the size of ``expected`` (plus 1e-6 absolute, for
@@ -113,7 +116,9 @@ def check_all(case, outputs):
     for fw, arrays in outputs.items():
         if fw == "minidl" or arrays is None:
             continue
-        assert len(arrays) == len(outputs["minidl"]), f"{case}: {fw} gave {len(arrays)} outputs, minidl {len(outputs['minidl'])}"
+        assert len(arrays) == len(outputs["minidl"]), (
+            f"{case}: {fw} gave {len(arrays)} outputs, minidl {len(outputs['minidl'])}"
+        )
         for i, (a, b) in enumerate(zip(arrays, outputs["minidl"])):
             assert_close(f"{case}: {fw} output {i} differs from minidl's", a, b)
 
@@ -123,6 +128,7 @@ def as_np(t):
 
 
 # --- the cases --------------------------------------------------------------------------------
+
 
 class Case:
     """One row: a name, the callables to time (``None`` where a framework has none) and,
@@ -146,6 +152,7 @@ def conv_case(key, shape, c_out, k, pad, backward, torch, rng):
     name = f"conv2d {'fwd+bwd' if backward else 'fwd    '} {N}x{C}x{H}x{W}->{c_out} {k}x{k} pad {pad}"
 
     if backward:
+
         def run_minidl():
             layer(x)
             return [layer.backward(dy), layer.weight.grad, layer.bias.grad]
@@ -154,6 +161,7 @@ def conv_case(key, shape, c_out, k, pad, backward, torch, rng):
             ref.forward(x)
             return [ref.backward(dy), *ref.grads]
     else:
+
         def run_minidl():
             return [layer(x)]
 
@@ -175,12 +183,16 @@ def conv_case(key, shape, c_out, k, pad, backward, torch, rng):
                 tconv(tx).backward(tdy)
                 return [tx.grad, tconv.weight.grad, tconv.bias.grad]
         else:
+
             def run_torch():
                 with torch.no_grad():
                     return [tconv(tx)]
 
-    outputs = {"minidl": run_minidl(), "numpy": run_numpy(),
-               "torch": [as_np(t) for t in run_torch()] if run_torch else None}
+    outputs = {
+        "minidl": run_minidl(),
+        "numpy": run_numpy(),
+        "torch": [as_np(t) for t in run_torch()] if run_torch else None,
+    }
     if backward:  # the first calls accumulated gradients: compare one call's worth
         outputs["minidl"] = [outputs["minidl"][0], layer.weight.grad.copy(), layer.bias.grad.copy()]
         layer.zero_grad()
@@ -213,8 +225,10 @@ def pool_case(key, kind, shape, torch, rng):
             y.backward(tdy)
             return [y, tx.grad]
 
-    check_all(key, {"minidl": run_minidl(), "numpy": run_numpy(),
-                    "torch": [as_np(t) for t in run_torch()] if run_torch else None})
+    check_all(
+        key,
+        {"minidl": run_minidl(), "numpy": run_numpy(), "torch": [as_np(t) for t in run_torch()] if run_torch else None},
+    )
     name = f"{kind}pool2d 2x2 fwd+bwd {N}x{C}x{H}x{W}"
     return Case(key, name, {"minidl": run_minidl, "torch": run_torch, "numpy": run_numpy})
 
@@ -253,8 +267,9 @@ def batchnorm_case(key, shape, torch, rng):
 
     md = run_minidl() + [layer.weight.grad.copy(), layer.bias.grad.copy()]
     layer.zero_grad()
-    check_all(key, {"minidl": md, "numpy": run_numpy(),
-                    "torch": [as_np(t) for t in run_torch()] if run_torch else None})
+    check_all(
+        key, {"minidl": md, "numpy": run_numpy(), "torch": [as_np(t) for t in run_torch()] if run_torch else None}
+    )
     name = f"batchnorm2d train fwd+bwd {N}x{C}x{H}x{W}"
     return Case(key, name, {"minidl": run_minidl, "torch": run_torch, "numpy": run_numpy})
 
@@ -262,18 +277,35 @@ def batchnorm_case(key, shape, torch, rng):
 def lenet():
     """LeNet-5 for 1x28x28 images, as in DESIGN.md."""
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
 
 
 def digits_cnn():
     """The small CNN with batch norm for the 8x8 digits."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 2 * 2, 10),
+    )
 
 
 def to_torch(model, torch):
@@ -283,8 +315,9 @@ def to_torch(model, torch):
     for layer in model:
         kind = type(layer).__name__
         if kind == "Conv2d":
-            layers.append(tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                                     layer.stride, layer.padding))
+            layers.append(
+                tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+            )
         elif kind == "BatchNorm2d":
             layers.append(tnn.BatchNorm2d(layer.num_features, layer.eps, layer.momentum))
         elif kind in ("MaxPool2d", "AvgPool2d"):
@@ -344,7 +377,9 @@ class Trainers:
             self.net.backward(dlogits)
             outputs["numpy"] = [np_loss] + [g for _, g in self.net.pairs()]
         if self.tmodel is not None:
-            t_loss = self.torch.nn.functional.cross_entropy(self.tmodel(self.torch.from_numpy(x)), self.torch.from_numpy(y))
+            t_loss = self.torch.nn.functional.cross_entropy(
+                self.tmodel(self.torch.from_numpy(x)), self.torch.from_numpy(y)
+            )
             t_loss.backward()
             outputs["torch"] = [t_loss.item()] + [as_np(p.grad) for p in self.tmodel.parameters()]
             self.topt.zero_grad(set_to_none=True)
@@ -356,14 +391,18 @@ def lenet_step_case(key, torch, rng):
     y = rng.integers(0, 10, 64)
     tr = Trainers(lenet(), torch, "sgd", 0.01)
     tr.check(key, x, y)
-    fns = {"minidl": lambda: tr.minidl_step(x, y), "numpy": lambda: tr.numpy_step(x, y),
-           "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None}
+    fns = {
+        "minidl": lambda: tr.minidl_step(x, y),
+        "numpy": lambda: tr.numpy_step(x, y),
+        "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None,
+    }
     return Case(key, "LeNet-5 train step, batch 64, 1x28x28, SGD", fns)
 
 
 def epoch_fns(tr, x, y, batch_size, seed, frameworks, losses, max_batches=None):
     """Callables that train one epoch (a fresh shuffled order each call, the same sequence of
     orders for every framework) and record the epoch's mean loss in ``losses[fw]``."""
+
     def make(fw, step):
         rng = np.random.default_rng(seed)
 
@@ -372,9 +411,10 @@ def epoch_fns(tr, x, y, batch_size, seed, frameworks, losses, max_batches=None):
             starts = range(0, len(x), batch_size)[:max_batches]
             total = 0.0
             for start in starts:
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 total += step(x[idx], y[idx])
             losses.setdefault(fw, []).append(total / len(starts))
+
         return epoch
 
     steps = {"minidl": tr.minidl_step, "numpy": tr.numpy_step, "torch": tr.torch_step}
@@ -393,8 +433,14 @@ def digits_epoch_case(key, torch, epochs, warmup, losses, max_batches=None):
     fns = epoch_fns(tr, x, y, 32, 0, frameworks, losses.setdefault(key, {}), max_batches)
     what = "epoch" if max_batches is None else f"first {max_batches} batches of an epoch"
     name = f"digits CNN {what}, {len(x)} 1x8x8 images, batch 32, Adam"
-    return Case(key, name, fns, repeats=epochs, warmup=warmup,
-                note=f"conv16-bn-relu-pool-conv32-bn-relu-pool-linear; {epochs} timed epoch(s) after {warmup} warm-up epoch(s)")
+    return Case(
+        key,
+        name,
+        fns,
+        repeats=epochs,
+        warmup=warmup,
+        note=f"conv16-bn-relu-pool-conv32-bn-relu-pool-linear; {epochs} timed epoch(s) after {warmup} warm-up epoch(s)",
+    )
 
 
 def fashion_epoch_case(key, torch, losses, max_batches=None):
@@ -413,10 +459,18 @@ def fashion_epoch_case(key, torch, losses, max_batches=None):
     fns = epoch_fns(tr, x, y, 64, 0, frameworks, losses.setdefault(key, {}), max_batches)
     n = len(x) if max_batches is None else min(len(x), 64 * max_batches)
     name = f"LeNet-5 epoch, Fashion-MNIST {n} images, batch 64, Adam"
-    return Case(key, name, fns, repeats=1, warmup=0, note="one timed epoch each, no warm-up epoch (one checked forward/backward before it)")
+    return Case(
+        key,
+        name,
+        fns,
+        repeats=1,
+        warmup=0,
+        note="one timed epoch each, no warm-up epoch (one checked forward/backward before it)",
+    )
 
 
 # --- the demo's start-up ----------------------------------------------------------------------
+
 
 def time_demo():
     """Wall time of ``python -m minidl.demo --quick`` twice, in a fresh Numba cache folder:
@@ -425,12 +479,21 @@ def time_demo():
     the first run compiled), or a message if the demo failed."""
     results = []
     with tempfile.TemporaryDirectory(prefix="minidl-bench-") as tmp:
-        env = dict(os.environ, MPLBACKEND="Agg", NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"),
-                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        env = dict(
+            os.environ,
+            MPLBACKEND="Agg",
+            NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"),
+            PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        )
         for _ in range(2):
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "minidl.demo", "--quick", "--out", tmp],
-                                  cwd=tmp, env=env, capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "minidl.demo", "--quick", "--out", tmp],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - start
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or [""])[-1]
@@ -443,6 +506,7 @@ def time_demo():
 
 
 # --- output -----------------------------------------------------------------------------------
+
 
 def fmt_ms(ms, noisy=False):
     if ms is None:
@@ -460,10 +524,14 @@ def fmt_ratio(a, b):
 
 
 def print_header(threads, torch, torch_reason, repeats, warmup):
-    print(f"minidl benchmarks: float32; each cell is the median wall time (time.perf_counter) of {repeats} "
-          f"calls after {warmup} untimed warm-up calls, in ms")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
-          f"(1 min); Python {sys.version.split()[0]}, NumPy {np.__version__}, Numba {numba.__version__}")
+    print(
+        f"minidl benchmarks: float32; each cell is the median wall time (time.perf_counter) of {repeats} "
+        f"calls after {warmup} untimed warm-up calls, in ms"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+        f"(1 min); Python {sys.version.split()[0]}, NumPy {np.__version__}, Numba {numba.__version__}"
+    )
     print(f"threads: {threads} (numba.get_num_threads(); set NUMBA_NUM_THREADS to change)")
     policy = minidl._threads.__doc__.strip().splitlines()[0]
     print(f"threading policy (minidl/_threads.py): {policy}")
@@ -491,8 +559,10 @@ def print_table(cases):
         cells = "".join(f"{fmt_ms(c.ms.get(fw), c.noisy.get(fw)):>10}" for fw in FRAMEWORKS)
         print(f"{c.name:<{width}}{cells}{fmt_ratio(m, t):>14}{fmt_ratio(m, n):>14}")
     if any(any(c.noisy.values()) for c in cases):
-        print(f"~ = noisy: the interquartile range of that cell's calls is over {NOISY:.0%} of its median "
-              "(other processes on the cores?)")
+        print(
+            f"~ = noisy: the interquartile range of that cell's calls is over {NOISY:.0%} of its median "
+            "(other processes on the cores?)"
+        )
 
 
 def print_gflops(cases, peak_np, peak_np1, threads):
@@ -501,9 +571,14 @@ def print_gflops(cases, peak_np, peak_np1, threads):
         return
     width = max(len(c.name) for c in convs) + 2
     print("\nconvolutions in GFLOP/s (2*N*C_out*OH*OW*C*KH*KW per product; fwd+bwd = 3 products)")
-    print(f"reference peak: np.matmul 1024x1024 float32 at {plural(threads, 'thread')} = {peak_np:.0f} GFLOP/s"
-          + (f" (at 1 thread {peak_np1:.0f}; minidl runs {threads} single-threaded products side by side)"
-             if threads > 1 else ""))
+    print(
+        f"reference peak: np.matmul 1024x1024 float32 at {plural(threads, 'thread')} = {peak_np:.0f} GFLOP/s"
+        + (
+            f" (at 1 thread {peak_np1:.0f}; minidl runs {threads} single-threaded products side by side)"
+            if threads > 1
+            else ""
+        )
+    )
     print(f"{'case':<{width}}{'GFLOP':>8}{'minidl':>9}{'torch':>9}{'numpy':>9}{'minidl % peak':>15}")
     for c in convs:
         rates = {fw: (c.flops / (c.ms[fw] / 1000) / 1e9 if c.ms.get(fw) else None) for fw in FRAMEWORKS}
@@ -514,21 +589,30 @@ def print_gflops(cases, peak_np, peak_np1, threads):
 
 # --- main -------------------------------------------------------------------------------------
 
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls per micro-benchmark (default 15; 2 with --quick)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed calls per micro-benchmark (default 15; 2 with --quick)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="timed digits epochs (default 3; 1 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run in seconds: 2 repeats, 5 batches of a digits epoch, 5 batches "
-                             "of Fashion-MNIST, no demo start-up timing")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run in seconds: 2 repeats, 5 batches of a digits epoch, 5 batches "
+        "of Fashion-MNIST, no demo start-up timing",
+    )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
     parser.add_argument("--no-full", action="store_true", help="skip the Fashion-MNIST epoch (~25 s)")
     parser.add_argument("--no-demo", action="store_true", help="skip timing the demo's cold and warm start (~20 s)")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated substrings of case keys to run: conv, conv1, conv2, conv_lenet, "
-                             "pool, maxpool, avgpool, batchnorm, lenet_step, digits, fashion, demo")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated substrings of case keys to run: conv, conv1, conv2, conv_lenet, "
+        "pool, maxpool, avgpool, batchnorm, lenet_step, digits, fashion, demo",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 15)
     epochs = args.epochs or (1 if args.quick else 3)
@@ -544,6 +628,7 @@ def main(argv=None):
     if not args.no_torch:
         try:
             import torch
+
             torch.set_num_threads(threads)
         except ImportError:
             torch, torch_reason = None, "not installed"
@@ -559,9 +644,11 @@ def main(argv=None):
     peak_np = matmul_gflops(threads, 1024, 5 if args.quick else 10)
     peak_np1 = matmul_gflops(1, 1024, 3 if args.quick else 5) if threads > 1 else peak_np
     peak_torch = matmul_gflops(threads, 1024, 5 if args.quick else 10, torch) if torch is not None else None
-    print(f"float32 matrix product 1024x1024 (best of several): NumPy {peak_np:.0f} GFLOP/s at {plural(threads, 'thread')}"
-          + (f", {peak_np1:.0f} at 1 thread" if threads > 1 else "")
-          + (f"; torch.mm {peak_torch:.0f} at {plural(threads, 'thread')}" if peak_torch else ""))
+    print(
+        f"float32 matrix product 1024x1024 (best of several): NumPy {peak_np:.0f} GFLOP/s at {plural(threads, 'thread')}"
+        + (f", {peak_np1:.0f} at 1 thread" if threads > 1 else "")
+        + (f"; torch.mm {peak_torch:.0f} at {plural(threads, 'thread')}" if peak_torch else "")
+    )
     sys.stdout.flush()
 
     rng = np.random.default_rng(0)
@@ -578,12 +665,20 @@ def main(argv=None):
         ("avgpool", lambda: pool_case("avgpool", "avg", (64, 32, 32, 32), torch, rng)),
         ("batchnorm", lambda: batchnorm_case("batchnorm", (64, 32, 16, 16), torch, rng)),
         ("lenet_step", lambda: lenet_step_case("lenet_step", torch, rng)),
-        ("digits_epoch", lambda: digits_epoch_case("digits_epoch", torch, epochs, 0 if args.quick else 1, losses,
-                                                   max_batches=5 if args.quick else None)),
+        (
+            "digits_epoch",
+            lambda: digits_epoch_case(
+                "digits_epoch", torch, epochs, 0 if args.quick else 1, losses, max_batches=5 if args.quick else None
+            ),
+        ),
     ]
     if not args.no_full:
-        builders.append(("fashion_epoch", lambda: fashion_epoch_case(
-            "fashion_epoch", torch, losses, max_batches=5 if args.quick else None)))
+        builders.append(
+            (
+                "fashion_epoch",
+                lambda: fashion_epoch_case("fashion_epoch", torch, losses, max_batches=5 if args.quick else None),
+            )
+        )
 
     cases, notes = [], []
     for key, build in builders:
@@ -607,8 +702,11 @@ def main(argv=None):
         print(f"  [{time.perf_counter() - t_start:5.1f} s] done: {case.name}", file=sys.stderr, flush=True)
 
     if cases:
-        print("\nall outputs and gradients checked before timing: minidl = NumPy reference"
-              + (" = PyTorch" if torch is not None else "") + " (float32, rtol 2e-3)")
+        print(
+            "\nall outputs and gradients checked before timing: minidl = NumPy reference"
+            + (" = PyTorch" if torch is not None else "")
+            + " (float32, rtol 2e-3)"
+        )
         print_table(cases)
         print_gflops(cases, peak_np, peak_np1, threads)
     for key, per_fw in losses.items():
@@ -631,11 +729,13 @@ def main(argv=None):
             for label, (wall, train_s) in zip(("cold", "warm"), demo):
                 extra = f" (of which training {train_s:.1f} s, as the demo reports)" if train_s is not None else ""
                 print(f"  {label}: {wall:.1f} s{extra}")
-            print(f"  cold = an empty Numba cache (NUMBA_CACHE_DIR = a new temp folder): the {compiled} kernels the "
-                  "demo calls are compiled;\n  warm = the same folder again: the kernels load from the cache. "
-                  f"Difference ~ compilation: {demo[0][0] - demo[1][0]:.1f} s.\n"
-                  "  Both include starting Python and importing NumPy, Numba, scikit-learn, matplotlib; "
-                  "the OS file cache is not cleared.")
+            print(
+                f"  cold = an empty Numba cache (NUMBA_CACHE_DIR = a new temp folder): the {compiled} kernels the "
+                "demo calls are compiled;\n  warm = the same folder again: the kernels load from the cache. "
+                f"Difference ~ compilation: {demo[0][0] - demo[1][0]:.1f} s.\n"
+                "  Both include starting Python and importing NumPy, Numba, scikit-learn, matplotlib; "
+                "the OS file cache is not cleared."
+            )
     return 0
 
 

@@ -7,15 +7,39 @@ Every operation lives in ``minidl/ops/`` as a forward/backward pair of Numba ker
 ``minidl/nn/`` holds the layers that call them; ``minidl/cuda/`` holds the same ops as
 numba.cuda kernels (``model.to("cuda")``). See README.md for the map of the code.
 """
+
 from ._threads import single_threaded_blas
 
 single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS (see _threads.py)
 
-from . import cuda, data, dispatch, gradcheck, metrics, nn, optim
-from .anomaly import AnomalyError, detect_anomaly
-from .device import device_of, to_device
-from .rng import seed
-from .serialization import load, read_checkpoint, save
-from .train import History, evaluate, fit, predict, predict_classes
+from . import cuda, data, dispatch, gradcheck, metrics, nn, optim  # noqa: E402 (after the threading policy)
+from .anomaly import AnomalyError, detect_anomaly  # noqa: E402
+from .device import device_of, to_device  # noqa: E402
+from .rng import seed  # noqa: E402
+from .serialization import load, read_checkpoint, save  # noqa: E402
+from .train import History, evaluate, fit, predict, predict_classes  # noqa: E402
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError",
+    "History",
+    "cuda",
+    "data",
+    "detect_anomaly",
+    "device_of",
+    "dispatch",
+    "evaluate",
+    "fit",
+    "gradcheck",
+    "load",
+    "metrics",
+    "nn",
+    "optim",
+    "predict",
+    "predict_classes",
+    "read_checkpoint",
+    "save",
+    "seed",
+    "to_device",
+]

@@ -25,6 +25,7 @@ is written in front of the error's ``path`` on its way out (an ``except`` clause
 nothing is raised), so the name is the key prefix from the outermost container the error
 went through.
 """
+
 import contextlib
 
 from . import dispatch
@@ -63,11 +64,14 @@ class AnomalyError(FloatingPointError):
 
     def __str__(self):
         where = f"layer {self.layer_name!r} ({self.layer_type})" if self.path else f"the {self.layer_type} called"
-        born = {"input": "it was given them: the data, or the layer before it, made them",
-                "dy": "the gradient handed to backward already held them"}.get(
-            self.what, "what it was given was finite, so they were born here")
-        return (f"detect_anomaly: {self.pass_name} of {where}: its {self.what} holds {self.bad} NaN or infinite "
-                f"values of {self.total} ({born})")
+        born = {
+            "input": "it was given them: the data, or the layer before it, made them",
+            "dy": "the gradient handed to backward already held them",
+        }.get(self.what, "what it was given was finite, so they were born here")
+        return (
+            f"detect_anomaly: {self.pass_name} of {where}: its {self.what} holds {self.bad} NaN or infinite "
+            f"values of {self.total} ({born})"
+        )
 
 
 def check(layer, pass_name, what, array):

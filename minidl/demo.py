@@ -8,6 +8,7 @@ learning curves, the first layer's filters and the test confusion matrix.
 
 ``--quick`` runs one short epoch (a smoke test); ``--out`` picks the folder for the figures.
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -28,10 +29,20 @@ from minidl.train import evaluate, fit, predict_classes
 def build_model():
     """Conv-BN-ReLU x2, max pool, Conv-BN-ReLU, max pool, dropout, linear: 8x8 -> 10 scores."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),   # 16 x 4 x 4
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),   # 32 x 2 x 2
-        nn.Flatten(), nn.Dropout(0.3), nn.Linear(32 * 2 * 2, 10),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 16 x 4 x 4
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 32 x 2 x 2
+        nn.Flatten(),
+        nn.Dropout(0.3),
+        nn.Linear(32 * 2 * 2, 10),
     )
 
 
@@ -39,8 +50,9 @@ def shift(x, dy, dx):
     """Images moved by (dy, dx) pixels, with zeros coming in at the border."""
     H, W = x.shape[2:]
     out = np.zeros_like(x)
-    out[:, :, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-        x[:, :, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    out[:, :, max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+        :, :, max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)
+    ]
     return out
 
 
@@ -87,8 +99,10 @@ def main(argv=None):
     epochs = args.epochs
     if args.quick:
         epochs, train = 1, (train[0][:500], train[1][:500])
-    print(f"digits: {len(train[0])} training images (with shifted copies), {len(val[0])} validation, "
-          f"{len(test[0])} test, of shape {x.shape[1:]}")
+    print(
+        f"digits: {len(train[0])} training images (with shifted copies), {len(val[0])} validation, "
+        f"{len(test[0])} test, of shape {x.shape[1:]}"
+    )
 
     minidl.seed(args.seed)
     model = build_model()
@@ -97,13 +111,16 @@ def main(argv=None):
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     schedule = optim.CosineAnnealingLR(optimizer, T_max=epochs)
     start = time.perf_counter()
-    history = fit(model, loss_fn, optimizer, train, val_data=val, epochs=epochs, batch_size=32,
-                  seed=args.seed, scheduler=schedule)
+    history = fit(
+        model, loss_fn, optimizer, train, val_data=val, epochs=epochs, batch_size=32, seed=args.seed, scheduler=schedule
+    )
     seconds = time.perf_counter() - start
 
     result = evaluate(model, loss_fn, test)
-    print(f"test accuracy {result['accuracy']:.4f} (test loss {result['loss']:.4f}) "
-          f"after {epochs} epochs in {seconds:.1f} s")
+    print(
+        f"test accuracy {result['accuracy']:.4f} (test loss {result['loss']:.4f}) "
+        f"after {epochs} epochs in {seconds:.1f} s"
+    )
     for path in save_figures(model, history, test, out):
         print(f"saved {path}")
     return result["accuracy"]

@@ -27,7 +27,6 @@ from numba import njit
 from .nn.checks import positive_int, real_number
 from .ops.yolo_loss import iou_xyxy  # the one IoU of minidl: the loss picks its boxes with it
 
-
 # --- checks ----------------------------------------------------------------------------------
 
 
@@ -45,8 +44,7 @@ def _boxes(where, boxes, what="boxes"):
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{where}: {what} must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2, "
-            f"got {b[k].tolist()} in row {k}"
+            f"{where}: {what} must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2, got {b[k].tolist()} in row {k}"
         )
     return np.ascontiguousarray(b)
 
@@ -83,8 +81,16 @@ def box_iou_kernel(boxes1, boxes2):
     iou = np.zeros((N, M), dtype=np.float64)
     for a in range(N):
         for b in range(M):
-            iou[a, b] = iou_xyxy(boxes1[a, 0], boxes1[a, 1], boxes1[a, 2], boxes1[a, 3],
-                                 boxes2[b, 0], boxes2[b, 1], boxes2[b, 2], boxes2[b, 3])
+            iou[a, b] = iou_xyxy(
+                boxes1[a, 0],
+                boxes1[a, 1],
+                boxes1[a, 2],
+                boxes1[a, 3],
+                boxes2[b, 0],
+                boxes2[b, 1],
+                boxes2[b, 2],
+                boxes2[b, 3],
+            )
     return iou
 
 
@@ -122,7 +128,7 @@ def nms(boxes, scores, iou_threshold):
         if dropped[a]:
             continue
         keep.append(a)
-        for b in order[position + 1:]:
+        for b in order[position + 1 :]:
             if iou[a, b] > iou_threshold:
                 dropped[b] = True
     return np.array(keep, dtype=np.int64)
@@ -163,10 +169,10 @@ def decode_yolo(pred, S, B, C, conf_threshold):
         boxes, scores, labels = [], [], []
         for i in range(S):
             for j in range(S):
-                class_scores = p[n, i, j, 5 * B:]
+                class_scores = p[n, i, j, 5 * B :]
                 label = int(np.argmax(class_scores))
                 for b in range(B):
-                    x, y, sqrt_w, sqrt_h, conf = p[n, i, j, 5 * b: 5 * b + 5]
+                    x, y, sqrt_w, sqrt_h, conf = p[n, i, j, 5 * b : 5 * b + 5]
                     score = conf * class_scores[label]
                     if score > conf_threshold:
                         cx, cy = (j + x) / S, (i + y) / S
@@ -174,11 +180,13 @@ def decode_yolo(pred, S, B, C, conf_threshold):
                         boxes.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
                         scores.append(score)
                         labels.append(label)
-        detections.append({
-            "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
-            "scores": np.array(scores, dtype=np.float64),
-            "labels": np.array(labels, dtype=np.int64),
-        })
+        detections.append(
+            {
+                "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
+                "scores": np.array(scores, dtype=np.float64),
+                "labels": np.array(labels, dtype=np.int64),
+            }
+        )
     return detections
 
 
@@ -251,7 +259,10 @@ def _checked_images(predictions, targets):
         raise ValueError(f"{where}: got predictions for {len(predictions)} images but targets for {len(targets)}")
     checked = []
     for n, (pred, true) in enumerate(zip(predictions, targets)):
-        for d, what, keys in ((pred, "prediction", ("boxes", "scores", "labels")), (true, "target", ("boxes", "labels"))):
+        for d, what, keys in (
+            (pred, "prediction", ("boxes", "scores", "labels")),
+            (true, "target", ("boxes", "labels")),
+        ):
             missing = [k for k in keys if k not in d]
             if missing:
                 raise KeyError(f"{where}: the {what} of image {n} lacks {missing}; expected the keys {list(keys)}")
@@ -285,7 +296,7 @@ def average_precision_per_class(predictions, targets, iou_threshold=0.5):
     ap = {}
     for c in classes:
         detections = []  # (score, image, box)
-        truth = []       # per image: the ground-truth boxes of class c
+        truth = []  # per image: the ground-truth boxes of class c
         for n, (pb, ps, pl, tb, tl) in enumerate(images):
             detections += [(ps[k], n, pb[k]) for k in np.flatnonzero(pl == c)]
             truth.append(tb[tl == c])

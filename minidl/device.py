@@ -10,6 +10,7 @@ array, ``numba.cuda.to_device``). Two targets, one seam (see CONTRIBUTING.md):
 numba.cuda is imported only when a device array is asked for, so ``import minidl`` never
 needs the ``numba-cuda`` package.
 """
+
 import sys
 
 import numpy as np
@@ -22,9 +23,7 @@ def _numba_cuda():
     try:
         from numba import cuda
     except ImportError as err:  # pragma: no cover - depends on the numba build
-        raise ImportError(
-            "minidl's CUDA target needs NVIDIA's numba-cuda package: pip install -e '.[cuda]'"
-        ) from err
+        raise ImportError("minidl's CUDA target needs NVIDIA's numba-cuda package: pip install -e '.[cuda]'") from err
     return cuda
 
 

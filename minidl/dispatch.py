@@ -12,6 +12,7 @@ Both modules export the same functions with the same signatures (tests/test_op_p
 checks it), so a layer never knows which target it runs on. Modules are imported once and
 memoised.
 """
+
 import importlib
 
 from .device import device_of as _device_of_one

@@ -20,6 +20,7 @@ Every element is compared, in float64. The error of one element is
 (relative for gradients larger than one, absolute below, so that elements that are zero
 up to round-off do not produce meaningless huge ratios). The report gives the worst.
 """
+
 import copy
 
 import numpy as np
@@ -39,7 +40,9 @@ def numerical_gradient(f, x, h=1e-6):
     grad = np.zeros(x.shape, dtype=np.float64)
     flat, g = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, x):
-        raise ValueError("numerical_gradient: x must be reshapeable as a view (e.g. C-contiguous): it is perturbed in place")
+        raise ValueError(
+            "numerical_gradient: x must be reshapeable as a view (e.g. C-contiguous): it is perturbed in place"
+        )
     for i in range(flat.size):
         old = flat[i]
         flat[i] = old + h

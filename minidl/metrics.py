@@ -33,6 +33,7 @@ weighs each class equally, which is why segmentation reports it.
 To evaluate a dataset in batches, add up the batches' confusion matrices and compute the
 IoU once, with ``iou_from_confusion``: a mean of per-batch IoUs is not the IoU.
 """
+
 import numbers
 
 import numpy as np
@@ -50,7 +51,11 @@ def _check_labels(where, y_true, y_pred, num_classes=None):
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         y = np.asarray(y)
         if not np.issubdtype(y.dtype, np.integer):
-            hint = " (for logits, take y_pred = logits.argmax(axis=1))" if name == "y_pred" and np.issubdtype(y.dtype, np.floating) else ""
+            hint = (
+                " (for logits, take y_pred = logits.argmax(axis=1))"
+                if name == "y_pred" and np.issubdtype(y.dtype, np.floating)
+                else ""
+            )
             raise TypeError(f"{where}: expected integer class labels for {name}, got dtype {y.dtype}{hint}")
         arrays.append(y)
     y_true, y_pred = arrays

@@ -39,6 +39,7 @@ Usage, as in PyTorch:
     model.backward(loss_fn.backward())   # ... backward adds into them ...
     opt.step()                         # ... and the step uses them
 """
+
 import math
 
 import numpy as np
@@ -69,21 +70,25 @@ class Optimizer:
     def __init__(self, params, check_finite=True):
         name = type(self).__name__
         if isinstance(params, Parameter):
-            raise TypeError(f"{name}: expected an iterable of Parameters (e.g. model.parameters()), "
-                            f"got one Parameter; wrap it in a list")
+            raise TypeError(
+                f"{name}: expected an iterable of Parameters (e.g. model.parameters()), "
+                f"got one Parameter; wrap it in a list"
+            )
         try:
             params = list(params)
         except TypeError:
-            raise TypeError(f"{name}: expected an iterable of Parameters (e.g. model.parameters()), "
-                            f"got {type(params).__name__}") from None
+            raise TypeError(
+                f"{name}: expected an iterable of Parameters (e.g. model.parameters()), got {type(params).__name__}"
+            ) from None
         if not params:
             raise ValueError(f"{name}: got an empty parameter list (does the model have any parameters?)")
         for i, p in enumerate(params):
             if not isinstance(p, Parameter):
                 raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a minidl Parameter")
         if len({id(p) for p in params}) != len(params):
-            raise ValueError(f"{name}: a Parameter appears more than once in the parameter list "
-                             f"(it would be updated twice per step)")
+            raise ValueError(
+                f"{name}: a Parameter appears more than once in the parameter list (it would be updated twice per step)"
+            )
         self.params = params
         self.check_finite = bool(check_finite)
 
@@ -178,8 +183,10 @@ class Optimizer:
         missing = [k for k in hyper_keys if k not in state]
         unexpected = [k for k in state if k not in hyper_keys and k not in array_keys]
         if missing or unexpected:
-            raise KeyError(f"{name}: missing keys {missing}, unexpected keys {unexpected} "
-                           f"(the state of another optimizer, or of other parameters?)")
+            raise KeyError(
+                f"{name}: missing keys {missing}, unexpected keys {unexpected} "
+                f"(the state of another optimizer, or of other parameters?)"
+            )
         values = {key: real_array(name, key, state[key], ()).item() for key in hyper_keys}
         arrays = {attr: [None] * len(self.params) for attr in self.state_names}
         for key, (attr, i) in array_keys.items():
@@ -223,8 +230,12 @@ class SGD(Optimizer):
         self.momentum_buffers = [None] * len(self.params)
 
     def hyper(self):
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "nesterov": float(self.nesterov)}
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "nesterov": float(self.nesterov),
+        }
 
     def check_hyper(self, values):
         momentum = real_number("SGD", "momentum", values["momentum"], 0.0)
@@ -232,11 +243,15 @@ class SGD(Optimizer):
         if nesterov not in (0, 1):
             raise ValueError(f"SGD: nesterov must be True or False, got {nesterov!r}")
         if nesterov and momentum == 0:
-            raise ValueError("SGD: nesterov=True needs a momentum > 0 "
-                             "(Nesterov momentum is a look-ahead along the velocity)")
-        return {"lr": real_number("SGD", "lr", values["lr"], 0.0), "momentum": momentum,
-                "weight_decay": real_number("SGD", "weight_decay", values["weight_decay"], 0.0),
-                "nesterov": bool(nesterov)}
+            raise ValueError(
+                "SGD: nesterov=True needs a momentum > 0 (Nesterov momentum is a look-ahead along the velocity)"
+            )
+        return {
+            "lr": real_number("SGD", "lr", values["lr"], 0.0),
+            "momentum": momentum,
+            "weight_decay": real_number("SGD", "weight_decay", values["weight_decay"], 0.0),
+            "nesterov": bool(nesterov),
+        }
 
     def step(self):
         """One update of every parameter (see the class docstring)."""
@@ -247,11 +262,14 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             buf = self.momentum_buffers[i] if self.momentum != 0 else None
             dispatch.op("sgd", p.data, p.grad, buf).step(
-                p.data, p.grad, buf, self.lr, self.momentum, self.weight_decay, self.nesterov, first_step[i])
+                p.data, p.grad, buf, self.lr, self.momentum, self.weight_decay, self.nesterov, first_step[i]
+            )
 
     def __repr__(self):
-        return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, weight_decay={self.weight_decay:g}, "
-                f"nesterov={self.nesterov}, {len(self.params)} parameters)")
+        return (
+            f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, weight_decay={self.weight_decay:g}, "
+            f"nesterov={self.nesterov}, {len(self.params)} parameters)"
+        )
 
 
 class Adam(Optimizer):
@@ -288,18 +306,28 @@ class Adam(Optimizer):
 
     def hyper(self):
         beta1, beta2 = self.betas
-        return {"lr": self.lr, "beta1": beta1, "beta2": beta2, "eps": self.eps, "weight_decay": self.weight_decay,
-                "t": self.t}
+        return {
+            "lr": self.lr,
+            "beta1": beta1,
+            "beta2": beta2,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "t": self.t,
+        }
 
     def check_hyper(self, values):
         t = real_number("Adam", "t (the steps taken)", values["t"], 0.0)
         if t != int(t):
             raise ValueError(f"Adam: t (the steps taken) must be a whole number, got {t!r}")
-        return {"lr": real_number("Adam", "lr", values["lr"], 0.0),
-                "betas": tuple(real_number("Adam", f"beta{k}", values[f"beta{k}"], 0.0, 1.0, high_open=True)
-                               for k in (1, 2)),
-                "eps": real_number("Adam", "eps", values["eps"], 0.0, low_open=True),
-                "weight_decay": real_number("Adam", "weight_decay", values["weight_decay"], 0.0), "t": int(t)}
+        return {
+            "lr": real_number("Adam", "lr", values["lr"], 0.0),
+            "betas": tuple(
+                real_number("Adam", f"beta{k}", values[f"beta{k}"], 0.0, 1.0, high_open=True) for k in (1, 2)
+            ),
+            "eps": real_number("Adam", "eps", values["eps"], 0.0, low_open=True),
+            "weight_decay": real_number("Adam", "weight_decay", values["weight_decay"], 0.0),
+            "t": int(t),
+        }
 
     def step(self):
         """One update of every parameter (see the class docstring)."""
@@ -310,11 +338,14 @@ class Adam(Optimizer):
         self.t += 1
         for i, p in enumerate(self.params):
             dispatch.op("adam", p.data, p.grad, self.m[i], self.v[i]).step(
-                p.data, p.grad, self.m[i], self.v[i], self.lr, beta1, beta2, self.eps, self.weight_decay, self.t)
+                p.data, p.grad, self.m[i], self.v[i], self.lr, beta1, beta2, self.eps, self.weight_decay, self.t
+            )
 
     def __repr__(self):
-        return (f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "
-                f"weight_decay={self.weight_decay:g}, {len(self.params)} parameters)")
+        return (
+            f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "
+            f"weight_decay={self.weight_decay:g}, {len(self.params)} parameters)"
+        )
 
 
 class CosineAnnealingLR:

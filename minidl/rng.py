@@ -7,6 +7,7 @@ seed is given) draws from ``get_rng()``. ``seed(n)`` replaces it with a fresh
 ``get_state()`` / ``set_state(state)`` save and restore the generator, which is how the
 gradient checker replays the same dropout mask for every finite-difference evaluation.
 """
+
 import numpy as np
 
 _rng = np.random.default_rng()

@@ -19,6 +19,7 @@ either the previous checkpoint or the new one, never a mix; at worst a stray
 "ckpt")`` writes ``ckpt`` and ``load(model, "ckpt")`` reads it (NumPy's own ``np.savez``
 would have written ``ckpt.npz``).
 """
+
 import os
 import secrets
 import struct
@@ -84,11 +85,15 @@ def read_checkpoint(path):
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        hint = f"; there is {path + '.npz'!r} (older minidl versions added .npz)" if os.path.exists(path + ".npz") else ""
+        hint = (
+            f"; there is {path + '.npz'!r} (older minidl versions added .npz)" if os.path.exists(path + ".npz") else ""
+        )
         raise FileNotFoundError(f"minidl.load: no file {path!r}{hint}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"minidl.load: {path!r} is not a minidl checkpoint (a .npz file is a zip archive; this "
-                         f"one is not: a foreign file, or one cut short)")
+        raise ValueError(
+            f"minidl.load: {path!r} is not a minidl checkpoint (a .npz file is a zip archive; this "
+            f"one is not: a foreign file, or one cut short)"
+        )
     key, arrays = None, {}
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -96,13 +101,15 @@ def read_checkpoint(path):
                 arrays[key] = archive[key]
     except UNREADABLE as err:  # what a damaged archive raises, from zipfile, zlib or NumPy's .npy reader
         where = "its list of entries" if key is None else f"the entry {key!r}"
-        raise ValueError(f"minidl.load: {path!r} is not a readable minidl checkpoint: {where} cannot be read as a "
-                         f"plain array ({type(err).__name__}: {err}); a damaged file, or one that needs pickle") from err
+        raise ValueError(
+            f"minidl.load: {path!r} is not a readable minidl checkpoint: {where} cannot be read as a "
+            f"plain array ({type(err).__name__}: {err}); a damaged file, or one that needs pickle"
+        ) from err
     parts = {"model": {}, "optimizer": None, "optimizer_type": None, "epoch": None}
     for key, value in arrays.items():
         if key.startswith(OPTIMIZER):
             parts["optimizer"] = parts["optimizer"] or {}
-            parts["optimizer"][key[len(OPTIMIZER):]] = value
+            parts["optimizer"][key[len(OPTIMIZER) :]] = value
         elif key == META + "optimizer":
             parts["optimizer_type"] = str(value)
         elif key == META + "epoch":
@@ -131,8 +138,10 @@ def load(model, path, *, optimizer=None):
         if parts["optimizer"] is None:
             raise KeyError(f"minidl.load: {os.fspath(path)!r} holds no optimizer state (saved without optimizer=)")
         if parts["optimizer_type"] != type(optimizer).__name__:
-            raise TypeError(f"minidl.load: {os.fspath(path)!r} holds the state of a {parts['optimizer_type']}, "
-                            f"not of a {type(optimizer).__name__}")
+            raise TypeError(
+                f"minidl.load: {os.fspath(path)!r} holds the state of a {parts['optimizer_type']}, "
+                f"not of a {type(optimizer).__name__}"
+            )
         apply_optimizer = optimizer.checked_state(parts["optimizer"])
     apply_model()
     if apply_optimizer is not None:

@@ -21,6 +21,7 @@ Accuracy is reported when the targets are integer class labels: the predicted cl
 the argmax of the outputs over axis 1 (the class axis of (N, K) logits, or of (N, K, H, W)
 per-pixel logits). For regression targets (float ``y``, e.g. with ``MSELoss``) it is None.
 """
+
 import contextlib
 import time
 
@@ -47,8 +48,10 @@ def _check_data(where, name, data):
         raise TypeError(f"{where}: {name} must be an (x, y) tuple of arrays, got {type(data).__name__}")
     x, y = np.asarray(data[0]), np.asarray(data[1])
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
-        raise ValueError(f"{where}: {name} has x of shape {x.shape} and y of shape {y.shape}; "
-                         f"they need the same number of samples (first axis)")
+        raise ValueError(
+            f"{where}: {name} has x of shape {x.shape} and y of shape {y.shape}; "
+            f"they need the same number of samples (first axis)"
+        )
     if len(x) == 0:
         raise ValueError(f"{where}: {name} is empty")
     return x, y
@@ -116,13 +119,28 @@ class History:
     def __repr__(self):
         if not len(self):
             return "History(0 epochs)"
-        last = ", ".join(f"{f}={getattr(self, f)[-1]:.4g}" for f in self.FIELDS
-                         if f != "epoch_time" and getattr(self, f)[-1] is not None)
+        last = ", ".join(
+            f"{f}={getattr(self, f)[-1]:.4g}"
+            for f in self.FIELDS
+            if f != "epoch_time" and getattr(self, f)[-1] is not None
+        )
         return f"History({len(self)} epochs, last: {last})"
 
 
-def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_size=32,
-        shuffle=True, seed=None, verbose=True, scheduler=None, detect_anomaly=False):
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    train_data,
+    val_data=None,
+    epochs=10,
+    batch_size=32,
+    shuffle=True,
+    seed=None,
+    verbose=True,
+    scheduler=None,
+    detect_anomaly=False,
+):
     """Train ``model`` for ``epochs`` passes over ``train_data``; return a ``History``.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` tuples of arrays. Each epoch goes over
@@ -148,11 +166,14 @@ def fit(model, loss_fn, optimizer, train_data, val_data=None, epochs=10, batch_s
     if params is not None:
         own = {id(p) for p in model.parameters()}
         if not any(id(p) in own for p in params):
-            raise ValueError("fit: the optimizer holds none of this model's parameters; "
-                             "make it with optim.SGD(model.parameters(), ...) for this model")
+            raise ValueError(
+                "fit: the optimizer holds none of this model's parameters; "
+                "make it with optim.SGD(model.parameters(), ...) for this model"
+            )
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise TypeError(f"fit: scheduler must have a step() method (e.g. optim.CosineAnnealingLR), "
-                        f"got {type(scheduler).__name__}")
+        raise TypeError(
+            f"fit: scheduler must have a step() method (e.g. optim.CosineAnnealingLR), got {type(scheduler).__name__}"
+        )
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
     history = History()
     with anomaly.detect_anomaly() if detect_anomaly else contextlib.nullcontext():
@@ -168,8 +189,9 @@ def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, sc
             start = time.perf_counter()
             model.train()
             loss_sum, n_seen, n_correct, n_predicted = 0.0, 0, 0, 0
-            bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", leave=False,
-                       disable=None if verbose else True)  # None: off when not a terminal
+            bar = tqdm(
+                loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=None if verbose else True
+            )  # None: off when not a terminal
             for xb, yb in bar:
                 xb, yb = to_device(xb, model.device), to_device(yb, model.device)
                 logits = model(xb)
@@ -177,7 +199,8 @@ def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, sc
                 if not np.isfinite(loss):
                     raise FloatingPointError(
                         f"fit: the loss is {loss} at epoch {epoch}, after {n_seen} samples; "
-                        f"the training diverged (try a smaller learning rate)")
+                        f"the training diverged (try a smaller learning rate)"
+                    )
                 counts = _accuracy_counts(logits, yb)  # before the step changes anything
                 optimizer.zero_grad()
                 model.backward(loss_fn.backward())
@@ -194,8 +217,13 @@ def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, sc
             train_loss = loss_sum / n_seen
             train_acc = n_correct / n_predicted if n_predicted else None
             val = evaluate(model, loss_fn, val_data) if val_data is not None else {}
-            history.append(train_loss=train_loss, train_acc=train_acc, val_loss=val.get("loss"),
-                           val_acc=val.get("accuracy"), epoch_time=time.perf_counter() - start)
+            history.append(
+                train_loss=train_loss,
+                train_acc=train_acc,
+                val_loss=val.get("loss"),
+                val_acc=val.get("accuracy"),
+                epoch_time=time.perf_counter() - start,
+            )
             if verbose:
                 print(_summary_line(history, epoch, epochs))
             if scheduler is not None:
@@ -259,8 +287,7 @@ def predict(model, x, batch_size=256):
     was_training = model.training
     model.eval()
     try:
-        outputs = [to_host(model(to_device(x[i:i + batch_size], model.device)))
-                   for i in range(0, len(x), batch_size)]
+        outputs = [to_host(model(to_device(x[i : i + batch_size], model.device))) for i in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
     return np.concatenate(outputs)

@@ -1,5 +1,6 @@
 """Test configuration: hypothesis profiles sized for CI (2 cores) and no deadlines, since
 the first call of every Numba kernel compiles (seconds) and must not count as slowness."""
+
 import os
 
 from hypothesis import HealthCheck, settings

@@ -1,4 +1,5 @@
 """Shared helpers for the tests: gradient assertions, one-thread runs, LeNet-5."""
+
 import contextlib
 import re
 
@@ -44,10 +45,19 @@ def one_numba_thread():
 def lenet5():
     """LeNet-5 as in DESIGN.md: (N, 1, 28, 28) -> (N, 10), 61706 parameters."""
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
 
 
 def assert_bias_grad_and_accumulation(layer, x, dy):

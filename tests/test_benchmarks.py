@@ -1,5 +1,6 @@
 """benchmarks/run.py runs in its --quick smoke mode and prints its table, with PyTorch
 and without it (not installed, or left out with --no-torch). Speed is never asserted."""
+
 import importlib.util
 import os
 import subprocess
@@ -23,7 +24,11 @@ def run_benchmark(*args, block_torch=False):
     prefix = ["-c", WITHOUT_TORCH] if block_torch else []
     result = subprocess.run(
         [sys.executable, *prefix, str(SCRIPT), "--quick", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, f"run.py {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
@@ -41,8 +46,15 @@ def test_quick_run_prints_the_table():
     stdout = run_benchmark()
     assert "threads:" in stdout and "threading policy" in stdout
     assert HEADER in stdout and "minidl/numpy" in stdout and "GFLOP/s" in stdout
-    for case in ("conv2d fwd ", "conv2d fwd+bwd", "maxpool2d", "avgpool2d", "batchnorm2d",
-                 "LeNet-5 train step", "digits CNN"):
+    for case in (
+        "conv2d fwd ",
+        "conv2d fwd+bwd",
+        "maxpool2d",
+        "avgpool2d",
+        "batchnorm2d",
+        "LeNet-5 train step",
+        "digits CNN",
+    ):
         rows = table_rows(stdout, case)
         assert rows, f"no row for {case!r} in:\n{stdout}"
         for minidl_ms, torch_ms, numpy_ms, *_ in rows:
@@ -69,8 +81,13 @@ def test_quick_run_without_torch(how):
 
 def test_gpu_benchmark_runs_or_says_why_not():
     """benchmarks/gpu.py times LeNet-5 steps on a GPU; without one it says so and exits 0."""
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--batch", "2", "--repeats", "1"],
-                            cwd=ROOT, env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--batch", "2", "--repeats", "1"],
+        cwd=ROOT,
+        env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "nothing to measure" in result.stdout or "cpu / cuda" in result.stdout

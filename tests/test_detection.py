@@ -1,6 +1,7 @@
 """Detection utilities: box_iou, nms and mean_average_precision on cases worked by hand and
 against brute-force references written from their definitions; decode_yolo and
 encode_yolo_targets (round trip, and agreement with the loss's decoding); clear errors."""
+
 import re
 
 import numpy as np
@@ -52,11 +53,13 @@ def integer_boxes(draw, max_boxes=8):
 def test_box_iou_hand_worked():
     a = np.array([[0, 0, 2, 2], [0, 0, 4, 4], [1, 1, 1, 1]], dtype=float)
     b = np.array([[1, 0, 3, 2], [1, 1, 3, 3], [2, 0, 4, 2], [0, 0, 2, 2], [1, 1, 1, 1]], dtype=float)
-    expected = np.array([
-        [2 / 6, 1 / 7, 0.0, 1.0, 0.0],   # half overlap; a corner; touching at x = 2; itself; a point inside
-        [4 / 16, 4 / 16, 4 / 16, 4 / 16, 0.0],  # boxes inside the 4 x 4 box cover a quarter of it
-        [0.0, 0.0, 0.0, 0.0, 0.0],       # a zero-area box: zero intersection, and a zero union with itself
-    ])
+    expected = np.array(
+        [
+            [2 / 6, 1 / 7, 0.0, 1.0, 0.0],  # half overlap; a corner; touching at x = 2; itself; a point inside
+            [4 / 16, 4 / 16, 4 / 16, 4 / 16, 0.0],  # boxes inside the 4 x 4 box cover a quarter of it
+            [0.0, 0.0, 0.0, 0.0, 0.0],  # a zero-area box: zero intersection, and a zero union with itself
+        ]
+    )
     iou = box_iou(a, b)
     assert iou.shape == (3, 5) and iou.dtype == np.float64
     np.testing.assert_allclose(iou, expected, rtol=1e-15)
@@ -77,8 +80,11 @@ def test_box_iou_is_the_definition_symmetric_and_in_unit_interval(boxes1, boxes2
 def test_box_iou_errors():
     with raises(ValueError, "box_iou: expected boxes1 of shape (k, 4), rows (x1, y1, x2, y2), got shape (4,)"):
         box_iou(np.array([0, 0, 1, 1.0]), np.zeros((1, 4)))
-    with raises(ValueError, "box_iou: boxes2 must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2",
-                "got [2.0, 0.0, 1.0, 1.0] in row 1"):
+    with raises(
+        ValueError,
+        "box_iou: boxes2 must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2",
+        "got [2.0, 0.0, 1.0, 1.0] in row 1",
+    ):
         box_iou(np.zeros((1, 4)), [[0, 0, 1, 1], [2, 0, 1, 1]])
     with raises(ValueError, "box_iou: boxes1 hold NaN or inf"):
         box_iou([[0, 0, np.nan, 1]], np.zeros((1, 4)))
@@ -120,7 +126,9 @@ def test_nms_hand_worked():
 
 @given(boxes=integer_boxes(12), data=st.data())
 def test_nms_matches_the_brute_force_reference(boxes, data):
-    scores = np.array(data.draw(st.lists(st.sampled_from([0.1, 0.5, 0.9, 0.3]), min_size=len(boxes), max_size=len(boxes))))
+    scores = np.array(
+        data.draw(st.lists(st.sampled_from([0.1, 0.5, 0.9, 0.3]), min_size=len(boxes), max_size=len(boxes)))
+    )
     threshold = data.draw(st.sampled_from([0.0, 0.2, 1 / 3, 0.5, 0.7, 1.0]))
     assert nms(boxes, scores, threshold).tolist() == reference_nms(boxes, scores.tolist(), threshold)
 
@@ -147,7 +155,9 @@ def test_encode_hand_worked():
     expected[0, 1, 1] = [0.5, 0.5, 0.5, 0.5, 1, 1, 0, 0]  # centre (0.75, 0.75): cell (1, 1)
     np.testing.assert_allclose(target, expected, rtol=1e-6)
     # a centre on the far edge belongs to the last cell; the first of two objects in one cell keeps it
-    edge = encode_yolo_targets([np.array([[0.8, 0.8, 1.0, 1.0], [0.9, 0.9, 1.0, 1.0]])], [np.array([1, 2])], 2, 3, np.float64)
+    edge = encode_yolo_targets(
+        [np.array([[0.8, 0.8, 1.0, 1.0], [0.9, 0.9, 1.0, 1.0]])], [np.array([1, 2])], 2, 3, np.float64
+    )
     assert edge[0, :, :, 4].tolist() == [[0, 0], [0, 1]]
     np.testing.assert_allclose(edge[0, 1, 1], [0.8, 0.8, 0.2, 0.2, 1, 0, 1, 0])
     corner = encode_yolo_targets([np.array([[1.0, 1.0, 1.0, 1.0]])], [np.array([0])], 4, 1)
@@ -169,10 +179,10 @@ def test_encode_then_decode_gives_the_boxes_back(S, B, C, n, seed):
     # a network that predicts its targets: box b = r of every object cell, confidence 1, one-hot classes
     r = int(rng.integers(B))
     pred = np.zeros((n, S, S, 5 * B + C))
-    pred[..., 5 * r: 5 * r + 2] = target[..., 0:2]
-    pred[..., 5 * r + 2: 5 * r + 4] = np.sqrt(target[..., 2:4])
+    pred[..., 5 * r : 5 * r + 2] = target[..., 0:2]
+    pred[..., 5 * r + 2 : 5 * r + 4] = np.sqrt(target[..., 2:4])
     pred[..., 5 * r + 4] = target[..., 4]
-    pred[..., 5 * B:] = target[..., 5:]
+    pred[..., 5 * B :] = target[..., 5:]
     detections = decode_yolo(pred.reshape(n, -1), S, B, C, conf_threshold=0.5)
     assert len(detections) == n
     for d, b, l in zip(detections, boxes, labels):
@@ -187,10 +197,10 @@ def test_decode_hand_worked():
     S, B, C = 2, 2, 2
     pred = np.zeros((1, S, S, 12))
     pred[0, 1, 0, 0:5] = [0.5, 0.25, 0.4, -0.2, 0.8]  # cell (1, 0): centre (0.25, 0.625), size (0.16, 0.04)
-    pred[0, 1, 0, 5:10] = [0.0, 0.0, 0.5, 0.5, 0.5]   # score 0.5 * 0.6 = 0.3: not > 0.3
-    pred[0, 1, 0, 10:12] = [0.6, 0.2]                 # label 0
+    pred[0, 1, 0, 5:10] = [0.0, 0.0, 0.5, 0.5, 0.5]  # score 0.5 * 0.6 = 0.3: not > 0.3
+    pred[0, 1, 0, 10:12] = [0.6, 0.2]  # label 0
     pred[0, 0, 1, 0:5] = [0.5, 0.5, 0.2, 0.2, 0.9]
-    pred[0, 0, 1, 10:12] = [0.5, 0.5]                 # a tie: the first class; score 0.45
+    pred[0, 0, 1, 10:12] = [0.5, 0.5]  # a tie: the first class; score 0.45
     (d,) = decode_yolo(pred, S, B, C, conf_threshold=0.3)
     np.testing.assert_allclose(d["boxes"], [[0.73, 0.23, 0.77, 0.27], [0.17, 0.605, 0.33, 0.645]], atol=1e-15)
     np.testing.assert_allclose(d["scores"], [0.45, 0.48])
@@ -226,8 +236,11 @@ def test_decode_decodes_boxes_as_the_loss_does(seed):
 
 
 def test_encode_and_decode_errors():
-    with raises(ValueError, "encode_yolo_targets: box centres must lie in the image, 0 .. 1",
-                "not pixels), got centre (20, 20) in image 0"):
+    with raises(
+        ValueError,
+        "encode_yolo_targets: box centres must lie in the image, 0 .. 1",
+        "not pixels), got centre (20, 20) in image 0",
+    ):
         encode_yolo_targets([np.array([[10.0, 10, 30, 30]])], [np.array([0])], 7, 3)
     with raises(ValueError, "encode_yolo_targets: labels must be in [0, C) = [0, 3), got 3 in image 0"):
         encode_yolo_targets([np.array([[0.1, 0.1, 0.3, 0.3]])], [np.array([3])], 7, 3)
@@ -237,7 +250,9 @@ def test_encode_and_decode_errors():
         encode_yolo_targets([np.array([[0.1, 0.1, 0.3, 0.3]])], [np.array([0, 1])], 7, 3)
     with raises(TypeError, "encode_yolo_targets: the labels of image 0 must be integers, got dtype float64"):
         encode_yolo_targets([np.array([[0.1, 0.1, 0.3, 0.3]])], [np.array([0.0])], 7, 3)
-    with raises(ValueError, "decode_yolo: expected pred to reshape to (N, S, S, 5B + C) = (N, 7, 7, 13), got shape (2, 100)"):
+    with raises(
+        ValueError, "decode_yolo: expected pred to reshape to (N, S, S, 5B + C) = (N, 7, 7, 13), got shape (2, 100)"
+    ):
         decode_yolo(np.zeros((2, 100)), 7, 2, 3, 0.1)
     with raises(TypeError, "decode_yolo: S must be an int, got float"):
         decode_yolo(np.zeros((2, 100)), 7.0, 2, 3, 0.1)
@@ -247,8 +262,11 @@ def test_encode_and_decode_errors():
 
 
 def prediction(boxes, scores, labels):
-    return {"boxes": np.array(boxes, dtype=float).reshape(-1, 4), "scores": np.array(scores, dtype=float),
-            "labels": np.array(labels, dtype=np.int64)}
+    return {
+        "boxes": np.array(boxes, dtype=float).reshape(-1, 4),
+        "scores": np.array(scores, dtype=float),
+        "labels": np.array(labels, dtype=np.int64),
+    }
 
 
 def truth(boxes, labels):
@@ -264,7 +282,8 @@ def test_interpolated_average_precision_hand_worked():
     assert interpolated_average_precision([0.5, 0.5, 1.0], [1.0, 0.5, 2 / 3]) == pytest.approx(0.5 + 0.5 * 2 / 3)
     # a dip in precision is filled by a later, higher one (the all-point interpolation)
     assert interpolated_average_precision([0.25, 0.25, 0.5, 0.75], [1.0, 0.5, 2 / 3, 0.75]) == pytest.approx(
-        0.25 * 1 + 0.25 * 0.75 + 0.25 * 0.75)
+        0.25 * 1 + 0.25 * 0.75 + 0.25 * 0.75
+    )
     assert interpolated_average_precision([], []) == 0.0
 
 
@@ -298,8 +317,10 @@ def test_map_duplicate_detections_are_false_positives():
 
 def test_map_detections_are_ranked_over_all_images():
     targets = [truth([A], [0]), truth([A], [0])]
-    predictions = [prediction([A2], [0.6], [0]),  # a false positive in image 0, ranked second
-                   prediction([A], [0.9], [0])]   # a true positive in image 1, ranked first
+    predictions = [
+        prediction([A2], [0.6], [0]),  # a false positive in image 0, ranked second
+        prediction([A], [0.9], [0]),
+    ]  # a true positive in image 1, ranked first
     assert mean_average_precision(predictions, targets) == 0.5
     predictions[0]["scores"][:] = 0.95  # ranked first now: precision 0, then 1/2 at recall 1/2
     assert mean_average_precision(predictions, targets) == 0.25
@@ -331,8 +352,12 @@ def reference_map(predictions, targets, iou_threshold):
     aps = []
     for c in classes:
         dets = sorted(
-            [(-float(s), n, b.tolist()) for n, p in enumerate(predictions)
-             for b, s, l in zip(p["boxes"], p["scores"], p["labels"]) if l == c],
+            [
+                (-float(s), n, b.tolist())
+                for n, p in enumerate(predictions)
+                for b, s, l in zip(p["boxes"], p["scores"], p["labels"])
+                if l == c
+            ],
             key=lambda d: (d[0], d[1]),
         )
         gts = {n: [b.tolist() for b, l in zip(t["boxes"], t["labels"]) if l == c] for n, t in enumerate(targets)}

@@ -1,5 +1,6 @@
 """The gradient checker itself must be able to fail: a checker that passes everything
 would make every other gradient test vacuous."""
+
 import numpy as np
 import pytest
 

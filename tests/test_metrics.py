@@ -1,6 +1,7 @@
 """Metrics: a hand-worked 3x4 mask, a brute-force count over random labels of any shape,
 the invariances (permuting pixels, swapping truth and prediction, renaming classes,
 splitting into batches), absent classes, and every bad input."""
+
 import re
 
 import numpy as np
@@ -13,16 +14,10 @@ import minidl
 from minidl.metrics import accuracy, confusion_matrix, iou_from_confusion, mean_iou, per_class_iou, pixel_accuracy
 
 # A 3x4 mask with 3 classes, worked by hand.
-TRUE = np.array([[0, 0, 1, 1],
-                 [0, 0, 1, 1],
-                 [2, 2, 2, 2]])
-PRED = np.array([[0, 1, 1, 1],
-                 [0, 0, 1, 2],
-                 [2, 2, 0, 0]])
+TRUE = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2]])
+PRED = np.array([[0, 1, 1, 1], [0, 0, 1, 2], [2, 2, 0, 0]])
 # (t, p) pairs: row 0 (0,0) (0,1) (1,1) (1,1); row 1 (0,0) (0,0) (1,1) (1,2); row 2 (2,2) (2,2) (2,0) (2,0)
-M_BY_HAND = np.array([[3, 1, 0],
-                      [0, 3, 1],
-                      [2, 0, 2]])
+M_BY_HAND = np.array([[3, 1, 0], [0, 3, 1], [2, 0, 2]])
 # TP, FP (column minus TP), FN (row minus TP): class 0: 3, 2, 1; class 1: 3, 1, 1; class 2: 2, 1, 2
 IOU_BY_HAND = np.array([3 / 6, 3 / 5, 2 / 5])
 
@@ -60,8 +55,9 @@ def test_the_hand_worked_mask():
     np.testing.assert_allclose(per_class_iou(TRUE, PRED, 3), IOU_BY_HAND, rtol=1e-15)
     assert mean_iou(TRUE, PRED, 3) == pytest.approx(0.5, rel=1e-15)
     # a batch of masks (N, H, W) is counted pixel by pixel the same way
-    np.testing.assert_array_equal(confusion_matrix(np.stack([TRUE, TRUE]), np.stack([PRED, TRUE]), 3),
-                                  M_BY_HAND + np.diag([4, 4, 4]))
+    np.testing.assert_array_equal(
+        confusion_matrix(np.stack([TRUE, TRUE]), np.stack([PRED, TRUE]), 3), M_BY_HAND + np.diag([4, 4, 4])
+    )
 
 
 def test_an_absent_class_has_nan_iou_and_is_left_out_of_the_mean():
@@ -113,7 +109,9 @@ def test_permuting_the_pixels_changes_nothing(labels, seed):
     y_true, y_pred, K = labels
     order = np.random.default_rng(seed).permutation(y_true.size)
     shuffled_true, shuffled_pred = y_true.reshape(-1)[order], y_pred.reshape(-1)[order]  # the same permutation for both
-    np.testing.assert_array_equal(confusion_matrix(shuffled_true, shuffled_pred, K), confusion_matrix(y_true, y_pred, K))
+    np.testing.assert_array_equal(
+        confusion_matrix(shuffled_true, shuffled_pred, K), confusion_matrix(y_true, y_pred, K)
+    )
     assert accuracy(shuffled_true, shuffled_pred) == accuracy(y_true, y_pred)
     np.testing.assert_array_equal(per_class_iou(shuffled_true, shuffled_pred, K), per_class_iou(y_true, y_pred, K))
 
@@ -131,7 +129,9 @@ def test_renaming_the_classes_permutes_rows_columns_and_ious(labels, seed):
     rename = np.random.default_rng(seed).permutation(K)  # class k becomes rename[k]
     M, M2 = confusion_matrix(y_true, y_pred, K), confusion_matrix(rename[y_true], rename[y_pred], K)
     np.testing.assert_array_equal(M2[np.ix_(rename, rename)], M)
-    np.testing.assert_array_equal(per_class_iou(rename[y_true], rename[y_pred], K)[rename], per_class_iou(y_true, y_pred, K))
+    np.testing.assert_array_equal(
+        per_class_iou(rename[y_true], rename[y_pred], K)[rename], per_class_iou(y_true, y_pred, K)
+    )
     assert mean_iou(rename[y_true], rename[y_pred], K) == pytest.approx(mean_iou(y_true, y_pred, K), rel=1e-15)
 
 
@@ -139,9 +139,9 @@ def test_renaming_the_classes_permutes_rows_columns_and_ious(labels, seed):
 def test_batches_add_up_through_the_confusion_matrix(labels):
     y_true, y_pred, K = labels
     half = y_true.shape[0] // 2
-    total = confusion_matrix(y_true[:half + 1], y_pred[:half + 1], K)
+    total = confusion_matrix(y_true[: half + 1], y_pred[: half + 1], K)
     if half + 1 < y_true.shape[0]:
-        total = total + confusion_matrix(y_true[half + 1:], y_pred[half + 1:], K)
+        total = total + confusion_matrix(y_true[half + 1 :], y_pred[half + 1 :], K)
     np.testing.assert_array_equal(total, confusion_matrix(y_true, y_pred, K))
     np.testing.assert_array_equal(iou_from_confusion(total), per_class_iou(y_true, y_pred, K))
 
@@ -212,23 +212,34 @@ def test_labels_must_not_be_empty(name, f):
         f(np.zeros((0, 4), dtype=np.int64), np.zeros((0, 4), dtype=np.int64))
 
 
-@pytest.mark.parametrize("name, f", [c for c in LABEL_FUNCTIONS if "accuracy" not in c[0]], ids=[i for i in ids if "accuracy" not in i])
+@pytest.mark.parametrize(
+    "name, f", [c for c in LABEL_FUNCTIONS if "accuracy" not in c[0]], ids=[i for i in ids if "accuracy" not in i]
+)
 @pytest.mark.parametrize("bad, low, high", [(-1, -1, 2), (3, 0, 3), (7, 0, 7)])
 def test_labels_must_be_in_range(name, f, bad, low, high):
     good = np.array([0, 1, 2, 2])
     wrong = np.array([0, 1, bad, 2])
-    with raises(ValueError, f"{name}: y_true must hold class indices in [0, num_classes) = [0, 3), got values from {low} to {high}"):
+    with raises(
+        ValueError,
+        f"{name}: y_true must hold class indices in [0, num_classes) = [0, 3), got values from {low} to {high}",
+    ):
         f(wrong, good)
-    with raises(ValueError, f"{name}: y_pred must hold class indices in [0, num_classes) = [0, 3), got values from {low} to {high}"):
+    with raises(
+        ValueError,
+        f"{name}: y_pred must hold class indices in [0, num_classes) = [0, 3), got values from {low} to {high}",
+    ):
         f(good, wrong)
 
 
-@pytest.mark.parametrize("num_classes, err, message", [
-    (0, ValueError, "num_classes must be at least 1, got 0"),
-    (-2, ValueError, "num_classes must be at least 1, got -2"),
-    (3.0, TypeError, "num_classes must be an int, got float"),
-    (True, TypeError, "num_classes must be an int, got bool"),
-])
+@pytest.mark.parametrize(
+    "num_classes, err, message",
+    [
+        (0, ValueError, "num_classes must be at least 1, got 0"),
+        (-2, ValueError, "num_classes must be at least 1, got -2"),
+        (3.0, TypeError, "num_classes must be an int, got float"),
+        (True, TypeError, "num_classes must be an int, got bool"),
+    ],
+)
 @pytest.mark.parametrize("function", [confusion_matrix, per_class_iou, mean_iou])
 def test_num_classes_must_be_a_positive_int(function, num_classes, err, message):
     with raises(err, f"{function.__name__}: {message}"):

@@ -1,6 +1,7 @@
 """The op protocol (CONTRIBUTING.md): every op module in minidl/ops has a twin in
 minidl/cuda with the same public functions and the same signatures, and vice versa. The
 CUDA modules are only inspected (imported), which needs numba-cuda but no GPU."""
+
 import importlib
 import inspect
 import pkgutil
@@ -18,8 +19,11 @@ def op_modules(package):
 
 def public_functions(module, twin_name):
     """Plain functions of ``module`` that do not start with '_', defined there or in its twin."""
-    return {name: f for name, f in vars(module).items()
-            if inspect.isfunction(f) and not name.startswith("_") and f.__module__ in (module.__name__, twin_name)}
+    return {
+        name: f
+        for name, f in vars(module).items()
+        if inspect.isfunction(f) and not name.startswith("_") and f.__module__ in (module.__name__, twin_name)
+    }
 
 
 def test_every_op_has_a_cuda_twin_and_nothing_else_is_there():

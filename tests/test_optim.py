@@ -3,6 +3,7 @@ and clear errors for bad hyper-parameters.
 
 The PyTorch oracle tests take torch through the ``torch`` fixture (skipped without it), so
 the tests that need no PyTorch still run where it is not installed."""
+
 import itertools
 
 import numpy as np
@@ -74,7 +75,8 @@ def test_sgd_matches_torch(torch, kwargs):
 ADAM_CASES = [
     dict(lr=lr, betas=betas, eps=eps, weight_decay=wd)
     for lr, betas, eps, wd in itertools.product(
-        (1e-3, 0.05), ((0.9, 0.999), (0.0, 0.5), (0.8, 0.0)), (1e-8, 1e-3), (0.0, 0.1))
+        (1e-3, 0.05), ((0.9, 0.999), (0.0, 0.5), (0.8, 0.0)), (1e-8, 1e-3), (0.0, 0.1)
+    )
 ]
 
 
@@ -114,12 +116,16 @@ def test_lr_change_between_steps_matches_torch(torch):
 # --- without PyTorch ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_opt", [
-    lambda ps: optim.SGD(ps, lr=0.1),
-    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
-    lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
-    lambda ps: optim.Adam(ps, lr=0.1),
-], ids=["sgd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1),
+        lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9),
+        lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.1),
+    ],
+    ids=["sgd", "momentum", "nesterov", "adam"],
+)
 def test_minimises_a_quadratic(make_opt):
     """f(w) = 1/2 (w - c)^T A (w - c) with A positive definite: w must reach c."""
     rng = np.random.default_rng(0)
@@ -163,10 +169,14 @@ def test_adam_first_step_moves_every_coordinate_by_lr():
     np.testing.assert_allclose(p.data, [-0.01, 0.01, -0.01], rtol=1e-12)
 
 
-@pytest.mark.parametrize("make_opt", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True),
-    lambda ps: optim.Adam(ps, weight_decay=0.1),
-], ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True),
+        lambda ps: optim.Adam(ps, weight_decay=0.1),
+    ],
+    ids=["sgd", "adam"],
+)
 def test_updates_in_place_and_keeps_float32(make_opt):
     params = make_params(np.float32)
     arrays = [p.data for p in params]
@@ -228,34 +238,68 @@ def test_repr_names_the_hyper_parameters():
 # --- errors ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make_opt, error, message", [
-    (lambda ps: optim.SGD(ps, lr=0.0), ValueError, r"SGD: lr must be a finite number in \(0, inf\), got 0.0"),
-    (lambda ps: optim.SGD(ps, lr=-0.1), ValueError, r"SGD: lr must be a finite number in \(0, inf\), got -0.1"),
-    (lambda ps: optim.SGD(ps, lr="0.1"), TypeError, r"SGD: lr must be a real number, got str"),
-    (lambda ps: optim.SGD(ps, lr=float("nan")), ValueError, r"SGD: lr must be a finite number in \(0, inf\), got nan"),
-    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), ValueError, r"SGD: momentum must be a finite number in \[0, inf\)"),
-    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1), ValueError, r"SGD: weight_decay must be a finite number in \[0, inf\)"),
-    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), ValueError, r"SGD: nesterov=True needs a momentum > 0"),
-    (lambda ps: optim.Adam(ps, lr=0), ValueError, r"Adam: lr must be a finite number in \(0, inf\), got 0"),
-    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), ValueError, r"Adam: beta1 must be a finite number in \[0, 1\), got 1.0"),
-    (lambda ps: optim.Adam(ps, betas=(0.9, 1.5)), ValueError, r"Adam: beta2 must be a finite number in \[0, 1\), got 1.5"),
-    (lambda ps: optim.Adam(ps, betas=(-0.1, 0.9)), ValueError, r"Adam: beta1 must be a finite number in \[0, 1\), got -0.1"),
-    (lambda ps: optim.Adam(ps, betas=0.9), TypeError, r"Adam: betas must be a pair"),
-    (lambda ps: optim.Adam(ps, betas=(0.9, None)), TypeError, r"Adam: beta2 must be a real number, got NoneType"),
-    (lambda ps: optim.Adam(ps, eps=-1e-8), ValueError, r"Adam: eps must be a finite number in \(0, inf\)"),
-    (lambda ps: optim.Adam(ps, weight_decay=-0.1), ValueError, r"Adam: weight_decay must be a finite number in \[0, inf\)"),
-])
+@pytest.mark.parametrize(
+    "make_opt, error, message",
+    [
+        (lambda ps: optim.SGD(ps, lr=0.0), ValueError, r"SGD: lr must be a finite number in \(0, inf\), got 0.0"),
+        (lambda ps: optim.SGD(ps, lr=-0.1), ValueError, r"SGD: lr must be a finite number in \(0, inf\), got -0.1"),
+        (lambda ps: optim.SGD(ps, lr="0.1"), TypeError, r"SGD: lr must be a real number, got str"),
+        (
+            lambda ps: optim.SGD(ps, lr=float("nan")),
+            ValueError,
+            r"SGD: lr must be a finite number in \(0, inf\), got nan",
+        ),
+        (
+            lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5),
+            ValueError,
+            r"SGD: momentum must be a finite number in \[0, inf\)",
+        ),
+        (
+            lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1),
+            ValueError,
+            r"SGD: weight_decay must be a finite number in \[0, inf\)",
+        ),
+        (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), ValueError, r"SGD: nesterov=True needs a momentum > 0"),
+        (lambda ps: optim.Adam(ps, lr=0), ValueError, r"Adam: lr must be a finite number in \(0, inf\), got 0"),
+        (
+            lambda ps: optim.Adam(ps, betas=(1.0, 0.999)),
+            ValueError,
+            r"Adam: beta1 must be a finite number in \[0, 1\), got 1.0",
+        ),
+        (
+            lambda ps: optim.Adam(ps, betas=(0.9, 1.5)),
+            ValueError,
+            r"Adam: beta2 must be a finite number in \[0, 1\), got 1.5",
+        ),
+        (
+            lambda ps: optim.Adam(ps, betas=(-0.1, 0.9)),
+            ValueError,
+            r"Adam: beta1 must be a finite number in \[0, 1\), got -0.1",
+        ),
+        (lambda ps: optim.Adam(ps, betas=0.9), TypeError, r"Adam: betas must be a pair"),
+        (lambda ps: optim.Adam(ps, betas=(0.9, None)), TypeError, r"Adam: beta2 must be a real number, got NoneType"),
+        (lambda ps: optim.Adam(ps, eps=-1e-8), ValueError, r"Adam: eps must be a finite number in \(0, inf\)"),
+        (
+            lambda ps: optim.Adam(ps, weight_decay=-0.1),
+            ValueError,
+            r"Adam: weight_decay must be a finite number in \[0, inf\)",
+        ),
+    ],
+)
 def test_bad_hyper_parameters(make_opt, error, message):
     with pytest.raises(error, match=message):
         make_opt(make_params())
 
 
-@pytest.mark.parametrize("params, error, message", [
-    ([], ValueError, r"SGD: got an empty parameter list"),
-    ([np.zeros(3)], TypeError, r"SGD: parameter 0 is a ndarray, not a minidl Parameter"),
-    (Parameter(np.zeros(3)), TypeError, r"SGD: expected an iterable of Parameters .* got one Parameter"),
-    (3, TypeError, r"SGD: expected an iterable of Parameters .* got int"),
-])
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ([], ValueError, r"SGD: got an empty parameter list"),
+        ([np.zeros(3)], TypeError, r"SGD: parameter 0 is a ndarray, not a minidl Parameter"),
+        (Parameter(np.zeros(3)), TypeError, r"SGD: expected an iterable of Parameters .* got one Parameter"),
+        (3, TypeError, r"SGD: expected an iterable of Parameters .* got int"),
+    ],
+)
 def test_bad_parameter_lists(params, error, message):
     with pytest.raises(error, match=message):
         optim.SGD(params, lr=0.1)

@@ -1,4 +1,5 @@
 """The README's Quickstart is exactly two one-line commands, and CI runs the second."""
+
 import re
 from pathlib import Path
 

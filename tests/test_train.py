@@ -1,5 +1,6 @@
 """fit / evaluate / predict / History: training works, is reproducible, measures what it
 says, keeps the model's mode, and is silent when asked."""
+
 import matplotlib
 
 matplotlib.use("Agg")  # tests never open a window
@@ -56,8 +57,9 @@ def test_fit_learns_a_separable_problem(data):
     model = mlp()
     loss_fn = nn.SoftmaxCrossEntropy()
     before = evaluate(model, loss_fn, train)
-    history = fit(model, loss_fn, optim.Adam(model.parameters(), lr=0.05), train, val,
-                  epochs=15, batch_size=16, verbose=False)
+    history = fit(
+        model, loss_fn, optim.Adam(model.parameters(), lr=0.05), train, val, epochs=15, batch_size=16, verbose=False
+    )
     assert history.train_loss[-1] < 0.2 * history.train_loss[0]
     assert history.train_loss[-1] < 0.2 * before["loss"]
     assert history.train_acc[-1] >= 0.95 and history.val_acc[-1] >= 0.95
@@ -68,8 +70,16 @@ def test_fit_with_sgd_momentum_and_dropout(data):
     train, val = data
     minidl.seed(1)
     model = mlp(dropout=0.2)
-    history = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                  train, val, epochs=15, batch_size=16, verbose=False)
+    history = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        train,
+        val,
+        epochs=15,
+        batch_size=16,
+        verbose=False,
+    )
     assert history.val_loss[-1] < history.val_loss[0]
     assert history.val_acc[-1] >= 0.95
 
@@ -105,8 +115,16 @@ def test_regression_has_no_accuracy():
     minidl.seed(0)
     model = nn.Sequential(nn.Linear(3, 1))
     loss_fn = nn.MSELoss()
-    h = fit(model, loss_fn, optim.SGD(model.parameters(), lr=0.1), (x[:80], y[:80]), (x[80:], y[80:]),
-            epochs=20, batch_size=10, verbose=False)
+    h = fit(
+        model,
+        loss_fn,
+        optim.SGD(model.parameters(), lr=0.1),
+        (x[:80], y[:80]),
+        (x[80:], y[80:]),
+        epochs=20,
+        batch_size=10,
+        verbose=False,
+    )
     assert h.train_acc == [None] * 20 and h.val_acc == [None] * 20
     assert h.val_loss[-1] < 1e-3 < h.val_loss[0]
     result = evaluate(model, loss_fn, (x, y))
@@ -153,8 +171,16 @@ def test_fit_trains_in_train_mode_validates_in_eval_mode_and_restores(data):
     train, val = data
     recorder = ModeRecorder()
     model = nn.Sequential(mlp(), recorder).eval()
-    fit(model, nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters()), train, val,
-        epochs=1, batch_size=40, verbose=False)
+    fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.Adam(model.parameters()),
+        train,
+        val,
+        epochs=1,
+        batch_size=40,
+        verbose=False,
+    )
     # 3 training batches (120 / 40), then 1 validation batch (60 <= 256)
     assert recorder.seen == [True, True, True, False]
     assert model.training is False
@@ -164,8 +190,14 @@ def test_mode_is_restored_when_training_fails(data):
     train, _ = data
     model = mlp().eval()
     with pytest.raises(ValueError):
-        fit(model, nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters()), (train[0], train[1] + 5),
-            epochs=1, verbose=False)  # labels out of range: the loss raises
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.Adam(model.parameters()),
+            (train[0], train[1] + 5),
+            epochs=1,
+            verbose=False,
+        )  # labels out of range: the loss raises
     assert model.training is False
 
 
@@ -191,8 +223,17 @@ def test_evaluate_matches_the_whole_batch_loss(data):
 def run_seeded(train, val, seed=None):
     minidl.seed(123)
     model = mlp(dropout=0.3)
-    h = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-            train, val, epochs=3, batch_size=16, seed=seed, verbose=False)
+    h = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        train,
+        val,
+        epochs=3,
+        batch_size=16,
+        seed=seed,
+        verbose=False,
+    )
     return h, [p.data.copy() for p in model.parameters()]
 
 
@@ -255,8 +296,9 @@ def test_fit_digits_end_to_end():
     minidl.seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     loss_fn = nn.SoftmaxCrossEntropy()
-    h = minidl.fit(model, loss_fn, optim.Adam(model.parameters(), lr=1e-2), train, val,
-                   epochs=10, batch_size=32, verbose=False)
+    h = minidl.fit(
+        model, loss_fn, optim.Adam(model.parameters(), lr=1e-2), train, val, epochs=10, batch_size=32, verbose=False
+    )
     assert h.val_acc[-1] >= 0.93
     assert minidl.evaluate(model, loss_fn, test)["accuracy"] >= 0.93
 

@@ -1,4 +1,5 @@
 """Every tutorial and the demo run end to end in their --quick smoke mode."""
+
 import os
 import subprocess
 import sys
@@ -14,7 +15,11 @@ def run_script(args, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     result = subprocess.run(
         [sys.executable, *args, "--quick", "--out", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout

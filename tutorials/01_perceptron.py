@@ -11,6 +11,7 @@ An MLP with one hidden layer, trained by gradient descent with minidl, solves it
 
 Run: python tutorials/01_perceptron.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 from pathlib import Path
@@ -92,7 +93,7 @@ print("saved", out / "01_perceptron_boundary.png")
 x_xor = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 y_xor = np.array([0, 1, 1, 0])
 w, b = np.zeros(2), 0.0
-for epoch in range(100):
+for _epoch in range(100):
     w, b, mistakes = perceptron_epoch(w, b, x_xor, y_xor, eta=0.1)
 print(f"perceptron on XOR after 100 epochs: still {mistakes} mistakes per epoch")
 
@@ -106,7 +107,7 @@ print(f"perceptron on XOR after 100 epochs: still {mistakes} mistakes per epoch"
 mlp = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
 loss_fn = nn.SoftmaxCrossEntropy()
 opt = optim.SGD(mlp.parameters(), lr=0.5, momentum=0.9)
-for step in range(50 if args.quick else 500):
+for _step in range(50 if args.quick else 500):
     loss = loss_fn(mlp(x_xor), y_xor)
     opt.zero_grad()
     mlp.backward(loss_fn.backward())

@@ -16,6 +16,7 @@ finds the layer where an exploding learning rate made the first NaN.
 
 Run: python tutorials/02_gradient_descent.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 import contextlib
@@ -76,7 +77,9 @@ def descend(lr, steps):
 steps = 10 if args.quick else 40
 runs = {lr: descend(lr, steps) for lr in (0.01, 0.3, 0.95, 1.03)}
 for lr, (path, losses) in runs.items():
-    print(f"lr = {lr:<5}: loss {losses[0]:9.3f} -> {losses[-1]:12.4f}, (w1, w0) = ({path[-1, 0]:.3f}, {path[-1, 1]:.3f})")
+    print(
+        f"lr = {lr:<5}: loss {losses[0]:9.3f} -> {losses[-1]:12.4f}, (w1, w0) = ({path[-1, 0]:.3f}, {path[-1, 1]:.3f})"
+    )
 w_best = np.linalg.lstsq(np.hstack([x, np.ones_like(x)]), y, rcond=None)[0].ravel()
 print(f"least squares: (w1, w0) = ({w_best[0]:.3f}, {w_best[1]:.3f})")
 

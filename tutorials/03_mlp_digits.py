@@ -15,6 +15,7 @@ on the same data.
 
 Run: python tutorials/03_mlp_digits.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 import time
@@ -81,8 +82,12 @@ def standardiser(x_train):
 def make_mlp():
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(64, 256), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(64, 256),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Dropout(0.2),
         nn.Linear(128, 10),
     )
 
@@ -118,7 +123,9 @@ for seed in seeds:
     )
     results.append(accuracy)
     histories.append(history)
-print(f"mean test accuracy over seeds {list(seeds)}: {np.mean(results):.4f} (scikit-learn's MLPClassifier on the same splits: below)")
+print(
+    f"mean test accuracy over seeds {list(seeds)}: {np.mean(results):.4f} (scikit-learn's MLPClassifier on the same splits: below)"
+)
 
 # %% [markdown]
 # ## Learning curves

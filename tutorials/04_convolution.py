@@ -14,6 +14,7 @@ and shows what the filters of a trained network respond to.
 
 Run: python tutorials/04_convolution.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 from pathlib import Path
@@ -50,12 +51,7 @@ def conv_layer(kernel, stride=1, padding=0):
     return layer
 
 
-x = np.array(
-    [[3, 3, 2, 1, 0],
-     [0, 0, 1, 3, 1],
-     [3, 1, 2, 2, 3],
-     [2, 0, 0, 2, 2],
-     [2, 0, 0, 0, 1]], dtype=np.float32)
+x = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=np.float32)
 kernel = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], dtype=np.float32)
 y = conv_layer(kernel)(x[None, None])[0, 0]
 print("conv(x, kernel) =\n", y)
@@ -70,7 +66,9 @@ print("matches the worked example: [[12, 12, 17], [10, 17, 19], [9, 6, 14]]")
 for stride, padding in [(1, 0), (1, 1), (2, 0), (2, 1)]:
     y = conv_layer(kernel, stride, padding)(x[None, None])[0, 0]
     expected = (5 + 2 * padding - 3) // stride + 1
-    print(f"stride {stride}, padding {padding}: output {y.shape} (formula: ({5} + 2*{padding} - 3) // {stride} + 1 = {expected})")
+    print(
+        f"stride {stride}, padding {padding}: output {y.shape} (formula: ({5} + 2*{padding} - 3) // {stride} + 1 = {expected})"
+    )
     assert y.shape == (expected, expected)
 
 # %% [markdown]
@@ -105,7 +103,9 @@ axes[1].imshow(cols, cmap="Blues")
 for (i, j), v in np.ndenumerate(cols):
     axes[1].text(j, i, int(v), ha="center", va="center", fontsize=8)
 axes[1].add_patch(plt.Rectangle((-0.5, -0.5), 1, 9, fill=False, ec="red", lw=2))
-axes[1].set(title="im2col(x): one column per window", xlabel="output position oh*3 + ow", ylabel="kernel position i*3 + j")
+axes[1].set(
+    title="im2col(x): one column per window", xlabel="output position oh*3 + ow", ylabel="kernel position i*3 + j"
+)
 axes[2].imshow(y_matrix.reshape(3, 3), cmap="Oranges")
 for (i, j), v in np.ndenumerate(y_matrix.reshape(3, 3)):
     axes[2].text(j, i, int(v), ha="center", va="center")
@@ -153,12 +153,26 @@ x_digits, y_digits = load_digits()
 train, val, test = train_val_test_split(x_digits, y_digits, seed=0)
 minidl.seed(0)
 cnn = nn.Sequential(
-    nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(16 * 2 * 2, 10),
+    nn.Conv2d(1, 8, 3, padding=1),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Conv2d(8, 16, 3, padding=1),
+    nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Flatten(),
+    nn.Linear(16 * 2 * 2, 10),
 )
-history = fit(cnn, nn.SoftmaxCrossEntropy(), optim.Adam(cnn.parameters(), lr=3e-3), train, val_data=val,
-              epochs=1 if args.quick else 15, batch_size=32, seed=0, verbose=False)
+history = fit(
+    cnn,
+    nn.SoftmaxCrossEntropy(),
+    optim.Adam(cnn.parameters(), lr=3e-3),
+    train,
+    val_data=val,
+    epochs=1 if args.quick else 15,
+    batch_size=32,
+    seed=0,
+    verbose=False,
+)
 print(f"small CNN: test accuracy {evaluate(cnn, nn.SoftmaxCrossEntropy(), test)['accuracy']:.3f}")
 digit = test[0][:1]
 maps = cnn[1](cnn[0](digit))[0]  # conv1 then ReLU: (8, 8, 8)

@@ -14,6 +14,7 @@ images, learning curves, and the test set touched once at the end.
 
 Run: python tutorials/05_lenet.py [--quick] [--epochs 10] [--out outputs]
 """
+
 # %%
 import argparse
 from pathlib import Path
@@ -62,7 +63,9 @@ except FileNotFoundError as missing:
 # Standardise with the training statistics (one mean and one spread for all pixels).
 mean, std = train[0].mean(), train[0].std()
 train, val, test = [((xs - mean) / std, ys) for xs, ys in (train, val, test)]
-print(f"dataset: {dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])} images of shape {train[0].shape[1:]}")
+print(
+    f"dataset: {dataset}: train {len(train[0])}, validation {len(val[0])}, test {len(test[0])} images of shape {train[0].shape[1:]}"
+)
 
 fig, axes = plt.subplots(2, 8, figsize=(10, 3))
 for ax, image, label in zip(axes.ravel(), train[0], train[1]):
@@ -80,12 +83,18 @@ fig.savefig(out / "05_samples.png", dpi=100)
 # %%
 def lenet5():
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # C1, S2: 6 x 14 x 14
-        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),             # C3, S4: 16 x 5 x 5
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # C1, S2: 6 x 14 x 14
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # C3, S4: 16 x 5 x 5
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),                                   # C5
-        nn.Linear(120, 84), nn.ReLU(),                                           # F6
-        nn.Linear(84, 10),                                                       # output
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),  # C5
+        nn.Linear(120, 84),
+        nn.ReLU(),  # F6
+        nn.Linear(84, 10),  # output
     )
 
 
@@ -102,16 +111,28 @@ assert total == 61706
 loss_fn = nn.SoftmaxCrossEntropy()
 opt = optim.Adam(model.parameters(), lr=2e-3)
 epochs = 1 if args.quick else args.epochs
-history = fit(model, loss_fn, opt, train, val_data=val, epochs=epochs, batch_size=64, seed=0, verbose=False,
-              scheduler=optim.CosineAnnealingLR(opt, T_max=epochs))
+history = fit(
+    model,
+    loss_fn,
+    opt,
+    train,
+    val_data=val,
+    epochs=epochs,
+    batch_size=64,
+    seed=0,
+    verbose=False,
+    scheduler=optim.CosineAnnealingLR(opt, T_max=epochs),
+)
 for e in range(epochs):
     print(
         f"epoch {e + 1:2d}: {history.epoch_time[e]:5.1f} s  train loss {history.train_loss[e]:.4f} "
         f"acc {history.train_acc[e]:.4f}  validation loss {history.val_loss[e]:.4f} acc {history.val_acc[e]:.4f}"
     )
 result = evaluate(model, loss_fn, test)
-print(f"{dataset}: test accuracy {result['accuracy']:.4f} after {epochs} epochs "
-      f"({np.mean(history.epoch_time):.1f} s per epoch on average)")
+print(
+    f"{dataset}: test accuracy {result['accuracy']:.4f} after {epochs} epochs "
+    f"({np.mean(history.epoch_time):.1f} s per epoch on average)"
+)
 history.plot(out / "05_learning_curves.png")
 print("saved", out / "05_learning_curves.png")
 

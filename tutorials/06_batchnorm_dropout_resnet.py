@@ -11,6 +11,7 @@ the same stack with residual connections (y = x + f(x)) does not.
 
 Run: python tutorials/06_batchnorm_dropout_resnet.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 from pathlib import Path
@@ -53,8 +54,10 @@ dx_numeric = numerical_gradient(lambda v: np.sum(batchnorm.forward_train(v, gamm
 print(f"four equations vs finite differences: worst error {relative_error(dx_four, dx_numeric):.1e}")
 print(f"compact form vs four equations:       worst error {relative_error(dx_compact, dx_four):.1e}")
 print(f"input gradient summed per channel (should be 0): {dx_four.sum(axis=(0, 2, 3))}")
-print(f"output per channel: mean {y.mean(axis=(0, 2, 3)).round(6)} (= beta {beta.round(6)}), "
-      f"std {y.std(axis=(0, 2, 3)).round(4)} (= |gamma| {np.abs(gamma).round(4)})")
+print(
+    f"output per channel: mean {y.mean(axis=(0, 2, 3)).round(6)} (= beta {beta.round(6)}), "
+    f"std {y.std(axis=(0, 2, 3)).round(4)} (= |gamma| {np.abs(gamma).round(4)})"
+)
 
 # %% [markdown]
 # ## 2. The same deep network, with and without batch norm and dropout
@@ -89,15 +92,26 @@ histories = {}
 for name, (bn, p) in variants.items():
     minidl.seed(0)
     model = deep_mlp(bn, p)
-    histories[name] = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
-                          train, val_data=val, epochs=epochs, batch_size=32, seed=0, verbose=False)
+    histories[name] = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        train,
+        val_data=val,
+        epochs=epochs,
+        batch_size=32,
+        seed=0,
+        verbose=False,
+    )
     acc = evaluate(model, nn.SoftmaxCrossEntropy(), test)["accuracy"]
-    print(f"{name:26s}: final train loss {histories[name].train_loss[-1]:.4f}, "
-          f"validation accuracy {histories[name].val_acc[-1]:.4f}, test accuracy {acc:.4f}")
+    print(
+        f"{name:26s}: final train loss {histories[name].train_loss[-1]:.4f}, "
+        f"validation accuracy {histories[name].val_acc[-1]:.4f}, test accuracy {acc:.4f}"
+    )
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for name, h in histories.items():
-    line, = axes[0].plot(range(1, epochs + 1), h.train_loss, label=f"{name} (train)")
+    (line,) = axes[0].plot(range(1, epochs + 1), h.train_loss, label=f"{name} (train)")
     axes[0].plot(range(1, epochs + 1), h.val_loss, "--", color=line.get_color(), label=f"{name} (validation)")
     axes[1].plot(range(1, epochs + 1), h.val_acc, color=line.get_color(), label=name)
 axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="6 hidden layers: loss")
@@ -138,11 +152,22 @@ for residual in (False, True):
     model.backward(loss_fn.backward())
     first_grad[name] = np.linalg.norm(model[1].weight.grad)  # the first Linear's gradient
     model.zero_grad()
-    curves[name] = fit(model, loss_fn, optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
-                       train, val_data=val, epochs=epochs, batch_size=32, seed=0, verbose=False)
-    print(f"{depth} blocks, {name:8s}: |grad| of the first layer at initialisation {first_grad[name]:.2e}, "
-          f"train loss after {epochs} epochs {curves[name].train_loss[-1]:.4f}, "
-          f"validation accuracy {curves[name].val_acc[-1]:.4f}")
+    curves[name] = fit(
+        model,
+        loss_fn,
+        optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        train,
+        val_data=val,
+        epochs=epochs,
+        batch_size=32,
+        seed=0,
+        verbose=False,
+    )
+    print(
+        f"{depth} blocks, {name:8s}: |grad| of the first layer at initialisation {first_grad[name]:.2e}, "
+        f"train loss after {epochs} epochs {curves[name].train_loss[-1]:.4f}, "
+        f"validation accuracy {curves[name].val_acc[-1]:.4f}"
+    )
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, h in curves.items():

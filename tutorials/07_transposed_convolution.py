@@ -19,6 +19,7 @@ This tutorial:
 
 Run: python tutorials/07_transposed_convolution.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 from pathlib import Path
@@ -70,7 +71,7 @@ U = np.zeros((4, 16))
 for oh in range(2):
     for ow in range(2):
         placed = np.zeros((4, 4))
-        placed[oh:oh + 3, ow:ow + 3] = kernel
+        placed[oh : oh + 3, ow : ow + 3] = kernel
         U[oh * 2 + ow] = placed.reshape(16)
 print("U (4x16):")
 print(U.astype(int))
@@ -216,7 +217,11 @@ for op in (0, 1):
     print(f"padding 1, output_padding {op}: 4x4 -> {layer(ones.astype(np.float32)).shape[2:]}")
 layer = nn.ConvTranspose2d(1, 1, 3, stride=2, output_padding=1).to(np.float64)
 y_bias = layer(ones)[0, 0]
-assert y_bias.shape == (10, 10) and np.all(y_bias[-1] == layer.bias.data[0]) and np.all(y_bias[:, -1] == layer.bias.data[0])
+assert (
+    y_bias.shape == (10, 10)
+    and np.all(y_bias[-1] == layer.bias.data[0])
+    and np.all(y_bias[:, -1] == layer.bias.data[0])
+)
 print(f"padding 0, output_padding 1: 4x4 -> 10x10, last row and column = the bias {layer.bias.data[0]:.4f}")
 
 # %% [markdown]
@@ -244,7 +249,7 @@ for name, layer in [
     ("ConvTranspose2d k4 s2 p1", nn.ConvTranspose2d(1, 1, 4, stride=2, padding=1)),
 ]:
     opt = optim.Adam(layer.parameters(), lr=0.05)
-    for step in range(steps):
+    for _step in range(steps):
         loss = loss_fn(layer(small_train), train)
         opt.zero_grad()
         layer.backward(loss_fn.backward())
@@ -256,7 +261,9 @@ for name, (mse, _) in results.items():
     print(f"test MSE {mse:.4f}  {name}")
 
 fig, axes = plt.subplots(len(results) + 2, 6, figsize=(9, 1.6 * (len(results) + 2)))
-rows = [("8x8 original", test), ("4x4 input", small_test)] + [(f"{k}\nMSE {v[0]:.4f}", v[1]) for k, v in results.items()]
+rows = [("8x8 original", test), ("4x4 input", small_test)] + [
+    (f"{k}\nMSE {v[0]:.4f}", v[1]) for k, v in results.items()
+]
 for r, (label, batch) in enumerate(rows):
     for c in range(6):
         axes[r, c].imshow(batch[c, 0], cmap="gray_r", vmin=0, vmax=1)

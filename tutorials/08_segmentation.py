@@ -22,6 +22,7 @@ Everything runs on 2 CPU cores in a few minutes (the wall time is printed at the
 
 Run: python tutorials/08_segmentation.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 import time
@@ -31,9 +32,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
-import numpy as np
 
 import minidl
 from minidl import metrics, nn, optim
@@ -73,8 +74,8 @@ if args.quick:
 
 images, masks = make_shapes_segmentation(n_train + n_val + n_test, size=32, seed=SEED)
 x_train, y_train = images[:n_train], masks[:n_train]
-x_val, y_val = images[n_train:n_train + n_val], masks[n_train:n_train + n_val]
-x_test, y_test = images[n_train + n_val:], masks[n_train + n_val:]
+x_val, y_val = images[n_train : n_train + n_val], masks[n_train : n_train + n_val]
+x_test, y_test = images[n_train + n_val :], masks[n_train + n_val :]
 print(f"images {images.shape} {images.dtype}, masks {masks.shape} {masks.dtype}")
 print(f"{n_train} training, {n_val} validation, {n_test} test images (seed {SEED})")
 
@@ -91,9 +92,11 @@ assert frequency[0] == frequency.max(), "the background is the largest class"
 
 # %%
 always_background = np.zeros_like(y_test)
-print(f"predicting 'background' everywhere: pixel accuracy "
-      f"{metrics.pixel_accuracy(y_test, always_background):.3f}, "
-      f"mean IoU {metrics.mean_iou(y_test, always_background, K):.3f}")
+print(
+    f"predicting 'background' everywhere: pixel accuracy "
+    f"{metrics.pixel_accuracy(y_test, always_background):.3f}, "
+    f"mean IoU {metrics.mean_iou(y_test, always_background, K):.3f}"
+)
 
 MASK_COLOURS = ListedColormap(["#202020", "#e41a1c", "#377eb8", "#4daf4a"])
 
@@ -125,10 +128,12 @@ def block(c_in, c_out):
 
 def make_fcn(c=WIDTH):
     return nn.Sequential(
-        block(3, c), nn.MaxPool2d(2),              # (N, c, 32, 32) -> (N, c, 16, 16)
-        block(c, 2 * c), nn.MaxPool2d(2),          # (N, 2c, 16, 16) -> (N, 2c, 8, 8)
-        block(2 * c, 4 * c),                       # (N, 4c, 8, 8)
-        nn.Conv2d(4 * c, K, kernel_size=1),        # (N, K, 8, 8): class scores at 1/4 resolution
+        block(3, c),
+        nn.MaxPool2d(2),  # (N, c, 32, 32) -> (N, c, 16, 16)
+        block(c, 2 * c),
+        nn.MaxPool2d(2),  # (N, 2c, 16, 16) -> (N, 2c, 8, 8)
+        block(2 * c, 4 * c),  # (N, 4c, 8, 8)
+        nn.Conv2d(4 * c, K, kernel_size=1),  # (N, K, 8, 8): class scores at 1/4 resolution
         nn.ConvTranspose2d(K, K, kernel_size=8, stride=4, padding=2),  # (N, K, 32, 32)
     )
 
@@ -148,21 +153,28 @@ def make_fcn(c=WIDTH):
 # "up" is a ConvTranspose2d with kernel 2 and stride 2: each input pixel paints its own
 # 2x2 block, OH = (H - 1) * 2 + 2 = 2 H.
 
+
 # %%
 def make_unet(c=WIDTH):
     return nn.Sequential(
-        block(3, c),                                          # (N, c, 32, 32): encoder, full size
-        nn.Concat(nn.Sequential(                              # skip at 32x32: [x ; inner(x)]
-            nn.MaxPool2d(2), block(c, 2 * c),                 # (N, 2c, 16, 16): encoder, half size
-            nn.Concat(nn.Sequential(                          # skip at 16x16
-                nn.MaxPool2d(2), block(2 * c, 4 * c),         # (N, 4c, 8, 8): the bottleneck
-                nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2),  # up: (N, 2c, 16, 16)
-            )),                                               # concat: (N, 2c + 2c, 16, 16)
-            block(4 * c, 2 * c),                              # decoder at 16x16
-            nn.ConvTranspose2d(2 * c, c, 2, stride=2),        # up: (N, c, 32, 32)
-        )),                                                   # concat: (N, c + c, 32, 32)
-        block(2 * c, c),                                      # decoder at 32x32
-        nn.Conv2d(c, K, kernel_size=1),                       # (N, K, 32, 32): class scores
+        block(3, c),  # (N, c, 32, 32): encoder, full size
+        nn.Concat(
+            nn.Sequential(  # skip at 32x32: [x ; inner(x)]
+                nn.MaxPool2d(2),
+                block(c, 2 * c),  # (N, 2c, 16, 16): encoder, half size
+                nn.Concat(
+                    nn.Sequential(  # skip at 16x16
+                        nn.MaxPool2d(2),
+                        block(2 * c, 4 * c),  # (N, 4c, 8, 8): the bottleneck
+                        nn.ConvTranspose2d(4 * c, 2 * c, 2, stride=2),  # up: (N, 2c, 16, 16)
+                    )
+                ),  # concat: (N, 2c + 2c, 16, 16)
+                block(4 * c, 2 * c),  # decoder at 16x16
+                nn.ConvTranspose2d(2 * c, c, 2, stride=2),  # up: (N, c, 32, 32)
+            )
+        ),  # concat: (N, c + c, 32, 32)
+        block(2 * c, c),  # decoder at 32x32
+        nn.Conv2d(c, K, kernel_size=1),  # (N, K, 32, 32): class scores
     )
 
 
@@ -196,13 +208,24 @@ def train(name, model, loss_fn, epochs):
     val_miou, t0 = [], time.perf_counter()
     for epoch in range(epochs):  # one epoch per call of fit, to score the validation masks after each
         lr = optimizer.lr
-        history = fit(model, loss_fn, optimizer, (x_train, y_train), epochs=1, batch_size=32,
-                      seed=SEED + epoch, verbose=False, scheduler=scheduler)
+        history = fit(
+            model,
+            loss_fn,
+            optimizer,
+            (x_train, y_train),
+            epochs=1,
+            batch_size=32,
+            seed=SEED + epoch,
+            verbose=False,
+            scheduler=scheduler,
+        )
         pred = predict(model, x_val).argmax(axis=1)
         val_miou.append(metrics.mean_iou(y_val, pred, K))
-        print(f"  {name} epoch {epoch + 1:2d}/{epochs}: lr {lr:.1e}, train loss "
-              f"{history.train_loss[-1]:.4f}, validation mean IoU {val_miou[-1]:.4f}  "
-              f"({time.perf_counter() - t0:.0f} s)")
+        print(
+            f"  {name} epoch {epoch + 1:2d}/{epochs}: lr {lr:.1e}, train loss "
+            f"{history.train_loss[-1]:.4f}, validation mean IoU {val_miou[-1]:.4f}  "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
     assert np.isfinite(history.train_loss[-1])
     return val_miou, time.perf_counter() - t0
 
@@ -229,7 +252,9 @@ for name, (make, loss_fn, epochs) in experiments.items():
 
 # %%
 predictions = {name: predict(model, x_test).argmax(axis=1) for name, model in models.items()}
-header = f"{'model':20s} {'pixel acc':>9s} {'mean IoU':>9s}  " + " ".join(f"{c:>10s}" for c in CLASSES) + "   train time"
+header = (
+    f"{'model':20s} {'pixel acc':>9s} {'mean IoU':>9s}  " + " ".join(f"{c:>10s}" for c in CLASSES) + "   train time"
+)
 print(f"\nheld-out test images ({n_test}), IoU per class:")
 print(header)
 print("-" * len(header))
@@ -240,8 +265,9 @@ for name, pred in predictions.items():
     iou = metrics.per_class_iou(y_test, pred, K)
     results[name] = (acc, miou)
     assert 0 <= acc <= 1 and 0 <= miou <= 1
-    print(f"{name:20s} {acc:9.4f} {miou:9.4f}  " + " ".join(f"{v:10.4f}" for v in iou)
-          + f"   {train_time[name]:6.0f} s")
+    print(
+        f"{name:20s} {acc:9.4f} {miou:9.4f}  " + " ".join(f"{v:10.4f}" for v in iou) + f"   {train_time[name]:6.0f} s"
+    )
 
 for name in ("FCN", "U-Net"):
     M = metrics.confusion_matrix(y_test, predictions[name], K)
@@ -266,9 +292,11 @@ for name in ("FCN", "U-Net"):
 
 # %%
 change = results["FCN, class weights"][1] - results["FCN"][1]
-print(f"\nclass weights {'helped' if change > 0 else 'did not help'} the FCN: mean IoU "
-      f"{results['FCN'][1]:.4f} -> {results['FCN, class weights'][1]:.4f} ({change:+.4f}), pixel accuracy "
-      f"{results['FCN'][0]:.4f} -> {results['FCN, class weights'][0]:.4f}")
+print(
+    f"\nclass weights {'helped' if change > 0 else 'did not help'} the FCN: mean IoU "
+    f"{results['FCN'][1]:.4f} -> {results['FCN, class weights'][1]:.4f} ({change:+.4f}), pixel accuracy "
+    f"{results['FCN'][0]:.4f} -> {results['FCN, class weights'][0]:.4f}"
+)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -306,8 +334,12 @@ for j, i in enumerate(shown):
             show_mask(ax, m[i])
         if j == 0:
             ax.set_ylabel(label)
-fig.legend(handles=[Patch(color=MASK_COLOURS(k), label=c) for k, c in enumerate(CLASSES)],
-           loc="lower center", ncol=K, bbox_to_anchor=(0.5, -0.02))
+fig.legend(
+    handles=[Patch(color=MASK_COLOURS(k), label=c) for k, c in enumerate(CLASSES)],
+    loc="lower center",
+    ncol=K,
+    bbox_to_anchor=(0.5, -0.02),
+)
 fig.suptitle("Test images, true masks and predicted masks")
 fig.tight_layout(rect=(0, 0.04, 1, 1))
 save(fig, "08_segmentation_masks.png")
@@ -321,8 +353,10 @@ save(fig, "08_segmentation_masks.png")
 # %%
 wall = time.perf_counter() - start
 unet_miou = results["U-Net"][1]
-print(f"\nseed {SEED}: FCN mean IoU {results['FCN'][1]:.4f}, U-Net mean IoU {unet_miou:.4f}; "
-      f"wall time {wall:.0f} s ({wall / 60:.1f} min)")
+print(
+    f"\nseed {SEED}: FCN mean IoU {results['FCN'][1]:.4f}, U-Net mean IoU {unet_miou:.4f}; "
+    f"wall time {wall:.0f} s ({wall / 60:.1f} min)"
+)
 if not args.quick:
     assert unet_miou >= 0.90, f"the U-Net should reach a mean IoU of 0.90 on held-out images, got {unet_miou:.4f}"
     print("U-Net mean IoU >= 0.90 on held-out images: OK")

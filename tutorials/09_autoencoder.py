@@ -22,6 +22,7 @@ This tutorial:
 
 Run: python tutorials/09_autoencoder.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 import time
@@ -92,25 +93,32 @@ LATENT_SIZE = 4
 C = 16
 
 encoder = nn.Sequential(
-    nn.Conv2d(1, C, 3, padding=1), nn.ReLU(),                 # (N, 16, 8, 8)
-    nn.Conv2d(C, 2 * C, 3, stride=2, padding=1), nn.ReLU(),   # (N, 32, 4, 4)
-    nn.Flatten(),                                             # (N, 512)
-    nn.Linear(2 * C * 4 * 4, LATENT_SIZE),                    # (N, 4): the code z
+    nn.Conv2d(1, C, 3, padding=1),
+    nn.ReLU(),  # (N, 16, 8, 8)
+    nn.Conv2d(C, 2 * C, 3, stride=2, padding=1),
+    nn.ReLU(),  # (N, 32, 4, 4)
+    nn.Flatten(),  # (N, 512)
+    nn.Linear(2 * C * 4 * 4, LATENT_SIZE),  # (N, 4): the code z
 )
 decoder = nn.Sequential(
-    nn.Linear(LATENT_SIZE, 2 * C * 4 * 4), nn.ReLU(),         # (N, 512)
-    nn.Unflatten(1, (2 * C, 4, 4)),                           # (N, 32, 4, 4)
-    nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1), nn.ReLU(),  # (N, 16, 8, 8)
-    nn.Conv2d(C, 1, 3, padding=1), nn.Sigmoid(),              # (N, 1, 8, 8) in [0, 1]
+    nn.Linear(LATENT_SIZE, 2 * C * 4 * 4),
+    nn.ReLU(),  # (N, 512)
+    nn.Unflatten(1, (2 * C, 4, 4)),  # (N, 32, 4, 4)
+    nn.ConvTranspose2d(2 * C, C, 4, stride=2, padding=1),
+    nn.ReLU(),  # (N, 16, 8, 8)
+    nn.Conv2d(C, 1, 3, padding=1),
+    nn.Sigmoid(),  # (N, 1, 8, 8) in [0, 1]
 )
 autoencoder = nn.Sequential(encoder, decoder)
 
 z = encoder(x_train[:5])
 assert z.shape == (5, LATENT_SIZE)
 assert decoder(z).shape == (5, 1, 8, 8)
-print(f"encoder {sum(p.size for p in encoder.parameters()):,} parameters, "
-      f"decoder {sum(p.size for p in decoder.parameters()):,}: "
-      f"{x_train[:5].shape} -> z {z.shape} -> {decoder(z).shape}")
+print(
+    f"encoder {sum(p.size for p in encoder.parameters()):,} parameters, "
+    f"decoder {sum(p.size for p in decoder.parameters()):,}: "
+    f"{x_train[:5].shape} -> z {z.shape} -> {decoder(z).shape}"
+)
 
 # %% [markdown]
 # ## 3. Training: the target is the input
@@ -120,12 +128,22 @@ print(f"encoder {sum(p.size for p in encoder.parameters()):,} parameters, "
 # %%
 loss_fn = nn.MSELoss()
 t0 = time.perf_counter()
-history = fit(autoencoder, loss_fn, optim.Adam(autoencoder.parameters(), lr=2e-3),
-              (x_train, x_train), val_data=(x_val, x_val), epochs=epochs, batch_size=32,
-              seed=SEED, verbose=False)
-print(f"trained {epochs} epoch(s) in {time.perf_counter() - t0:.0f} s; "
-      f"training loss {history.train_loss[0]:.4f} -> {history.train_loss[-1]:.4f}, "
-      f"validation loss {history.val_loss[0]:.4f} -> {history.val_loss[-1]:.4f}")
+history = fit(
+    autoencoder,
+    loss_fn,
+    optim.Adam(autoencoder.parameters(), lr=2e-3),
+    (x_train, x_train),
+    val_data=(x_val, x_val),
+    epochs=epochs,
+    batch_size=32,
+    seed=SEED,
+    verbose=False,
+)
+print(
+    f"trained {epochs} epoch(s) in {time.perf_counter() - t0:.0f} s; "
+    f"training loss {history.train_loss[0]:.4f} -> {history.train_loss[-1]:.4f}, "
+    f"validation loss {history.val_loss[0]:.4f} -> {history.val_loss[-1]:.4f}"
+)
 history.plot(out / "09_autoencoder_curves.png")
 plt.close("all")
 print("saved", out / "09_autoencoder_curves.png")
@@ -225,5 +243,7 @@ save(fig, "09_autoencoder_interpolation.png")
 
 # %%
 wall = time.perf_counter() - start
-print(f"\nseed {SEED}: test reconstruction MSE {test_mse:.4f} (PCA with 4 components {pca_mse:.4f}); "
-      f"wall time {wall:.0f} s")
+print(
+    f"\nseed {SEED}: test reconstruction MSE {test_mse:.4f} (PCA with 4 components {pca_mse:.4f}); "
+    f"wall time {wall:.0f} s"
+)

@@ -20,6 +20,7 @@ the ground truth, and measure its mAP@0.5 on held-out images.
 Run: python tutorials/10_yolo.py [--quick] [--out outputs] [--seed 0]
 (the full run takes a few minutes on 2 cores: 20 passes over 3000 images.)
 """
+
 # %%
 import argparse
 import time
@@ -35,8 +36,14 @@ from matplotlib.patches import Rectangle
 import minidl
 from minidl import nn, optim
 from minidl.data import make_shapes_detection
-from minidl.detection import (average_precision_per_class, box_iou, decode_yolo, encode_yolo_targets,
-                              mean_average_precision, nms)
+from minidl.detection import (
+    average_precision_per_class,
+    box_iou,
+    decode_yolo,
+    encode_yolo_targets,
+    mean_average_precision,
+    nms,
+)
 from minidl.train import fit, predict
 
 parser = argparse.ArgumentParser(description="Object detection with YOLO v1")
@@ -86,8 +93,10 @@ x_train, boxes_train, labels_train = make_shapes_detection(n_train, size=64, max
 x_val, boxes_val, labels_val = make_shapes_detection(n_val, size=64, max_objects=3, seed=2)
 x_test, boxes_test, labels_test = make_shapes_detection(n_test, size=64, max_objects=3, seed=3)
 n_objects = sum(len(b) for b in boxes_train)
-print(f"{n_train} training images ({n_objects} objects, {n_objects / n_train:.2f} per image), "
-      f"{n_val} validation, {n_test} test images of shape {x_train.shape[1:]}")
+print(
+    f"{n_train} training images ({n_objects} objects, {n_objects / n_train:.2f} per image), "
+    f"{n_val} validation, {n_test} test images of shape {x_train.shape[1:]}"
+)
 
 # %% [markdown]
 # ## 2. From sliding windows to the YOLO grid
@@ -101,8 +110,10 @@ print(f"{n_train} training images ({n_objects} objects, {n_objects / n_train:.2f
 
 # %%
 windows = {size: ((64 - size) // 4 + 1) ** 2 for size in (16, 24, 32)}
-print(f"sliding windows on a 64 x 64 image (stride 4): {windows}, {sum(windows.values())} classifier runs; "
-      f"YOLO: 1 network run for {S} x {S} cells x {B} boxes")
+print(
+    f"sliding windows on a 64 x 64 image (stride 4): {windows}, {sum(windows.values())} classifier runs; "
+    f"YOLO: 1 network run for {S} x {S} cells x {B} boxes"
+)
 
 n = 0
 image, boxes, labels = x_train[n], boxes_train[n], labels_train[n]
@@ -112,8 +123,14 @@ show(axes[0], image, "sliding windows: a classifier at every position and scale"
 for size, colour in ((16, "yellow"), (24, "orange"), (32, "magenta")):
     for k in range(0, 64 - size + 1, 16):  # every 4th window of a row, so the figure stays readable
         draw_box(axes[0], np.array([k, 4, k + size, 4 + size]) / 64, colour, linewidth=1)
-axes[0].text(0.02, 0.97, f"{sum(windows.values())} windows (stride 4, 3 sizes);\nshown: every 4th of one row",
-             color="white", fontsize=9, va="bottom")
+axes[0].text(
+    0.02,
+    0.97,
+    f"{sum(windows.values())} windows (stride 4, 3 sizes);\nshown: every 4th of one row",
+    color="white",
+    fontsize=9,
+    va="bottom",
+)
 show(axes[1], image, f"YOLO: an {S} x {S} grid, one network run")
 for i in range(S):
     for j in range(S):
@@ -121,8 +138,14 @@ for i in range(S):
             axes[1].add_patch(Rectangle((j / S, i / S), 1 / S, 1 / S, color="white", alpha=0.35))
             x, y, w, h = target[i, j, :4]
             label = int(np.argmax(target[i, j, 5:]))
-            axes[1].text(j / S + 0.01, (i + 1) / S - 0.01, f"cell ({i},{j})\nx={x:.2f} y={y:.2f}\n"
-                         f"w={w:.2f} h={h:.2f}", fontsize=7, color="black", va="bottom")
+            axes[1].text(
+                j / S + 0.01,
+                (i + 1) / S - 0.01,
+                f"cell ({i},{j})\nx={x:.2f} y={y:.2f}\nw={w:.2f} h={h:.2f}",
+                fontsize=7,
+                color="black",
+                va="bottom",
+            )
             axes[1].plot((j + x) / S, (i + y) / S, "o", color=COLOURS[label])
 for k in range(1, S):
     axes[1].axhline(k / S, color="white", linewidth=1)
@@ -142,6 +165,7 @@ print(f"target of image {n}: objects in cells {[tuple(c) for c in np.argwhere(ta
 # and as that box's confidence target. mAP uses it to decide whether a detection found an
 # object.
 
+
 # %%
 def area(box):
     """The area of a box (x1, y1, x2, y2)."""
@@ -152,8 +176,10 @@ a, b = np.array([0.15, 0.20, 0.60, 0.70]), np.array([0.35, 0.40, 0.85, 0.80])
 inter = np.array([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])  # A & B
 by_hand = area(inter) / (area(a) + area(b) - area(inter))
 iou = box_iou(a[None], b[None])[0, 0]
-print(f"IoU by hand: {area(inter):.4f} / ({area(a):.4f} + {area(b):.4f} - {area(inter):.4f}) = {by_hand:.4f}; "
-      f"box_iou: {iou:.4f}: as a detection of A, B would be a miss at the IoU >= 0.5 of mAP@0.5")
+print(
+    f"IoU by hand: {area(inter):.4f} / ({area(a):.4f} + {area(b):.4f} - {area(inter):.4f}) = {by_hand:.4f}; "
+    f"box_iou: {iou:.4f}: as a detection of A, B would be a miss at the IoU >= 0.5 of mAP@0.5"
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
 for ax, title in zip(axes, ("boxes A and B", "intersection A & B", "union A | B")):
@@ -203,19 +229,32 @@ minidl.seed(args.seed)
 
 
 def block(c_in, c_out):
-    return [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-            nn.LeakyReLU(negative_slope=0.1), nn.MaxPool2d(2)]
+    return [
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(negative_slope=0.1),
+        nn.MaxPool2d(2),
+    ]
 
 
 model = nn.Sequential(
-    *block(3, 16), *block(16, 32), *block(32, 64), *block(64, 64),   # (N, 64, 4, 4)
-    nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.LeakyReLU(negative_slope=0.1),
-    nn.Linear(256, S * S * (5 * B + C)), nn.Sigmoid())                # (N, 208), in (0, 1)
+    *block(3, 16),
+    *block(16, 32),
+    *block(32, 64),
+    *block(64, 64),  # (N, 64, 4, 4)
+    nn.Flatten(),
+    nn.Linear(64 * 4 * 4, 256),
+    nn.LeakyReLU(negative_slope=0.1),
+    nn.Linear(256, S * S * (5 * B + C)),
+    nn.Sigmoid(),
+)  # (N, 208), in (0, 1)
 loss_fn = nn.YOLOLoss(S, B, C, lambda_coord=5.0, lambda_noobj=0.5)
 n_params = sum(p.data.size for p in model.parameters())
 print(model)
-print(f"{n_params} parameters; output {predict(model, x_train[:2]).shape} "
-      f"-> YOLOLoss reads it as (N, {S}, {S}, {5 * B + C})")
+print(
+    f"{n_params} parameters; output {predict(model, x_train[:2]).shape} "
+    f"-> YOLOLoss reads it as (N, {S}, {S}, {5 * B + C})"
+)
 
 # %% [markdown]
 # ## 5. Training
@@ -227,17 +266,27 @@ print(f"{n_params} parameters; output {predict(model, x_train[:2]).shape} "
 # %%
 y_train = encode_yolo_targets(boxes_train, labels_train, S, C)
 y_val = encode_yolo_targets(boxes_val, labels_val, S, C)
-print(f"objects kept in the targets: {int(y_train[..., 4].sum())} of {n_objects} "
-      f"(YOLO v1 keeps one object per cell)")
+print(f"objects kept in the targets: {int(y_train[..., 4].sum())} of {n_objects} (YOLO v1 keeps one object per cell)")
 optimizer = optim.Adam(model.parameters(), lr=1e-3)
 train_start = time.perf_counter()
-history = fit(model, loss_fn, optimizer, (x_train, y_train), val_data=(x_val, y_val), epochs=epochs,
-              batch_size=32, seed=args.seed, scheduler=optim.CosineAnnealingLR(optimizer, T_max=epochs))
+history = fit(
+    model,
+    loss_fn,
+    optimizer,
+    (x_train, y_train),
+    val_data=(x_val, y_val),
+    epochs=epochs,
+    batch_size=32,
+    seed=args.seed,
+    scheduler=optim.CosineAnnealingLR(optimizer, T_max=epochs),
+)
 train_time = time.perf_counter() - train_start
 train_loss, val_loss = history.train_loss, history.val_loss
 loss_fn(predict(model, x_val), y_val)  # the validation loss once more, to read its four parts
-print(f"trained {epochs} epochs in {train_time:.0f} s; final loss: train {train_loss[-1]:.4f}, "
-      f"validation {val_loss[-1]:.4f} = " + " + ".join(f"{v:.4f} ({k})" for k, v in loss_fn.terms.items()))
+print(
+    f"trained {epochs} epochs in {train_time:.0f} s; final loss: train {train_loss[-1]:.4f}, "
+    f"validation {val_loss[-1]:.4f} = " + " + ".join(f"{v:.4f} ({k})" for k, v in loss_fn.terms.items())
+)
 
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(range(1, len(train_loss) + 1), train_loss, "o-", label="train")
@@ -270,14 +319,16 @@ def nms_per_class(detections, iou_threshold=0.5):
     return {key: value[keep] for key, value in detections.items()}
 
 
-pred_test = predict(model, x_test)                              # (n_test, 208), eval mode
-raw = decode_yolo(pred_test, S, B, C, conf_threshold=0.05)      # every box scoring above 0.05
+pred_test = predict(model, x_test)  # (n_test, 208), eval mode
+raw = decode_yolo(pred_test, S, B, C, conf_threshold=0.05)  # every box scoring above 0.05
 kept = [nms_per_class(d) for d in raw]
 targets = [{"boxes": b, "labels": l} for b, l in zip(boxes_test, labels_test)]
 for threshold in (0.05, 0.3):
-    print(f"test images: {sum(np.sum(d['scores'] > threshold) for d in raw)} raw boxes with a score above "
-          f"{threshold}, {sum(np.sum(d['scores'] > threshold) for d in kept)} after NMS, "
-          f"for {sum(len(t['boxes']) for t in targets)} objects")
+    print(
+        f"test images: {sum(np.sum(d['scores'] > threshold) for d in raw)} raw boxes with a score above "
+        f"{threshold}, {sum(np.sum(d['scores'] > threshold) for d in kept)} after NMS, "
+        f"for {sum(len(t['boxes']) for t in targets)} objects"
+    )
 
 shown = range(min(4, n_test))
 fig, axes = plt.subplots(len(shown), 3, figsize=(9, 3 * len(shown)), squeeze=False)
@@ -285,8 +336,14 @@ for row, n in enumerate(shown):
     for col, (what, d) in enumerate((("raw boxes", raw[n]), ("after NMS", kept[n]))):
         show(axes[row, col], x_test[n], f"{what}: {len(d['scores'])} with score > 0.05")
         for box, score, label in zip(d["boxes"], d["scores"], d["labels"]):  # fainter when less sure
-            draw_box(axes[row, col], box, COLOURS[label], f"{CLASSES[label]} {score:.2f}" if score > 0.3 else None,
-                     linewidth=2 if score > 0.3 else 1, alpha=float(np.clip(score, 0.15, 1.0)))
+            draw_box(
+                axes[row, col],
+                box,
+                COLOURS[label],
+                f"{CLASSES[label]} {score:.2f}" if score > 0.3 else None,
+                linewidth=2 if score > 0.3 else 1,
+                alpha=float(np.clip(score, 0.15, 1.0)),
+            )
     show(axes[row, 2], x_test[n], "ground truth")
     for box, label in zip(boxes_test[n], labels_test[n]):
         draw_box(axes[row, 2], box, COLOURS[label], CLASSES[label], linewidth=2)

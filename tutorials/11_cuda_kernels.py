@@ -13,6 +13,7 @@ only draws the counts that the formulas predict.
 
 Run: python tutorials/11_cuda_kernels.py [--quick] [--out outputs]
 """
+
 # %%
 import argparse
 import importlib.util
@@ -79,8 +80,10 @@ if HAS_NUMBA_CUDA:
     print("element:       ", " ".join(f"{i:2d}" for i in range(20)))
     print("global thread: ", " ".join(f"{t:2d}" for t in who.copy_to_host()))
     assert np.array_equal(y.copy_to_host(), np.maximum(x, 0))
-    assert np.array_equal(minidl.to_device(minidl.dispatch.op("relu", cuda.to_device(x)).forward(cuda.to_device(x)),
-                                           "cpu"), np.maximum(x, 0))
+    assert np.array_equal(
+        minidl.to_device(minidl.dispatch.op("relu", cuda.to_device(x)).forward(cuda.to_device(x)), "cpu"),
+        np.maximum(x, 0),
+    )
 
 # %% [markdown]
 # ## The convolution: one thread per output pixel
@@ -93,6 +96,7 @@ if HAS_NUMBA_CUDA:
 
 # %%
 if HAS_NUMBA_CUDA:
+
     @cuda.jit
     def conv_direct(x, w, b, s, p, y):
         N, C_out, OH, OW = y.shape
@@ -113,9 +117,12 @@ if HAS_NUMBA_CUDA:
     yc = cuda.device_array((1, 3, 6, 6))
     conv_direct[2, 32](cuda.to_device(xc), cuda.to_device(wc), cuda.to_device(bc), 1, 1, yc)
     library = minidl.dispatch.op("conv2d", cuda.to_device(xc)).forward(
-        cuda.to_device(xc), cuda.to_device(wc), cuda.to_device(bc), (1, 1), (1, 1))
-    print("direct kernel = minidl's im2col + tiled GEMM:",
-          np.allclose(yc.copy_to_host(), minidl.to_device(library, "cpu")))
+        cuda.to_device(xc), cuda.to_device(wc), cuda.to_device(bc), (1, 1), (1, 1)
+    )
+    print(
+        "direct kernel = minidl's im2col + tiled GEMM:",
+        np.allclose(yc.copy_to_host(), minidl.to_device(library, "cpu")),
+    )
 
 # %% [markdown]
 # ## The tiled matrix product, and the reads it saves
@@ -171,8 +178,10 @@ if HAS_NUMBA_CUDA:
         kernel[(M // TILE, N // TILE), (TILE, TILE)](cuda.to_device(A), cuda.to_device(B), C, reads)
         np.testing.assert_allclose(C.copy_to_host(), A @ B, rtol=1e-10, atol=1e-12)
         counted[name] = int(reads.copy_to_host()[0])
-        print(f"{name:8s} kernel: {counted[name]:>10,d} global reads counted, formula {formula[name]:>10,d} "
-              f"({time.perf_counter() - start:.2f} s)")
+        print(
+            f"{name:8s} kernel: {counted[name]:>10,d} global reads counted, formula {formula[name]:>10,d} "
+            f"({time.perf_counter() - start:.2f} s)"
+        )
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 names = list(formula)
@@ -207,12 +216,27 @@ if HAS_NUMBA_CUDA:
     side = ((x.shape[2] // 2) - 4) // 2  # the maps' size after the second pooling: 5 for 28x28
     n_train = 2 if SIMULATED else (512 if args.quick else 1500)
     model = nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * side * side, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10)).to("cuda")
-    history = minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=1e-3),
-                         (x[:n_train], y[:n_train]), val_data=(x[1500:1500 + n_train], y[1500:1500 + n_train]),
-                         epochs=1 if SIMULATED or args.quick else 5, batch_size=2 if SIMULATED else 64,
-                         verbose=True)
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * side * side, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    ).to("cuda")
+    history = minidl.fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.Adam(model.parameters(), lr=1e-3),
+        (x[:n_train], y[:n_train]),
+        val_data=(x[1500 : 1500 + n_train], y[1500 : 1500 + n_train]),
+        epochs=1 if SIMULATED or args.quick else 5,
+        batch_size=2 if SIMULATED else 64,
+        verbose=True,
+    )
     print(f"LeNet-5 on 'cuda'{' (simulated)' if SIMULATED else ''}: {history}")

@@ -12,6 +12,7 @@ that works without NVIDIA's ``numba-cuda`` package (``pip install -e ".[cuda]"``
 Set ``NUMBA_ENABLE_CUDASIM=1`` before anything imports numba.cuda to run every kernel in
 the CUDA simulator (each GPU thread a Python thread), without a GPU and in a debugger.
 """
+
 import importlib.util
 
 

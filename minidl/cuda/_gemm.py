@@ -27,6 +27,7 @@ Each element loaded from global memory is now used TILE times, so the product re
 Tiles that stick out of the matrix are padded with zeros. The shared tiles and the
 accumulator are float64 whatever the input dtype (sums in float64, as on the CPU).
 """
+
 from numba import cuda, float64
 
 from ._launch import TILE, launch_tiles

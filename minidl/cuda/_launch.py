@@ -21,6 +21,7 @@ elements would.
 Kernels that work on rows (a channel's statistics, a matrix tile) stride over the rows by
 blocks instead: ``for r in range(cuda.blockIdx.x, rows, cuda.gridDim.x)``.
 """
+
 import math
 
 import numba

@@ -15,6 +15,7 @@ order the threads arrive). ``cuda.syncthreads()`` between the steps makes every 
 until the step is done. Warp shuffles would be faster, but the simulator does not have
 them. Sums are kept in float64, as on the CPU.
 """
+
 from numba import cuda
 
 

@@ -9,6 +9,7 @@ A thread that computes the gradient of pixel h loops over exactly these oh (and 
 for the columns) and reads their upstream gradients: each pixel is written by one thread,
 so no two threads ever add into the same place.
 """
+
 from numba import cuda
 
 

@@ -1,6 +1,7 @@
 """One Adam step on the GPU, in place (the equations: ``minidl/ops/adam.py``). Each thread
 calls the CPU file's ``adam_update`` for its elements (a Numba function that a CUDA kernel
 can call), so the update is written once."""
+
 from numba import cuda
 
 from ..ops import adam
@@ -20,6 +21,19 @@ def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
     """Adam's step number ``t`` (from 1) on the device array ``p``, in place; m and v are
     the moments, updated in place. Scalars are taken in p's dtype. Returns p."""
     d = p.dtype.type
-    launch(adam_kernel, p.size, p.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-           d(lr), d(beta1), d(beta2), d(eps), d(weight_decay), d(1 - beta1 ** t), d(1 - beta2 ** t))
+    launch(
+        adam_kernel,
+        p.size,
+        p.reshape(-1),
+        grad.reshape(-1),
+        m.reshape(-1),
+        v.reshape(-1),
+        d(lr),
+        d(beta1),
+        d(beta2),
+        d(eps),
+        d(weight_decay),
+        d(1 - beta1**t),
+        d(1 - beta2**t),
+    )
     return p

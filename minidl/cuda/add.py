@@ -1,4 +1,5 @@
 """Addition on the GPU: y = a + b and out += a, element by element (``minidl/ops/add.py``)."""
+
 from numba import cuda
 
 from ..device import empty

@@ -1,10 +1,11 @@
 """Average pooling on the GPU (the math: ``minidl/ops/avgpool2d.py``).
 
-    forward:   thread q computes one output y[n, c, oh, ow]: the mean of its window
-    backward:  thread q computes one dx[n, c, h, w]: it gathers dy / (KH KW) from every
-               window that covers (h, w) (``_windows.py``), where the CPU spreads each
-               window's gradient over its pixels
+forward:   thread q computes one output y[n, c, oh, ow]: the mean of its window
+backward:  thread q computes one dx[n, c, h, w]: it gathers dy / (KH KW) from every
+           window that covers (h, w) (``_windows.py``), where the CPU spreads each
+           window's gradient over its pixels
 """
+
 from numba import cuda
 
 from ..device import empty
@@ -12,7 +13,6 @@ from ..ops import avgpool2d
 from ..ops.im2col import output_size
 from ._launch import from_cpu, launch
 from ._windows import covering_windows
-
 
 window_mean = from_cpu(avgpool2d.window_mean)
 

@@ -8,6 +8,7 @@ of the course and their compact form: ``minidl/ops/batchnorm.py``). x is viewed 
                                                             adds them (``_reduce.py``)
     everything per element (x_hat, y, dx)                   one thread per element
 """
+
 import math
 
 from numba import cuda, float64
@@ -15,7 +16,6 @@ from numba import cuda, float64
 from ..device import as_ncl, empty
 from ._launch import THREADS, launch, launch_rows
 from ._reduce import block_sum
-
 
 
 @cuda.jit
@@ -111,8 +111,7 @@ def batchnorm_backward_dx_kernel(dy, x, gamma, mean, var, eps, dsigma2, dmu, dx)
     for q in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         n, c, l = q // (C * L), q // L % C, q % L
         dx_hat = dy[n, c, l] * gamma[c]
-        dx[n, c, l] = (dx_hat / math.sqrt(var[c] + eps) + dsigma2[c] * 2.0 * (x[n, c, l] - mean[c]) / m
-                       + dmu[c] / m)
+        dx[n, c, l] = dx_hat / math.sqrt(var[c] + eps) + dsigma2[c] * 2.0 * (x[n, c, l] - mean[c]) / m + dmu[c] / m
 
 
 @cuda.jit
@@ -177,8 +176,9 @@ def forward_train(x, gamma, beta, eps):
 def forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, per channel."""
     y = empty(x.shape, x.dtype, like=x)
-    launch(batchnorm_forward_eval_kernel, x.size, as_ncl(x), gamma, beta, running_mean, running_var, float(eps),
-           as_ncl(y))
+    launch(
+        batchnorm_forward_eval_kernel, x.size, as_ncl(x), gamma, beta, running_mean, running_var, float(eps), as_ncl(y)
+    )
     return y
 
 
@@ -186,8 +186,18 @@ def update_running_stats(running_mean, running_var, mean, var, m, momentum=0.1):
     """The new running statistics (new device arrays): see the CPU file."""
     new_mean = empty(running_mean.shape, running_mean.dtype, like=running_mean)
     new_var = empty(running_var.shape, running_var.dtype, like=running_var)
-    launch(update_running_stats_kernel, mean.size, running_mean, running_var, mean, var, float(m), float(momentum),
-           new_mean, new_var)
+    launch(
+        update_running_stats_kernel,
+        mean.size,
+        running_mean,
+        running_var,
+        mean,
+        var,
+        float(m),
+        float(momentum),
+        new_mean,
+        new_var,
+    )
     return new_mean, new_var
 
 
@@ -214,8 +224,18 @@ def backward_compact(dy, gamma, cache):
     dx, dgamma, dbeta = _gradient_arrays(dy)
     x_hat = as_ncl(cache["x_hat"])
     launch_rows(channel_sums_kernel, dy.shape[1], as_ncl(dy), x_hat, dgamma, dbeta)
-    launch(batchnorm_backward_compact_kernel, dy.size, as_ncl(dy), gamma, cache["var"], x_hat, float(cache["eps"]),
-           dgamma, dbeta, as_ncl(dx))
+    launch(
+        batchnorm_backward_compact_kernel,
+        dy.size,
+        as_ncl(dy),
+        gamma,
+        cache["var"],
+        x_hat,
+        float(cache["eps"]),
+        dgamma,
+        dbeta,
+        as_ncl(dx),
+    )
     return dx, dgamma, dbeta
 
 
@@ -223,7 +243,17 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
     """The gradients of forward_eval: (dx, dgamma, dbeta)."""
     dx, dgamma, dbeta = _gradient_arrays(dy)
     x_hat = empty(x.shape, x.dtype, like=x)
-    launch(batchnorm_backward_eval_kernel, x.size, as_ncl(dy), as_ncl(x), gamma, running_mean, running_var, float(eps),
-           as_ncl(dx), as_ncl(x_hat))
+    launch(
+        batchnorm_backward_eval_kernel,
+        x.size,
+        as_ncl(dy),
+        as_ncl(x),
+        gamma,
+        running_mean,
+        running_var,
+        float(eps),
+        as_ncl(dx),
+        as_ncl(x_hat),
+    )
     launch_rows(channel_sums_kernel, dy.shape[1], as_ncl(dy), as_ncl(x_hat), dgamma, dbeta)
     return dx, dgamma, dbeta

@@ -1,5 +1,6 @@
 """A per-channel bias on the GPU (the math: ``minidl/ops/bias.py``): the addition one
 thread per element, the gradient db[c] one block per channel (a shared-memory tree)."""
+
 from numba import cuda, float64
 
 from ..device import as_ncl, empty
@@ -30,7 +31,6 @@ def bias_backward_kernel(dy, db):
         total = block_sum(s, tid, THREADS)
         if tid == 0:
             db[c] = total
-
 
 
 def forward(y, b):

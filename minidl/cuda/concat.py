@@ -1,4 +1,5 @@
 """Channel concatenation on the GPU and its split (the math: ``minidl/ops/concat.py``)."""
+
 from numba import cuda
 
 from ..device import as_ncl, empty
@@ -31,7 +32,6 @@ def split_kernel(dy, da, db):
             da[n, c, l] = dy[n, c, l]
         else:
             db[n, c - CA, l] = dy[n, c, l]
-
 
 
 def forward(a, b):

@@ -4,4 +4,5 @@ output-size rule: ``minidl/ops/conv_transpose2d.py``). Those functions pick conv
 bias for the device the arrays live on, so the GPU runs them as they are, with the kernels
 of ``cuda/conv2d.py`` (im2col, the tiled GEMM, the col2im gather) and ``cuda/bias.py``.
 """
+
 from ..ops.conv_transpose2d import backward, forward, output_size  # noqa: F401  (the same functions)

@@ -7,6 +7,7 @@ generator handed in (minidl's global one), so ``minidl.seed(n)`` makes the masks
 reproducible; they are not the CPU's masks (another generator), but follow the same law.
 The mask stays on the device, for backward.
 """
+
 import math
 import warnings
 
@@ -43,7 +44,7 @@ def make_mask(shape, p, rng):
     blocks = min(blocks_for(size, THREADS), MASK_BLOCKS)
     with warnings.catch_warnings():  # the simulator seeds the generators in object mode, noisily
         warnings.simplefilter("ignore", NumbaWarning)
-        states = create_xoroshiro128p_states(blocks * THREADS, seed=int(rng.integers(2 ** 63)))
+        states = create_xoroshiro128p_states(blocks * THREADS, seed=int(rng.integers(2**63)))
     mask = empty(shape, np.bool_, like=states)
     launch_blocks(mask_kernel, blocks, states, float(p), mask.reshape(-1))  # one thread per generator
     return mask

@@ -1,4 +1,5 @@
 """Fill on the GPU: out[i] = value for every i, in place (``minidl/ops/fill.py``)."""
+
 from numba import cuda
 
 from ._launch import launch

@@ -10,6 +10,7 @@
              window at oh = (h + ph - i) / sh, ow = (w + pw - j) / sw, when those divide
              exactly and fall inside the output. No atomics, the same sum at every run.
 """
+
 from numba import cuda
 
 from ..device import empty

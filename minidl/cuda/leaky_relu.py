@@ -1,4 +1,5 @@
 """Leaky ReLU on the GPU, element by element (the math: ``minidl/ops/leaky_relu.py``)."""
+
 from numba import cuda
 
 from ..device import empty
@@ -29,6 +30,7 @@ def forward(x, negative_slope=0.01):
 def backward(dy, x, negative_slope=0.01):
     """dx = dy * (1 if x > 0 else negative_slope). dy, x (forward's input): same shape."""
     dx = empty(x.shape, x.dtype, like=x)
-    launch(leaky_relu_backward_kernel, x.size, dy.reshape(-1), x.reshape(-1), x.dtype.type(negative_slope),
-           dx.reshape(-1))
+    launch(
+        leaky_relu_backward_kernel, x.size, dy.reshape(-1), x.reshape(-1), x.dtype.type(negative_slope), dx.reshape(-1)
+    )
     return dx

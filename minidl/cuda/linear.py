@@ -1,6 +1,7 @@
 """Linear on the GPU: y = x w^T + b (the math: ``minidl/ops/linear.py``). Its three
 matrix products are the tiled GEMM of ``_gemm.py`` (each matrix a batch of one), the bias
 and its gradient are ``bias.py``."""
+
 from ..device import empty
 from . import bias
 from ._gemm import matmul

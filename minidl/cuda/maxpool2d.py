@@ -1,12 +1,13 @@
 """Max pooling on the GPU (the math, and which maximum wins a tie: ``minidl/ops/maxpool2d.py``).
 
-    forward:   thread q computes one output y[n, c, oh, ow] and its argmax h * W + w
-               (the first maximum in row-major window order, as on the CPU)
-    backward:  thread q computes one dx[n, c, h, w]: a GATHER over the windows that cover
-               (h, w) (``_windows.py``), adding dy[n, c, oh, ow] of those whose argmax is
-               this pixel. The CPU routes each dy to its argmax (a scatter); on the GPU two
-               overlapping windows with one argmax would race, the gather never does.
+forward:   thread q computes one output y[n, c, oh, ow] and its argmax h * W + w
+           (the first maximum in row-major window order, as on the CPU)
+backward:  thread q computes one dx[n, c, h, w]: a GATHER over the windows that cover
+           (h, w) (``_windows.py``), adding dy[n, c, oh, ow] of those whose argmax is
+           this pixel. The CPU routes each dy to its argmax (a scatter); on the GPU two
+           overlapping windows with one argmax would race, the gather never does.
 """
+
 import numpy as np
 from numba import cuda
 
@@ -15,7 +16,6 @@ from ..ops import maxpool2d
 from ..ops.im2col import output_size
 from ._launch import from_cpu, launch
 from ._windows import covering_windows
-
 
 window_max = from_cpu(maxpool2d.window_max)
 

@@ -1,5 +1,6 @@
 """Mean squared error on the GPU (the math: ``minidl/ops/mse.py``): the sum is one block's
 shared-memory tree (``_reduce.py``), the gradient one thread per element."""
+
 import numpy as np
 from numba import cuda, float64
 

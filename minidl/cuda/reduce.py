@@ -1,6 +1,7 @@
 """Whole-array reductions on the GPU, for the checks (the definitions:
 ``minidl/ops/reduce.py``): one block of THREADS threads, each adding up a share of the
 array (a block-stride loop), then the shared-memory tree of ``_reduce.py``."""
+
 import math
 
 import numpy as np

@@ -3,6 +3,7 @@
 The simplest kernel, and the pattern of every element-wise one: thread i of the grid
 computes element i (then i + gridsize, ... : the grid-stride loop of ``_launch.py``).
 """
+
 from numba import cuda
 
 from ..device import empty

@@ -1,6 +1,7 @@
 """One SGD step on the GPU, in place (the equations: ``minidl/ops/sgd.py``). Each thread
 calls the CPU file's ``sgd_update`` for its elements: a Numba function that a CUDA kernel
 can call, so the update is written once."""
+
 from numba import cuda
 
 from ..ops import sgd
@@ -21,6 +22,16 @@ def step(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):
     when momentum is 0). Scalars are taken in p's dtype. Returns p."""
     t = p.dtype.type
     buf = grad if buf is None else buf  # momentum 0: never read nor written
-    launch(sgd_kernel, p.size, p.reshape(-1), grad.reshape(-1), buf.reshape(-1),
-           t(lr), t(momentum), t(weight_decay), bool(nesterov), bool(first_step))
+    launch(
+        sgd_kernel,
+        p.size,
+        p.reshape(-1),
+        grad.reshape(-1),
+        buf.reshape(-1),
+        t(lr),
+        t(momentum),
+        t(weight_decay),
+        bool(nesterov),
+        bool(first_step),
+    )
     return p

@@ -1,5 +1,6 @@
 """The logistic sigmoid on the GPU, element by element (the math and why it is computed
 through exp(-|x|): ``minidl/ops/sigmoid.py``)."""
+
 import math
 
 from numba import cuda

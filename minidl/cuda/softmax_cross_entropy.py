@@ -8,6 +8,7 @@
     backward:  the same tree for W = sum w[c], then one thread per position writes its K
                gradients
 """
+
 import math
 
 import numpy as np
@@ -18,7 +19,6 @@ from ..ops import softmax_cross_entropy
 from ..ops.softmax_cross_entropy import _weights
 from ._launch import THREADS, from_cpu, launch, launch_rows
 from ._reduce import block_sum
-
 
 softmax_position = from_cpu(softmax_cross_entropy.softmax_position)
 
@@ -82,7 +82,6 @@ def cross_entropy_backward_kernel(probs, t, w, W, dz):
         for k in range(K):
             dz[n, k, p] = scale * probs[n, k, p]
         dz[n, c, p] -= scale
-
 
 
 def _labels(labels, z):

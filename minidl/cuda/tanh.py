@@ -1,4 +1,5 @@
 """tanh on the GPU, element by element (the math: ``minidl/ops/tanh.py``)."""
+
 import math
 
 from numba import cuda

@@ -1,9 +1,10 @@
 """Nearest-neighbour upsampling on the GPU (the math: ``minidl/ops/upsample_nearest.py``).
 
-    forward:   thread q computes one output pixel y[n, c, i, j] = x[n, c, i // sh, j // sw]
-    backward:  thread q computes one dx[n, c, h, w]: the sum of its sh x sw block of dy (a
-               gather: each input pixel reads the outputs it was copied to)
+forward:   thread q computes one output pixel y[n, c, i, j] = x[n, c, i // sh, j // sw]
+backward:  thread q computes one dx[n, c, h, w]: the sum of its sh x sw block of dy (a
+           gather: each input pixel reads the outputs it was copied to)
 """
+
 from numba import cuda
 
 from ..device import empty

@@ -17,7 +17,6 @@ from ..ops.yolo_loss import BAD_OBJ, BAD_SIZE, TERMS, _first_nonzero  # noqa: F4
 from ._launch import THREADS, from_cpu, launch, launch_rows
 from ._reduce import block_sum
 
-
 assign_cell = from_cpu(yolo_loss.assign_cell)
 cell_terms = from_cpu(yolo_loss.cell_terms)
 cell_gradient = from_cpu(yolo_loss.cell_gradient)
@@ -49,7 +48,8 @@ def cell_terms_kernel(pred, target, responsible, iou, B, sums):
     for q in range(cuda.grid(1), N * S * S, cuda.gridsize(1)):
         n, i, j = q // (S * S), q // S % S, q % S
         sums[q, 0], sums[q, 1], sums[q, 2], sums[q, 3] = cell_terms(
-            pred, target, responsible[n, i, j], iou[n, i, j], B, n, i, j)
+            pred, target, responsible[n, i, j], iou[n, i, j], B, n, i, j
+        )
 
 
 @cuda.jit
@@ -75,8 +75,9 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
     N, S = pred.shape[0], pred.shape[1]
     for q in range(cuda.grid(1), N * S * S, cuda.gridsize(1)):
         n, i, j = q // (S * S), q // S % S, q % S
-        cell_gradient(pred, target, responsible[n, i, j], iou[n, i, j], B, lambda_coord, lambda_noobj,
-                      2.0 / N, n, i, j, dpred)
+        cell_gradient(
+            pred, target, responsible[n, i, j], iou[n, i, j], B, lambda_coord, lambda_noobj, 2.0 / N, n, i, j, dpred
+        )
 
 
 def _cells(pred, target, S, B, C):
@@ -124,6 +125,16 @@ def backward(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_n
     """d loss / d pred, with pred's shape and dtype, on the device."""
     p, t = _cells(pred, target, S, B, C)
     dpred = empty(p.shape, p.dtype, like=p)
-    launch(yolo_loss_backward_kernel, p.shape[0] * S * S, p, t, responsible, iou, B, float(lambda_coord),
-           float(lambda_noobj), dpred)
+    launch(
+        yolo_loss_backward_kernel,
+        p.shape[0] * S * S,
+        p,
+        t,
+        responsible,
+        iou,
+        B,
+        float(lambda_coord),
+        float(lambda_noobj),
+        dpred,
+    )
     return dpred.reshape(pred.shape)

@@ -4,6 +4,7 @@
 pixel counts how many of the 4x4 blocks of the original 32x32 bitmap were inked, so the
 values are integers 0..16. The data ships inside scikit-learn: nothing is downloaded.
 """
+
 import numpy as np
 
 

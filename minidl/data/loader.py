@@ -6,6 +6,7 @@ epoch to epoch: this is the "stochastic" in stochastic gradient descent. Batch b
 the samples ``order[b * batch_size : (b + 1) * batch_size]``; the last one is smaller when
 ``batch_size`` does not divide N, unless ``drop_last=True`` leaves it out.
 """
+
 import numbers
 
 import numpy as np
@@ -59,9 +60,11 @@ class DataLoader:
         else:
             order = np.arange(n)
         for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]
 
     def __repr__(self):
-        return (f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"seed={self.seed}, drop_last={self.drop_last}, {len(self)} batches)")
+        return (
+            f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"seed={self.seed}, drop_last={self.drop_last}, {len(self)} batches)"
+        )

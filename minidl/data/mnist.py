@@ -48,6 +48,7 @@ published in many independent projects for the decompressed files of the standar
 mirrors (their sizes 47040016, 60008, 7840016, 10008 bytes match the headers). A
 mismatch raises ``ValueError`` naming the file, both digests, and what to do.
 """
+
 import gzip
 import hashlib
 import math
@@ -134,15 +135,19 @@ def load_mnist(kind="digits", split="train", *, root=None, download=True, n=None
     images = parse_idx(images_bytes, IMAGE_MAGIC, name=images_path)  # (N, rows, cols) uint8
     labels = parse_idx(labels_bytes, LABEL_MAGIC, name=labels_path)  # (N,) uint8
     if images.shape[1:] != (28, 28):
-        raise ValueError(f"load_mnist: {images_path} holds images of {images.shape[1]}x{images.shape[2]} "
-                         f"pixels, expected 28x28")
+        raise ValueError(
+            f"load_mnist: {images_path} holds images of {images.shape[1]}x{images.shape[2]} pixels, expected 28x28"
+        )
     if len(images) != len(labels):
-        raise ValueError(f"load_mnist: {images_path} holds {len(images)} images but {labels_path} "
-                         f"holds {len(labels)} labels; the two files must come from the same split")
+        raise ValueError(
+            f"load_mnist: {images_path} holds {len(images)} images but {labels_path} "
+            f"holds {len(labels)} labels; the two files must come from the same split"
+        )
     if labels.size and labels.max() >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise ValueError(f"load_mnist: {labels_path} has label {labels[bad]} at index {bad}; "
-                         f"labels must be in 0..{NUM_CLASSES - 1}")
+        raise ValueError(
+            f"load_mnist: {labels_path} has label {labels[bad]} at index {bad}; labels must be in 0..{NUM_CLASSES - 1}"
+        )
 
     if n is not None:
         if n > len(labels):
@@ -180,22 +185,27 @@ def parse_idx(data, magic, name="IDX data"):
             hint = " (it is gzip-compressed: decompress it first)"
         elif actual_magic in (IMAGE_MAGIC, LABEL_MAGIC):
             hint = " (an images file where a labels file was expected, or the reverse?)"
-        raise ValueError(f"{name}: wrong magic number 0x{actual_magic:08x}, expected 0x{magic:08x} "
-                         f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''}){hint}")
+        raise ValueError(
+            f"{name}: wrong magic number 0x{actual_magic:08x}, expected 0x{magic:08x} "
+            f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''}){hint}"
+        )
     if len(data) < header_size:
-        raise ValueError(f"{name}: truncated IDX file: {len(data)} bytes, shorter than its "
-                         f"{header_size}-byte header")
+        raise ValueError(f"{name}: truncated IDX file: {len(data)} bytes, shorter than its {header_size}-byte header")
     # the size of each dimension: NDIM big-endian 4-byte integers after the magic number
-    shape = tuple(int.from_bytes(data[4 + 4 * d:8 + 4 * d], "big") for d in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * d : 8 + 4 * d], "big") for d in range(ndim))
     expected_size = header_size + math.prod(shape)  # Python ints: a forged header cannot overflow them
     dims = " x ".join(str(s) for s in shape)
     if len(data) < expected_size:
-        raise ValueError(f"{name}: truncated IDX file: the header promises {dims} values "
-                         f"({expected_size} bytes in all) but the file has only {len(data)} bytes")
+        raise ValueError(
+            f"{name}: truncated IDX file: the header promises {dims} values "
+            f"({expected_size} bytes in all) but the file has only {len(data)} bytes"
+        )
     if len(data) > expected_size:
-        raise ValueError(f"{name}: {len(data) - expected_size} bytes of trailing garbage after the "
-                         f"{dims} values the header promises ({expected_size} bytes expected, "
-                         f"{len(data)} found)")
+        raise ValueError(
+            f"{name}: {len(data) - expected_size} bytes of trailing garbage after the "
+            f"{dims} values the header promises ({expected_size} bytes expected, "
+            f"{len(data)} found)"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
 
 
@@ -233,12 +243,13 @@ def _find_or_download(kind, name, cache, download):
                 return path, data
 
     where = " or ".join(folders)
-    by_hand = (f"Put the files {', '.join(_all_file_names())} (each plain or .gz) in {cache} "
-               f"by hand, or pass root= / set MINIDL_DATA to a folder whose {SUBFOLDERS[kind]}/ "
-               f"subfolder holds them.")
+    by_hand = (
+        f"Put the files {', '.join(_all_file_names())} (each plain or .gz) in {cache} "
+        f"by hand, or pass root= / set MINIDL_DATA to a folder whose {SUBFOLDERS[kind]}/ "
+        f"subfolder holds them."
+    )
     if not download:
-        raise FileNotFoundError(f"load_mnist: {name} (kind={kind!r}) is not in {where}, and "
-                                f"download=False. {by_hand}")
+        raise FileNotFoundError(f"load_mnist: {name} (kind={kind!r}) is not in {where}, and download=False. {by_hand}")
 
     failures = []
     for base in MIRRORS[kind]:
@@ -264,7 +275,8 @@ def _find_or_download(kind, name, cache, download):
 
     raise FileNotFoundError(
         f"load_mnist: {name} (kind={kind!r}) is not in {where}, and it could not be downloaded "
-        f"(no network, or every mirror failed):\n" + "\n".join(failures) + f"\n{by_hand}")
+        f"(no network, or every mirror failed):\n" + "\n".join(failures) + f"\n{by_hand}"
+    )
 
 
 def _verify(kind, name, data, source, in_cache):
@@ -277,11 +289,15 @@ def _verify(kind, name, data, source, in_cache):
     elif "://" in source:
         todo = "The mirror sent a damaged or different file; try again later or another mirror."
     else:
-        todo = ("It comes from a system package: reinstall that package (for Fashion-MNIST: "
-                "apt-get install --reinstall dataset-fashion-mnist), or put a good copy in the "
-                "cache folder, which is searched first.")
-    raise ValueError(f"load_mnist: checksum mismatch for {source} ({kind} {name}): the SHA-256 of "
-                     f"its decompressed bytes is {actual}, expected {expected}. {todo}")
+        todo = (
+            "It comes from a system package: reinstall that package (for Fashion-MNIST: "
+            "apt-get install --reinstall dataset-fashion-mnist), or put a good copy in the "
+            "cache folder, which is searched first."
+        )
+    raise ValueError(
+        f"load_mnist: checksum mismatch for {source} ({kind} {name}): the SHA-256 of "
+        f"its decompressed bytes is {actual}, expected {expected}. {todo}"
+    )
 
 
 def _all_file_names():

@@ -24,6 +24,7 @@ the class of the shape visible there (0 background, 1 circle, 2 square, 3 triang
     images                     (1000, 3, 32, 32) float32 in [0, 1]
     masks                      (1000, 32, 32) int64 in {0, 1, 2, 3}
 """
+
 import numpy as np
 
 from ..nn.checks import integer
@@ -31,8 +32,8 @@ from ..nn.checks import integer
 CLASS_NAMES = ("circle", "square", "triangle")  # label 0, 1, 2
 
 BACKGROUND = (0.0, 0.3)  # each background channel is drawn uniformly from this range,
-SHAPE = (0.55, 1.0)      # each shape colour channel from this one: shapes are brighter
-NOISE = 0.05             # then uniform noise in [-NOISE, NOISE] on every pixel, clipped to [0, 1]
+SHAPE = (0.55, 1.0)  # each shape colour channel from this one: shapes are brighter
+NOISE = 0.05  # then uniform noise in [-NOISE, NOISE] on every pixel, clipped to [0, 1]
 
 
 def _pixel_centres(size):
@@ -139,8 +140,8 @@ def make_shapes_detection(n, size=64, max_objects=3, seed=0):
 # --- segmentation ---------------------------------------------------------------------------
 
 SEGMENTATION_CLASSES = ("background",) + CLASS_NAMES  # mask value 0, 1 circle, 2 square, 3 triangle
-MAX_SHAPES = 4         # a segmentation scene holds 1 to MAX_SHAPES shapes, which may overlap
-MIN_CONTRAST = 0.2     # two shapes of one scene differ by at least this in some colour channel
+MAX_SHAPES = 4  # a segmentation scene holds 1 to MAX_SHAPES shapes, which may overlap
+MIN_CONTRAST = 0.2  # two shapes of one scene differ by at least this in some colour channel
 
 
 def _distinct_colour(rng, others, tries=1000):
@@ -177,7 +178,7 @@ def random_segmentation_scene(rng, size):
         inside = MASKS[label](size, cx, cy, r)
         colour = _distinct_colour(rng, colours)
         image[:, inside] = colour[:, None]  # over whatever was there
-        mask[inside] = label + 1            # 0 is the background
+        mask[inside] = label + 1  # 0 is the background
         colours.append(colour)
     image += rng.uniform(-NOISE, NOISE, size=image.shape)
     return np.clip(image, 0.0, 1.0).astype(np.float32), mask

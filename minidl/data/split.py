@@ -59,8 +59,9 @@ def train_val_test_split(x, y, val=0.15, test=0.15, seed=0, stratify=True):
     n_test, n_val = round(test * n), round(val * n)
     for name, fraction, size in (("test", test, n_test), ("validation", val, n_val)):
         if fraction > 0 and size == 0:
-            raise ValueError(f"train_val_test_split: a {name} fraction of {fraction} of {n} samples "
-                             f"is an empty {name} set")
+            raise ValueError(
+                f"train_val_test_split: a {name} fraction of {fraction} of {n} samples is an empty {name} set"
+            )
     if n_test + n_val >= n:
         raise ValueError(f"train_val_test_split: val={val} and test={test} of {n} samples leave no training data")
 
@@ -78,8 +79,8 @@ def train_val_test_split(x, y, val=0.15, test=0.15, seed=0, stratify=True):
     for group, n_te, n_va in zip(groups, test_counts, val_counts):
         group = rng.permutation(group)  # shuffle within the class, then cut
         test_idx.append(group[:n_te])
-        val_idx.append(group[n_te:n_te + n_va])
-        train_idx.append(group[n_te + n_va:])
+        val_idx.append(group[n_te : n_te + n_va])
+        train_idx.append(group[n_te + n_va :])
 
     splits = []
     for idx in (train_idx, val_idx, test_idx):

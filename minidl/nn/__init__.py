@@ -1,4 +1,5 @@
 """Layers: thin stateful wrappers around the ops (parameters + the forward cache)."""
+
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .containers import ModuleDict, ModuleList, Sequential
@@ -12,3 +13,31 @@ from .pool import AvgPool2d, MaxPool2d
 from .skip import Concat, Residual
 from .upsample import Upsample
 from .yolo_loss import YOLOLoss
+
+__all__ = [
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Concat",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "MaxPool2d",
+    "ModuleDict",
+    "ModuleList",
+    "Parameter",
+    "ReLU",
+    "Residual",
+    "Sequential",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "Unflatten",
+    "Upsample",
+    "YOLOLoss",
+]

@@ -4,6 +4,7 @@ Each is one op of ``minidl/ops/`` applied to every element of an input of any sh
 ReLU and LeakyReLU keep their input for backward; Sigmoid and Tanh keep their output,
 since their derivatives are written in y (y (1 - y) and 1 - y^2).
 """
+
 from .. import dispatch
 from .checks import check_batch_axis, check_float_array, check_grad_shape, real_number
 from .module import Layer

@@ -5,11 +5,19 @@ statistics (``running_mean``, ``running_var``: plain array attributes, in the st
 evaluation mode uses the running statistics. The equations, including the four backward
 equations of the course, are in ``minidl/ops/batchnorm.py``.
 """
+
 import numpy as np
 
 from .. import dispatch
 from .checks import (
-    check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int, real_number,
+    check_channels,
+    check_float_array,
+    check_grad_dtype,
+    check_grad_shape,
+    check_ndim,
+    check_same_dtype,
+    positive_int,
+    real_number,
 )
 from .module import Layer, Parameter, replace_buffer
 
@@ -82,7 +90,9 @@ class _BatchNorm(Layer):
         if mode == "train":
             dx, dgamma, dbeta = op.backward(dy, self.weight.data, saved)
         else:
-            dx, dgamma, dbeta = op.backward_eval(dy, saved, self.weight.data, self.running_mean, self.running_var, self.eps)
+            dx, dgamma, dbeta = op.backward_eval(
+                dy, saved, self.weight.data, self.running_mean, self.running_var, self.eps
+            )
         self.weight.accumulate(dgamma)
         self.bias.accumulate(dbeta)
         return dx

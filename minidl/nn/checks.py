@@ -1,6 +1,7 @@
 """Input checks shared by every layer: a clear error naming the layer, the expected and
 the actual shape or dtype, before anything reaches a Numba kernel (where a wrong dtype
 would surface as an unreadable typing error)."""
+
 import math
 import numbers
 
@@ -19,7 +20,9 @@ def check_float_array(layer, x, name="input", device=None):
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{layer}: expected the {name} to have dtype float32 or float64, got {x.dtype}")
     if device is not None and device_of(x) != device:
-        hint = f"minidl.to_device(x, {device!r})" if name == "input" else f"move it with minidl.to_device(..., {device!r})"
+        hint = (
+            f"minidl.to_device(x, {device!r})" if name == "input" else f"move it with minidl.to_device(..., {device!r})"
+        )
         raise TypeError(
             f"{layer}: the {name} is on {device_of(x)!r} but the layer is on {device!r}; {hint} "
             f"(or move the model with model.to({device_of(x)!r}))"
@@ -29,7 +32,9 @@ def check_float_array(layer, x, name="input", device=None):
 def check_ndim(layer, x, ndims, layout, name="input"):
     """``x.ndim`` must be one of ``ndims``; ``layout`` names the axes, e.g. ``"(N, C, H, W)"``."""
     if x.ndim not in ndims:
-        raise ValueError(f"{layer}: expected a {'/'.join(map(str, ndims))}-D {name} {layout}, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{layer}: expected a {'/'.join(map(str, ndims))}-D {name} {layout}, got shape {tuple(x.shape)}"
+        )
 
 
 def check_batch_axis(layer, x, name="input"):
@@ -90,7 +95,9 @@ def check_window_fits(layer, x, kernel, padding):
 def check_channels(layer, x, expected):
     """x (N, C, ...) must have C == expected channels."""
     if x.shape[1] != expected:
-        raise ValueError(f"{layer}: expected {expected} input channels, got {x.shape[1]} (input shape {tuple(x.shape)})")
+        raise ValueError(
+            f"{layer}: expected {expected} input channels, got {x.shape[1]} (input shape {tuple(x.shape)})"
+        )
 
 
 def positive_int(layer, name, value):
@@ -139,5 +146,7 @@ def real_array(where, key, value, shape, dtype=np.float64):
         value = value.astype(dtype, copy=True)
     bad = int(np.count_nonzero(~np.isfinite(value)))
     if bad:
-        raise ValueError(f"{where}: {key!r} holds {bad} NaN or infinite values (as {np.dtype(dtype)}); nothing was loaded")
+        raise ValueError(
+            f"{where}: {key!r} holds {bad} NaN or infinite values (as {np.dtype(dtype)}); nothing was loaded"
+        )
     return value

@@ -17,6 +17,7 @@ In anomaly mode (``minidl.detect_anomaly()``) ``Sequential`` checks its input, e
 layer's output in forward and each layer's gradients in backward; an ``AnomalyError``
 from a child leaves with the child's name in front of its path.
 """
+
 from .. import anomaly
 from .module import Layer, atomic_forward
 
@@ -34,8 +35,9 @@ class ModuleList(Layer):
     def append(self, layer):
         """Add ``layer`` at the end. Returns self."""
         if not isinstance(layer, Layer):
-            raise TypeError(f"{type(self).__name__}: item {len(self.layers)} is a {type(layer).__name__}, "
-                            f"not a minidl layer")
+            raise TypeError(
+                f"{type(self).__name__}: item {len(self.layers)} is a {type(layer).__name__}, not a minidl layer"
+            )
         layer._places += 1
         self.layers.append(layer)
         return self

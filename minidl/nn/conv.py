@@ -9,10 +9,18 @@ the bias (C_out,), check their input and keep x for the backward pass. What they
 (arguments, checks, parameters, backward) is written once, in ``_ConvLayer``; they differ
 in the weight's shape, the op they call and the output-size rule they check.
 """
+
 from .. import dispatch
 from .checks import (
-    check_channels, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype,
-    check_window_fits, positive_int, to_pair,
+    check_channels,
+    check_float_array,
+    check_grad_dtype,
+    check_grad_shape,
+    check_ndim,
+    check_same_dtype,
+    check_window_fits,
+    positive_int,
+    to_pair,
 )
 from .init import bias_uniform, fan_in, kaiming_uniform
 from .module import Layer, Parameter
@@ -77,8 +85,10 @@ class _ConvLayer(Layer):
 
     def extra_repr(self):
         geometry = ", ".join(f"{k}={v}" for k, v in self.geometry().items())
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, {geometry}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, {geometry}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Conv2d(_ConvLayer):

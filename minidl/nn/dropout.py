@@ -4,6 +4,7 @@ In training mode each forward pass draws a fresh keep-mask from minidl's global 
 (so ``minidl.seed(n)`` makes it reproducible) and returns x * mask / (1 - p); in evaluation
 mode (``model.eval()``) it is the identity.
 """
+
 from .. import dispatch, rng
 from .checks import check_batch_axis, check_float_array, check_grad_shape, real_number
 from .module import Layer

@@ -5,6 +5,7 @@ forward is a reshape (C order, as PyTorch's), backward reshapes the gradient bac
 ``Unflatten(dim, unflattened_size)`` goes the other way, e.g. (N, C * H * W) -> (N, C, H, W)
 with ``Unflatten(1, (C, H, W))``: the bridge from a ``Linear`` back to feature maps, as in
 the decoder of an autoencoder."""
+
 import math
 import numbers
 
@@ -22,7 +23,9 @@ class Flatten(Layer):
         name = type(self).__name__
         check_float_array(name, x, device=self.device)
         if x.ndim < 2:
-            raise ValueError(f"{name}: expected an input with at least 2 dimensions (N, ...), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{name}: expected an input with at least 2 dimensions (N, ...), got shape {tuple(x.shape)}"
+            )
         self.save_for_backward(x.shape)
         return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
@@ -49,11 +52,16 @@ class Unflatten(Layer):
         name = type(self).__name__
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
             raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
-        if (not isinstance(unflattened_size, (tuple, list)) or not unflattened_size
-                or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in unflattened_size)):
+        if (
+            not isinstance(unflattened_size, (tuple, list))
+            or not unflattened_size
+            or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in unflattened_size)
+        ):
             raise TypeError(f"{name}: unflattened_size must be a non-empty tuple of ints, got {unflattened_size!r}")
         if min(unflattened_size) < 1:
-            raise ValueError(f"{name}: every size in unflattened_size must be at least 1 (minidl infers no -1), got {tuple(unflattened_size)}")
+            raise ValueError(
+                f"{name}: every size in unflattened_size must be at least 1 (minidl infers no -1), got {tuple(unflattened_size)}"
+            )
         self.dim = int(dim)
         self.unflattened_size = tuple(int(d) for d in unflattened_size)
 
@@ -69,14 +77,14 @@ class Unflatten(Layer):
                 f"{self.unflattened_size} holds {math.prod(self.unflattened_size)} elements (input shape {tuple(x.shape)})"
             )
         self.save_for_backward(x.shape)
-        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1 :])
 
     def backward(self, dy):
         name = type(self).__name__
         shape = self.saved_for_backward()
         check_float_array(name, dy, "upstream gradient dy", device=self.device)
         dim = self.dim % len(shape)
-        check_grad_shape(name, dy, shape[:dim] + self.unflattened_size + shape[dim + 1:])
+        check_grad_shape(name, dy, shape[:dim] + self.unflattened_size + shape[dim + 1 :])
         return dy.reshape(shape)
 
     def extra_repr(self):

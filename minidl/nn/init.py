@@ -10,6 +10,7 @@ PyTorch's rule, so C_out * KH * KW for ConvTranspose2d's (C_in, C_out, KH, KW)).
 Biases are ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``. All draws come from minidl's global
 generator, so ``minidl.seed(n)`` fixes them.
 """
+
 import math
 
 import numpy as np
@@ -27,7 +28,7 @@ def uniform(shape, bound, dtype=np.float32):
     return get_rng().uniform(-bound, bound, size=shape).astype(dtype)
 
 
-def kaiming_uniform(shape, a=math.sqrt(5), dtype=np.float32):
+def kaiming_uniform(shape, a=5**0.5, dtype=np.float32):
     """Kaiming-uniform weights: ``bound = sqrt(2 / (1 + a^2)) * sqrt(3 / fan_in)``."""
     gain = math.sqrt(2.0 / (1.0 + a * a))
     return uniform(shape, gain * math.sqrt(3.0 / fan_in(shape)), dtype)

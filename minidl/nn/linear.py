@@ -1,8 +1,14 @@
 """``Linear(in_features, out_features, bias=True)``: y = x w^T + b (the math is in
 ``minidl/ops/linear.py``)."""
+
 from .. import dispatch
 from .checks import (
-    check_float_array, check_grad_dtype, check_grad_shape, check_ndim, check_same_dtype, positive_int,
+    check_float_array,
+    check_grad_dtype,
+    check_grad_shape,
+    check_ndim,
+    check_same_dtype,
+    positive_int,
 )
 from .init import bias_uniform, kaiming_uniform
 from .module import Layer, Parameter

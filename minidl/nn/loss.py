@@ -15,6 +15,7 @@ Devices. A loss runs where its prediction is; the target (or the labels) may be 
 either side and is moved there. The loss is a Python float, ``backward()`` an array on
 the prediction's device.
 """
+
 import numpy as np
 
 from .. import dispatch

@@ -14,6 +14,7 @@ marks every layer's ``device``; a layer then takes and returns device arrays and
 host array with a clear error (and the reverse). ``state_dict()`` always holds host NumPy
 arrays; ``load_state_dict`` puts the values where the model is.
 """
+
 import contextlib
 
 import numpy as np
@@ -83,7 +84,12 @@ class Parameter:
         value = _checked_array("Parameter.data", value)
         self._data = value
         grad = self._grad
-        if grad is None or grad.shape != value.shape or grad.dtype != value.dtype or device_of(grad) != device_of(value):
+        if (
+            grad is None
+            or grad.shape != value.shape
+            or grad.dtype != value.dtype
+            or device_of(grad) != device_of(value)
+        ):
             self._grad = zeros(value.shape, value.dtype, like=value)
 
     @property
@@ -127,7 +133,9 @@ class Parameter:
     def accumulate(self, g):
         """grad += g, in place (the add op): gradients add up over backward calls."""
         if tuple(g.shape) != tuple(self.shape):
-            raise ValueError(f"Parameter.accumulate: the gradient has shape {tuple(g.shape)}, the parameter {tuple(self.shape)}")
+            raise ValueError(
+                f"Parameter.accumulate: the gradient has shape {tuple(g.shape)}, the parameter {tuple(self.shape)}"
+            )
         dispatch.op("add", self._grad, g).accumulate(self._grad, g)
 
     def __repr__(self):
@@ -291,11 +299,15 @@ class Layer:
                 )
             dtype = array.dtype if dtype is None else dtype
             if array.dtype != dtype:
-                raise TypeError(f"{name}: {attr} has dtype {array.dtype}, the layer's other state has {dtype}; "
-                                f"convert the whole layer with layer.to(np.{dtype})")
+                raise TypeError(
+                    f"{name}: {attr} has dtype {array.dtype}, the layer's other state has {dtype}; "
+                    f"convert the whole layer with layer.to(np.{dtype})"
+                )
             if device_of(array) != self.device:
-                raise TypeError(f"{name}: {attr} is on {device_of(array)!r} but the layer is on {self.device!r}; "
-                                f"move the whole layer with layer.to({self.device!r})")
+                raise TypeError(
+                    f"{name}: {attr} is on {device_of(array)!r} but the layer is on {self.device!r}; "
+                    f"move the whole layer with layer.to({self.device!r})"
+                )
 
     # --- the tree of layers -------------------------------------------------------------
     def named_children(self):
@@ -326,7 +338,9 @@ class Layer:
     def named_parameters(self, prefix=""):
         """``(key, Parameter)`` pairs: this layer's own, then each child's, in order; a
         shared parameter once. Sets each parameter's ``name`` to its key."""
-        pairs = [(key, getattr(owner, attr)) for key, owner, attr, is_param in self._named_state(prefix, set()) if is_param]
+        pairs = [
+            (key, getattr(owner, attr)) for key, owner, attr, is_param in self._named_state(prefix, set()) if is_param
+        ]
         for key, p in pairs:
             p.name = key
         return pairs
@@ -494,14 +508,14 @@ class Layer:
         finally:
             self.train(was_training)
         header = ("Layer", "Type", "Output shape", "Params")
-        table = [header] + [
-            (name, desc, str((-1,) + tuple(shape[1:])), f"{n:,}") for name, desc, shape, n in rows
-        ]
+        table = [header] + [(name, desc, str((-1,) + tuple(shape[1:])), f"{n:,}") for name, desc, shape, n in rows]
         widths = [max(len(row[i]) for row in table) for i in range(4)]
         rule = "-" * (sum(widths) + 6)
         lines = [rule]
         for i, row in enumerate(table):
-            lines.append("  ".join(cell.ljust(w) if j < 3 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(cell.ljust(w) if j < 3 else cell.rjust(w) for j, (cell, w) in enumerate(zip(row, widths)))
+            )
             if i == 0:
                 lines.append(rule)
         total = sum(p.size for p in self.parameters())

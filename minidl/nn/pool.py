@@ -1,6 +1,7 @@
 """``MaxPool2d`` and ``AvgPool2d(kernel_size, stride=None, padding=0)``: stride defaults
 to the kernel size (non-overlapping windows), as in PyTorch. The math is in
 ``minidl/ops/maxpool2d.py`` and ``minidl/ops/avgpool2d.py``."""
+
 from .. import dispatch
 from .checks import check_float_array, check_grad_shape, check_ndim, check_window_fits, to_pair
 from .module import Layer
@@ -49,7 +50,8 @@ class MaxPool2d(_Pool2d):
         argmax, x_shape = self.saved_for_backward()
         self._check_dy(dy, argmax.shape)
         return dispatch.op("maxpool2d", dy, argmax).backward(
-            dy, argmax, x_shape, self.kernel_size, self.stride, self.padding)
+            dy, argmax, x_shape, self.kernel_size, self.stride, self.padding
+        )
 
 
 class AvgPool2d(_Pool2d):

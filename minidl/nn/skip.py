@@ -11,6 +11,7 @@ train). ``Concat(inner)``, the U-Net skip, stacks x and inner(x) along the chann
 
 where C is the number of channels (or features) of x.
 """
+
 from .. import anomaly, dispatch
 from .checks import check_batch_axis, check_float_array, check_grad_shape
 from .module import Layer, atomic_forward
@@ -31,7 +32,9 @@ class Residual(Layer):
         with atomic_forward():  # inner's changes are undone if the shapes do not match
             fx = anomaly.child_forward(self.inner, "inner", x)
             if fx.shape != x.shape:
-                raise ValueError(f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}")
+                raise ValueError(
+                    f"Residual: inner(x) must have the input's shape {tuple(x.shape)}, got {tuple(fx.shape)}"
+                )
         self.save_for_backward(x.shape)
         return dispatch.op("add", x, fx).forward(x, fx)
 

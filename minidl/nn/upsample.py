@@ -5,6 +5,7 @@ A fixed, parameter-free way to go from a coarse map back to the image's size, to
 with the learned one, ``ConvTranspose2d``: each pixel becomes an sh x sw block of copies,
 and the gradient of the block is summed back into the pixel.
 """
+
 from .. import dispatch
 from .checks import check_float_array, check_grad_shape, check_ndim, to_pair
 from .module import Layer

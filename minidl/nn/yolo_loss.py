@@ -9,6 +9,7 @@
 
 ``minidl.detection.encode_yolo_targets`` builds the target from boxes and labels.
 """
+
 from .. import dispatch
 from ..device import as_array_like, to_host
 from .checks import check_float_array, positive_int, real_number
@@ -109,7 +110,4 @@ class YOLOLoss(Layer):
         )
 
     def extra_repr(self):
-        return (
-            f"S={self.S}, B={self.B}, C={self.C}, "
-            f"lambda_coord={self.lambda_coord}, lambda_noobj={self.lambda_noobj}"
-        )
+        return f"S={self.S}, B={self.B}, C={self.C}, lambda_coord={self.lambda_coord}, lambda_noobj={self.lambda_noobj}"

@@ -11,6 +11,7 @@ lambda, learning rate lr, at step t:
 
 ``minidl/optim.py`` holds m, v and t and calls this for every parameter.
 """
+
 import math
 
 import numpy as np
@@ -40,6 +41,17 @@ def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
     """Adam's step number ``t`` (from 1) on ``p``, in place; m and v (p's shape) are the
     moments, updated in place. Scalars are taken in p's dtype. Returns p."""
     d = p.dtype.type
-    adam_kernel(p.reshape(-1), np.ascontiguousarray(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
-                d(lr), d(beta1), d(beta2), d(eps), d(weight_decay), d(1 - beta1 ** t), d(1 - beta2 ** t))
+    adam_kernel(
+        p.reshape(-1),
+        np.ascontiguousarray(grad).reshape(-1),
+        m.reshape(-1),
+        v.reshape(-1),
+        d(lr),
+        d(beta1),
+        d(beta2),
+        d(eps),
+        d(weight_decay),
+        d(1 - beta1**t),
+        d(1 - beta2**t),
+    )
     return p

@@ -7,6 +7,7 @@ Backward of y = a + b: dy/da and dy/db are identities, so da = db = dy; the laye
 dy on to both branches and add what comes back with ``forward`` again
 (Residual: dx = dy + inner.backward(dy)).
 """
+
 import numpy as np
 from numba import njit
 

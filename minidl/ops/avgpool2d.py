@@ -26,6 +26,7 @@ window's upstream gradient is spread evenly over its pixels:
 The shares that fall on the padding are dropped; without padding nothing is lost and
 sum(dx) = sum(dy): the gradient is conserved.
 """
+
 import numpy as np
 from numba import njit, prange
 

@@ -48,11 +48,11 @@ where x_hat_i = (x_i - running_mean) * s.
 The compact form shows that the input gradient of a channel sums to zero: shifting every
 x_i of a channel by the same amount does not change y.
 """
+
 import numpy as np
 from numba import njit, prange
 
 from ..device import as_ncl
-
 
 
 @njit(cache=True, parallel=True)
@@ -184,8 +184,14 @@ def forward_train(x, gamma, beta, eps):
     mean = np.empty(C, dtype=x.dtype)
     var = np.empty(C, dtype=x.dtype)
     batchnorm_forward_train_kernel(
-        as_ncl(x), np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps,
-        as_ncl(y), as_ncl(x_hat), mean, var,
+        as_ncl(x),
+        np.ascontiguousarray(gamma),
+        np.ascontiguousarray(beta),
+        eps,
+        as_ncl(y),
+        as_ncl(x_hat),
+        mean,
+        var,
     )
     m = x.size // C
     return y, {"x": x, "x_hat": x_hat, "mean": mean, "var": var, "eps": eps, "m": m}
@@ -257,8 +263,14 @@ def backward_compact(dy, gamma, cache):
     """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_compact_kernel(
-        as_ncl(dy), np.ascontiguousarray(gamma), cache["var"], as_ncl(cache["x_hat"]), cache["eps"],
-        as_ncl(dx), dgamma, dbeta,
+        as_ncl(dy),
+        np.ascontiguousarray(gamma),
+        cache["var"],
+        as_ncl(cache["x_hat"]),
+        cache["eps"],
+        as_ncl(dx),
+        dgamma,
+        dbeta,
     )
     return dx, dgamma, dbeta
 
@@ -270,8 +282,14 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
     """
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
     batchnorm_backward_eval_kernel(
-        as_ncl(dy), as_ncl(np.ascontiguousarray(x)), np.ascontiguousarray(gamma),
-        np.ascontiguousarray(running_mean), np.ascontiguousarray(running_var), eps,
-        as_ncl(dx), dgamma, dbeta,
+        as_ncl(dy),
+        as_ncl(np.ascontiguousarray(x)),
+        np.ascontiguousarray(gamma),
+        np.ascontiguousarray(running_mean),
+        np.ascontiguousarray(running_var),
+        eps,
+        as_ncl(dx),
+        dgamma,
+        dbeta,
     )
     return dx, dgamma, dbeta

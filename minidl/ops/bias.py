@@ -12,6 +12,7 @@ Backward. Each b[c] is added to every one of the N * L outputs of channel c, so
 (and the gradient flowing on to y's producer is dy itself: adding a constant does not
 change it).
 """
+
 import numpy as np
 from numba import njit
 
@@ -38,7 +39,6 @@ def bias_backward_kernel(dy, db):
             for l in range(L):
                 s += dy[n, c, l]
         db[c] = s
-
 
 
 def forward(y, b):

@@ -10,6 +10,7 @@ Backward. y copies every element of a and b once, so the gradient is split the s
 
     da[n, c, l] = dy[n, c, l]        db[n, c, l] = dy[n, CA + c, l]
 """
+
 from numba import njit
 
 from ..device import as_ncl, empty
@@ -41,7 +42,6 @@ def split_kernel(dy, da, db):
         for c in range(CB):
             for l in range(L):
                 db[n, c, l] = dy[n, CA + c, l]
-
 
 
 def forward(a, b):

@@ -50,6 +50,7 @@ second case took 28 ms: two thread pools fighting over the same cores.
 functions: the transposed convolution's forward pass is ``backward_input``, and its weight
 gradient is ``backward_params`` with the roles of x and dy exchanged.
 """
+
 import numba
 import numpy as np
 from numba import njit, prange

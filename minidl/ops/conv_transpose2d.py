@@ -113,6 +113,7 @@ bias, y = b[co]. In the code nothing special happens: col2im writes zeros where 
 lands, the bias is added everywhere, and the gradient of those bias-only rows reaches db
 alone.
 """
+
 from .. import dispatch
 
 

@@ -16,6 +16,7 @@ Backward. For a fixed mask, y is linear in x with a diagonal Jacobian m[i] / (1 
 
 which is the forward map itself applied to dy, so one kernel serves both.
 """
+
 import numpy as np
 from numba import njit
 

@@ -3,6 +3,7 @@ that a GPU array needs (``numba.cuda.device_array`` leaves memory as it finds it
 
     out[i] = value      for every i
 """
+
 from numba import njit
 
 

@@ -46,6 +46,7 @@ Arrays are NCHW, C-contiguous; ``stride = (sh, sw)`` and ``padding = (ph, pw)`` 
 The kernels work on one image (``im2col_sample``, ``col2im_sample``) so that conv2d can
 call them inside its own loop over the batch; ``im2col``/``col2im`` run them over a batch.
 """
+
 import numpy as np
 from numba import njit, prange
 

@@ -11,6 +11,7 @@ kink x[i] = 0 we take a, as PyTorch does):
     dx[i] = dy[i]       if x[i] > 0
             a * dy[i]   otherwise
 """
+
 import numpy as np
 from numba import njit
 

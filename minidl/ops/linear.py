@@ -18,11 +18,12 @@ The three matrix products are exactly what a loop over n, o, i would compute; th
 written as ``np.dot`` because Numba hands them to BLAS, which is much faster than any
 triple loop. The bias and its gradient are ``ops/bias.py`` (shared with the convolutions).
 """
+
 import numpy as np
 from numba import njit
 
-from . import bias
 from ..device import empty
+from . import bias
 
 
 @njit(cache=True)

@@ -37,6 +37,7 @@ which receives the whole upstream gradient:
 A sum, because with overlapping windows (stride < kernel size) one pixel can be the
 maximum of several windows and then collects all their gradients.
 """
+
 import math
 
 import numpy as np

@@ -11,6 +11,7 @@ Backward. Each pred[i] appears in one term of the sum:
 
 (the target is data, not a parameter: it gets no gradient).
 """
+
 import numpy as np
 from numba import njit
 

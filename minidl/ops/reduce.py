@@ -7,6 +7,7 @@ the smallest and largest value (are the labels class indices?).
 They are ops like any other so that a loss can check its input where the input lives,
 without a copy to the host.
 """
+
 import numpy as np
 from numba import njit
 

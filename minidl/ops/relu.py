@@ -11,6 +11,7 @@ take 0, as PyTorch does. Each y[i] depends on x[i] alone, so the Jacobian is dia
     dx[i] = dy[i]   if x[i] > 0
             0       otherwise
 """
+
 import numpy as np
 from numba import njit
 

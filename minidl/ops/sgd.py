@@ -10,6 +10,7 @@ dampening 0), element by element. With momentum mu, weight decay lambda, learnin
 With mu = 0 there is no velocity and the step is p[i] = p[i] - lr * g (``buf`` is not
 used). ``minidl/optim.py`` holds the buffers and calls this for every parameter.
 """
+
 import numpy as np
 from numba import njit
 
@@ -43,6 +44,14 @@ def step(p, grad, buf, lr, momentum, weight_decay, nesterov, first_step):
     velocity, None when momentum is 0. Scalars are taken in p's dtype. Returns p."""
     t = p.dtype.type
     buf = grad if buf is None else buf  # momentum 0: never read nor written
-    sgd_kernel(p.reshape(-1), np.ascontiguousarray(grad).reshape(-1), buf.reshape(-1),
-               t(lr), t(momentum), t(weight_decay), bool(nesterov), bool(first_step))
+    sgd_kernel(
+        p.reshape(-1),
+        np.ascontiguousarray(grad).reshape(-1),
+        buf.reshape(-1),
+        t(lr),
+        t(momentum),
+        t(weight_decay),
+        bool(nesterov),
+        bool(first_step),
+    )
     return p

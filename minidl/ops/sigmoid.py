@@ -14,6 +14,7 @@ with the forward output y alone (the diagonal Jacobian needs no x):
 
     dx[i] = dy[i] * y[i] * (1 - y[i])
 """
+
 import numpy as np
 from numba import njit
 

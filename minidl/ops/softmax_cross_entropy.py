@@ -40,6 +40,7 @@ sums to zero over k (the probabilities sum to 1, the indicator too).
 Like every op, this one assumes valid input (labels in [0, K), W > 0, finite logits):
 ``nn.SoftmaxCrossEntropy`` checks all of it before calling here.
 """
+
 import math
 
 import numpy as np

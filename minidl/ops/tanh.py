@@ -11,6 +11,7 @@ Jacobian:
 
     dx[i] = dy[i] * (1 - y[i]^2)
 """
+
 import numpy as np
 from numba import njit
 

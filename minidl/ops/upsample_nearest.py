@@ -26,6 +26,7 @@ that is dx = U^T dy: the backward of upsampling is sum pooling over sh x sw bloc
 average pooling of ops/avgpool2d.py with kernel = stride = (sh, sw), times sh sw). The
 two are adjoint: <U x, dy> = <x, U^T dy> for every x and dy, and sum(dx) = sum(dy).
 """
+
 import numpy as np
 from numba import njit
 

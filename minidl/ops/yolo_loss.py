@@ -61,6 +61,7 @@ Backward. Every prediction appears in at most one squared term, so its derivativ
 Like every op, this one assumes valid input (obj in {0, 1}, w, h >= 0, finite numbers):
 ``nn.YOLOLoss`` checks all of it before calling here.
 """
+
 import math
 
 import numpy as np
@@ -96,8 +97,9 @@ def cell_box_iou(S, i, j, x, y, w, h, tx, ty, tw, th):
     (i + y) / S); corners at the centre -/+ half the size."""
     cx, cy = (j + x) / S, (i + y) / S
     tcx, tcy = (j + tx) / S, (i + ty) / S
-    return iou_xyxy(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2,
-                    tcx - tw / 2, tcy - th / 2, tcx + tw / 2, tcy + th / 2)
+    return iou_xyxy(
+        cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, tcx - tw / 2, tcy - th / 2, tcx + tw / 2, tcy + th / 2
+    )
 
 
 # Each kernel below is a loop over the cells (n, i, j) around a function of one cell; the
@@ -224,8 +226,20 @@ def yolo_loss_backward_kernel(pred, target, responsible, iou, B, lambda_coord, l
     for n in range(N):
         for i in range(S):
             for j in range(S):
-                cell_gradient(pred, target, responsible[n, i, j], iou[n, i, j], B, lambda_coord, lambda_noobj,
-                              2.0 / N, n, i, j, dpred)
+                cell_gradient(
+                    pred,
+                    target,
+                    responsible[n, i, j],
+                    iou[n, i, j],
+                    B,
+                    lambda_coord,
+                    lambda_noobj,
+                    2.0 / N,
+                    n,
+                    i,
+                    j,
+                    dpred,
+                )
 
 
 # The codes of invalid_target_kernel: what is wrong with a cell of the target.

@@ -6,6 +6,7 @@ numba.cuda is imported):
 
 test_ptx.py compiles every kernel for real GPUs and must run WITHOUT the simulator. Both
 skip, with the reason, when numba-cuda is not installed (pip install -e ".[cuda]")."""
+
 import importlib.util
 import os
 

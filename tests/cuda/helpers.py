@@ -1,4 +1,5 @@
 """What the CUDA tests share: moving arrays, comparing the two targets, small models."""
+
 import importlib
 
 import numpy as np
@@ -51,7 +52,9 @@ def assert_same(cpu, gpu, dtype, what="output", loose=False):
         assert gpu is None, what
         return
     if isinstance(cpu, np.ndarray):
-        assert gpu.shape == cpu.shape and gpu.dtype == cpu.dtype, f"{what}: {gpu.shape} {gpu.dtype} vs {cpu.shape} {cpu.dtype}"
+        assert gpu.shape == cpu.shape and gpu.dtype == cpu.dtype, (
+            f"{what}: {gpu.shape} {gpu.dtype} vs {cpu.shape} {cpu.dtype}"
+        )
     rtol, atol = (1e-4, 1e-5) if loose and dtype == np.float32 else (RTOL[dtype], ATOL[dtype])
     np.testing.assert_allclose(gpu, cpu, rtol=rtol, atol=atol, err_msg=what)
 
@@ -63,6 +66,16 @@ def rand(shape, dtype, seed=0):
 def tiny_lenet():
     """LeNet-5's layer sequence on 1x12x12 images: conv 5x5 pad 2, pool, conv 5x5, pool, three Linears."""
     return nn.Sequential(
-        nn.Conv2d(1, 3, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(4 * 1 * 1, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+        nn.Conv2d(1, 3, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 1 * 1, 6),
+        nn.ReLU(),
+        nn.Linear(6, 5),
+        nn.ReLU(),
+        nn.Linear(5, 3),
+    )

@@ -1,6 +1,7 @@
 """Run the op tests under the CUDA simulator and write every kernel launch's argument types
 to a JSON file: ``NUMBA_ENABLE_CUDASIM=1 python -m tests.cuda.record_launches OUT.json``.
 test_ptx.py then compiles each kernel for exactly those signatures on a real target."""
+
 import json
 import os
 import sys
@@ -27,8 +28,10 @@ def main(out):
         sys.exit(f"record_launches: the op tests failed under the simulator (pytest exit {code})")
     from minidl.cuda import _launch
 
-    launched = [{"module": module, "kernel": name, "signatures": sorted([describe(t) for t in sig] for sig in sigs)}
-                for (module, name), sigs in sorted(_launch.launched.items())]
+    launched = [
+        {"module": module, "kernel": name, "signatures": sorted([describe(t) for t in sig] for sig in sigs)}
+        for (module, name), sigs in sorted(_launch.launched.items())
+    ]
     with open(out, "w") as f:
         json.dump(launched, f, indent=1)
 

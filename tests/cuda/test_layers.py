@@ -1,5 +1,6 @@
 """Layers, models and optimizers on "cuda": gradients against finite differences (tiny
 shapes, float64), against the CPU's (every layer), training steps, devices and state."""
+
 import numpy as np
 import pytest
 
@@ -12,12 +13,16 @@ from .helpers import assert_same, dev, host, rand, tiny_lenet
 F64 = np.float64
 
 
-@pytest.mark.parametrize("layer, shape", [
-    (nn.Linear(3, 2), (2, 3)),
-    (nn.Conv2d(1, 2, kernel_size=2, stride=1, padding=1), (1, 1, 3, 3)),
-    (nn.Sequential(nn.BatchNorm2d(2), nn.Tanh()), (2, 2, 1, 2)),
-    (nn.Sequential(nn.MaxPool2d(2, stride=1), nn.Sigmoid()), (1, 1, 3, 3)),
-], ids=["linear", "conv2d", "batchnorm+tanh", "maxpool+sigmoid"])
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (nn.Linear(3, 2), (2, 3)),
+        (nn.Conv2d(1, 2, kernel_size=2, stride=1, padding=1), (1, 1, 3, 3)),
+        (nn.Sequential(nn.BatchNorm2d(2), nn.Tanh()), (2, 2, 1, 2)),
+        (nn.Sequential(nn.MaxPool2d(2, stride=1), nn.Sigmoid()), (1, 1, 3, 3)),
+    ],
+    ids=["linear", "conv2d", "batchnorm+tanh", "maxpool+sigmoid"],
+)
 def test_device_gradients_match_finite_differences(layer, shape):
     """The full check: each finite difference is a forward pass on the device."""
     report = check_layer(layer, rand(shape, F64), device="cuda")
@@ -28,12 +33,23 @@ def every_layer_model():
     """One model with every layer kind: the device's gradients are compared with the CPU's
     (a full finite-difference check of it on the simulator would take minutes)."""
     return nn.Sequential(
-        nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.LeakyReLU(0.1),
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.BatchNorm2d(3),
+        nn.LeakyReLU(0.1),
         nn.Residual(nn.Sequential(nn.Conv2d(3, 3, 1), nn.Tanh())),
         nn.Concat(nn.Sequential(nn.AvgPool2d(2), nn.Upsample(2))),
-        nn.ConvTranspose2d(6, 2, 3, stride=2, padding=1, output_padding=1), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(2 * 4 * 4, 6), nn.BatchNorm1d(6), nn.Sigmoid(), nn.ReLU(),
-        nn.Linear(6, 4), nn.Unflatten(1, (1, 2, 2)), nn.Flatten())
+        nn.ConvTranspose2d(6, 2, 3, stride=2, padding=1, output_padding=1),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(2 * 4 * 4, 6),
+        nn.BatchNorm1d(6),
+        nn.Sigmoid(),
+        nn.ReLU(),
+        nn.Linear(6, 4),
+        nn.Unflatten(1, (1, 2, 2)),
+        nn.Flatten(),
+    )
 
 
 @pytest.mark.parametrize("dtype, training", [(np.float32, True), (np.float64, False)])
@@ -77,8 +93,16 @@ def test_fit_evaluate_predict_move_batches_and_return_host_results():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")
     x = rand((6, 1, 2, 2), np.float32)
     y = np.array([0, 1, 2, 0, 1, 2])
-    history = minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1), (x, y),
-                         val_data=(x, y), epochs=2, batch_size=4, verbose=False)
+    history = minidl.fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        val_data=(x, y),
+        epochs=2,
+        batch_size=4,
+        verbose=False,
+    )
     assert len(history) == 2 and isinstance(history.val_loss[-1], float)
     out = minidl.predict(model, x, batch_size=4)
     assert isinstance(out, np.ndarray) and out.shape == (6, 3)
@@ -138,7 +162,9 @@ def test_losses_take_targets_from_either_side_and_refuse_nan_on_the_device():
     b = loss_fn(logits, dev(np.array([0, 1, 3])))
     assert isinstance(a, float) and a == b
     assert minidl.device_of(loss_fn.backward()) == "cuda"
-    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, K\) = \[0, 4\), got values from 0 to 7"):
+    with pytest.raises(
+        ValueError, match=r"labels must be class indices in \[0, K\) = \[0, 4\), got values from 0 to 7"
+    ):
         loss_fn(logits, dev(np.array([0, 7, 3])))
     bad = rand((3, 4), np.float32)
     bad[1, 1] = np.nan

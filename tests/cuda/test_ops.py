@@ -1,5 +1,6 @@
 """Every CUDA op equals its CPU twin, forward and backward, on small shapes (hypothesis
 draws the geometry of the sliding-window ops): float64 to 1e-10, float32 to 1e-5."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -66,9 +67,12 @@ def test_linear(dtype, has_bias):
 
 
 geometry = st.tuples(
-    st.integers(1, 3), st.integers(1, 3),  # KH, KW
-    st.integers(1, 2), st.integers(1, 2),  # sh, sw
-    st.integers(0, 1), st.integers(0, 1),  # ph, pw
+    st.integers(1, 3),
+    st.integers(1, 3),  # KH, KW
+    st.integers(1, 2),
+    st.integers(1, 2),  # sh, sw
+    st.integers(0, 1),
+    st.integers(0, 1),  # ph, pw
 )
 
 
@@ -81,14 +85,19 @@ def test_im2col_col2im_and_conv2d(geo, dtype):
     im2col, im2col_g = cpu_and_cuda("im2col")
     cols = im2col.im2col(x, KH, KW, (sh, sw), (ph, pw))
     assert_same(cols, im2col_g.im2col(dev(x), KH, KW, (sh, sw), (ph, pw)), dtype)
-    assert_same(im2col.col2im(cols, x.shape, KH, KW, (sh, sw), (ph, pw)),
-                im2col_g.col2im(dev(cols), x.shape, KH, KW, (sh, sw), (ph, pw)), dtype)
+    assert_same(
+        im2col.col2im(cols, x.shape, KH, KW, (sh, sw), (ph, pw)),
+        im2col_g.col2im(dev(cols), x.shape, KH, KW, (sh, sw), (ph, pw)),
+        dtype,
+    )
     conv, conv_g = cpu_and_cuda("conv2d")
-    assert_same(conv.forward(x, w, b, (sh, sw), (ph, pw)), conv_g.forward(dev(x), dev(w), dev(b), (sh, sw), (ph, pw)),
-                dtype)
+    assert_same(
+        conv.forward(x, w, b, (sh, sw), (ph, pw)), conv_g.forward(dev(x), dev(w), dev(b), (sh, sw), (ph, pw)), dtype
+    )
     dy = rand((N, C_out, OH, OW), dtype, 3)
-    assert_same(conv.backward(dy, x, w, (sh, sw), (ph, pw)),
-                conv_g.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype)
+    assert_same(
+        conv.backward(dy, x, w, (sh, sw), (ph, pw)), conv_g.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype
+    )
 
 
 @given(geometry, st.integers(0, 1), st.sampled_from(DTYPES))
@@ -100,12 +109,12 @@ def test_conv_transpose2d(geo, extra, dtype):
     y = cpu.forward(x, w, b, (sh, sw), (ph, pw), output_padding)
     assert_same(y, gpu.forward(dev(x), dev(w), dev(b), (sh, sw), (ph, pw), output_padding), dtype)
     dy = rand(y.shape, dtype, 3)
-    assert_same(cpu.backward(dy, x, w, (sh, sw), (ph, pw)),
-                gpu.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype)
+    assert_same(
+        cpu.backward(dy, x, w, (sh, sw), (ph, pw)), gpu.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype
+    )
 
 
-pool_geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
-                          st.booleans())
+pool_geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.booleans())
 
 
 @given(pool_geometry, st.sampled_from(DTYPES))
@@ -126,8 +135,11 @@ def test_pooling(geo, dtype):
             assert_same(dx, gpu.backward(dev(dy), dev(argmax), x.shape, (KH, KW), (sh, sw), padding), dtype)
         else:
             dy = rand(y.shape, dtype, 1)
-            assert_same(cpu.backward(dy, x.shape, (KH, KW), (sh, sw), padding),
-                        gpu.backward(dev(dy), x.shape, (KH, KW), (sh, sw), padding), dtype)
+            assert_same(
+                cpu.backward(dy, x.shape, (KH, KW), (sh, sw), padding),
+                gpu.backward(dev(dy), x.shape, (KH, KW), (sh, sw), padding),
+                dtype,
+            )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -146,19 +158,35 @@ def test_batchnorm(dtype, shape):
     x, gamma, beta, dy = rand(shape, dtype) * 2 + 1, rand(C, dtype, 1), rand(C, dtype, 2), rand(shape, dtype, 3)
     y, cache = cpu.forward_train(x, gamma, beta, 1e-5)
     y_g, cache_g = gpu.forward_train(dev(x), dev(gamma), dev(beta), 1e-5)
-    assert_same((y, cache["mean"], cache["var"], cache["x_hat"]),
-                (y_g, cache_g["mean"], cache_g["var"], cache_g["x_hat"]), dtype)
+    assert_same(
+        (y, cache["mean"], cache["var"], cache["x_hat"]),
+        (y_g, cache_g["mean"], cache_g["var"], cache_g["x_hat"]),
+        dtype,
+    )
     assert cache["m"] == cache_g["m"]
     for backward in ("backward", "backward_compact"):
-        assert_same(getattr(cpu, backward)(dy, gamma, cache), getattr(gpu, backward)(dev(dy), dev(gamma), cache_g),
-                    dtype, backward)
+        assert_same(
+            getattr(cpu, backward)(dy, gamma, cache),
+            getattr(gpu, backward)(dev(dy), dev(gamma), cache_g),
+            dtype,
+            backward,
+        )
     rm, rv = rand(C, dtype, 4), np.abs(rand(C, dtype, 5)) + 0.5
-    assert_same(cpu.update_running_stats(rm, rv, cache["mean"], cache["var"], cache["m"]),
-                gpu.update_running_stats(dev(rm), dev(rv), cache_g["mean"], cache_g["var"], cache_g["m"]), dtype)
-    assert_same(cpu.forward_eval(x, gamma, beta, rm, rv, 1e-5),
-                gpu.forward_eval(dev(x), dev(gamma), dev(beta), dev(rm), dev(rv), 1e-5), dtype)
-    assert_same(cpu.backward_eval(dy, x, gamma, rm, rv, 1e-5),
-                gpu.backward_eval(dev(dy), dev(x), dev(gamma), dev(rm), dev(rv), 1e-5), dtype)
+    assert_same(
+        cpu.update_running_stats(rm, rv, cache["mean"], cache["var"], cache["m"]),
+        gpu.update_running_stats(dev(rm), dev(rv), cache_g["mean"], cache_g["var"], cache_g["m"]),
+        dtype,
+    )
+    assert_same(
+        cpu.forward_eval(x, gamma, beta, rm, rv, 1e-5),
+        gpu.forward_eval(dev(x), dev(gamma), dev(beta), dev(rm), dev(rv), 1e-5),
+        dtype,
+    )
+    assert_same(
+        cpu.backward_eval(dy, x, gamma, rm, rv, 1e-5),
+        gpu.backward_eval(dev(dy), dev(x), dev(gamma), dev(rm), dev(rv), 1e-5),
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -206,8 +234,11 @@ def test_yolo_loss(dtype):
     loss, terms, responsible, iou = cpu.forward(pred, target, S, B, C)
     got = gpu.forward(dev(pred), dev(target), S, B, C)
     assert_same((loss, terms, responsible, iou), got, dtype)
-    assert_same(cpu.backward(pred, target, responsible, iou, S, B, C),
-                gpu.backward(dev(pred), dev(target), got[2], got[3], S, B, C), dtype)
+    assert_same(
+        cpu.backward(pred, target, responsible, iou, S, B, C),
+        gpu.backward(dev(pred), dev(target), got[2], got[3], S, B, C),
+        dtype,
+    )
     assert cpu.invalid_target_cell(target) is None and gpu.invalid_target_cell(dev(target)) is None
     target[1, 0, 1, 4] = 0.5
     assert cpu.invalid_target_cell(target) == gpu.invalid_target_cell(dev(target)) == (1, 0, 1, cpu.BAD_OBJ)

@@ -7,6 +7,7 @@ of every launch of the op tests (run under the simulator in a subprocess), compi
 kernel for each of those signatures with ``numba.cuda.compile_ptx`` (which needs no GPU),
 and hands the PTX to nvJitLink, which assembles it and refuses, for example, a kernel that
 asks for more shared memory than a block may have. It must run without the simulator."""
+
 import importlib
 import json
 import os
@@ -50,8 +51,11 @@ def every_kernel():
     for info in pkgutil.iter_modules(minidl.cuda.__path__):
         module = importlib.import_module(f"minidl.cuda.{info.name}")
         for name, obj in vars(module).items():
-            if (isinstance(obj, CUDADispatcher) and obj.py_func.__module__ == module.__name__
-                    and not obj.targetoptions.get("device")):
+            if (
+                isinstance(obj, CUDADispatcher)
+                and obj.py_func.__module__ == module.__name__
+                and not obj.targetoptions.get("device")
+            ):
                 kernels[(module.__name__, name)] = obj
     return kernels
 
@@ -93,8 +97,13 @@ def test_every_kernel_compiles_to_ptx_and_assembles(tmp_path, compute_capability
 
     out = tmp_path / "launches.json"
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", HYPOTHESIS_PROFILE="quick")
-    subprocess.run([sys.executable, "-m", "tests.cuda.record_launches", str(out)], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "tests.cuda.record_launches", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     launched = {(r["module"], r["kernel"]): r["signatures"] for r in json.loads(out.read_text())}
     kernels = every_kernel()
     assert set(kernels) - set(launched) == set(), "kernels that the op tests never launch (add a test)"
@@ -107,4 +116,6 @@ def test_every_kernel_compiles_to_ptx_and_assembles(tmp_path, compute_capability
                 assert assemble(ptx, arch) > 0
                 count += 1
     with capsys.disabled():
-        print(f"\n  PTX: {len(kernels)} kernels, {count} (kernel, signature, architecture) builds compiled and assembled")
+        print(
+            f"\n  PTX: {len(kernels)} kernels, {count} (kernel, signature, architecture) builds compiled and assembled"
+        )

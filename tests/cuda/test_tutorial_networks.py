@@ -4,6 +4,7 @@ ends with the CPU's parameters, in float64. Dropout is left out here (the two ta
 draw different masks; tests/cuda/test_layers.py checks it). The step is SGD's: Adam
 divides by sqrt(v), which blows the round-off of a zero gradient (a bias before a batch
 norm has one) up to 1e-10 on either target, differently on each."""
+
 import numpy as np
 import pytest
 
@@ -24,37 +25,81 @@ def segmentation_labels(N, K, side):
 
 NETWORKS = {
     # name: (make the model, input shape, loss, target)
-    "03 MLP": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)),
-               (2, 1, 4, 4), nn.SoftmaxCrossEntropy, np.array([0, 2])),
+    "03 MLP": (
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)),
+        (2, 1, 4, 4),
+        nn.SoftmaxCrossEntropy,
+        np.array([0, 2]),
+    ),
     "06 deep MLP with batch norm": (
         lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3)),
-        (2, 1, 4, 4), nn.SoftmaxCrossEntropy, np.array([1, 2])),
+        (2, 1, 4, 4),
+        nn.SoftmaxCrossEntropy,
+        np.array([1, 2]),
+    ),
     "06 residual net": (
-        lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 4), nn.Tanh(),
-                              nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.Tanh())), nn.Linear(4, 3)),
-        (2, 1, 4, 4), nn.SoftmaxCrossEntropy, np.array([0, 1])),
+        lambda: nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16, 4),
+            nn.Tanh(),
+            nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.Tanh())),
+            nn.Linear(4, 3),
+        ),
+        (2, 1, 4, 4),
+        nn.SoftmaxCrossEntropy,
+        np.array([0, 1]),
+    ),
     "07 learned upsampling": (
-        lambda: nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.ReLU(),
-                              nn.ConvTranspose2d(2, 1, 3, stride=2, padding=1, output_padding=1)),
-        (2, 1, 4, 4), nn.MSELoss, rand((2, 1, 4, 4), np.float64, 2)),
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2, 1, 3, stride=2, padding=1, output_padding=1),
+        ),
+        (2, 1, 4, 4),
+        nn.MSELoss,
+        rand((2, 1, 4, 4), np.float64, 2),
+    ),
     "08 FCN": (
-        lambda: nn.Sequential(conv_block(3, 2), nn.MaxPool2d(2), nn.Conv2d(2, 3, 1),
-                              nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1)),
-        (2, 3, 4, 4), nn.SoftmaxCrossEntropy, segmentation_labels(2, 3, 4)),
+        lambda: nn.Sequential(
+            conv_block(3, 2), nn.MaxPool2d(2), nn.Conv2d(2, 3, 1), nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1)
+        ),
+        (2, 3, 4, 4),
+        nn.SoftmaxCrossEntropy,
+        segmentation_labels(2, 3, 4),
+    ),
     "08 U-Net": (
-        lambda: nn.Sequential(conv_block(3, 1), nn.Concat(nn.Sequential(
-            nn.MaxPool2d(2), conv_block(1, 2), nn.ConvTranspose2d(2, 1, 2, stride=2))),
-            conv_block(2, 1), nn.Conv2d(1, 3, 1)),
-        (2, 3, 4, 4), nn.SoftmaxCrossEntropy, segmentation_labels(2, 3, 4)),
+        lambda: nn.Sequential(
+            conv_block(3, 1),
+            nn.Concat(nn.Sequential(nn.MaxPool2d(2), conv_block(1, 2), nn.ConvTranspose2d(2, 1, 2, stride=2))),
+            conv_block(2, 1),
+            nn.Conv2d(1, 3, 1),
+        ),
+        (2, 3, 4, 4),
+        nn.SoftmaxCrossEntropy,
+        segmentation_labels(2, 3, 4),
+    ),
     "09 autoencoder": (
-        lambda: nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2),
-                              nn.Linear(2, 8), nn.ReLU(), nn.Unflatten(1, (2, 2, 2)),
-                              nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1), nn.Sigmoid()),
-        (2, 1, 4, 4), nn.MSELoss, None),  # the target is the input
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8, 2),
+            nn.Linear(2, 8),
+            nn.ReLU(),
+            nn.Unflatten(1, (2, 2, 2)),
+            nn.ConvTranspose2d(2, 1, 4, stride=2, padding=1),
+            nn.Sigmoid(),
+        ),
+        (2, 1, 4, 4),
+        nn.MSELoss,
+        None,
+    ),  # the target is the input
     "10 YOLO": (
-        lambda: nn.Sequential(conv_block(3, 2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2 * 2 * 7),
-                              nn.Sigmoid()),
-        (2, 3, 4, 4), lambda: nn.YOLOLoss(S=2, B=1, C=2), None),
+        lambda: nn.Sequential(conv_block(3, 2), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2 * 2 * 7), nn.Sigmoid()),
+        (2, 3, 4, 4),
+        lambda: nn.YOLOLoss(S=2, B=1, C=2),
+        None,
+    ),
 }
 
 
@@ -79,7 +124,8 @@ def test_tutorial_network_trains_on_cuda_as_on_the_cpu(name):
     histories = []
     for model in (cpu, gpu):
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        histories.append(minidl.fit(model, make_loss(), opt, (x, target), epochs=1, batch_size=2, shuffle=False,
-                                    verbose=False))
+        histories.append(
+            minidl.fit(model, make_loss(), opt, (x, target), epochs=1, batch_size=2, shuffle=False, verbose=False)
+        )
     assert_same(histories[0].train_loss[0], histories[1].train_loss[0], np.float64, "loss")
     assert_same(cpu.state_dict(), gpu.state_dict(), np.float64)

@@ -1,4 +1,5 @@
 """load_digits: scikit-learn's 8x8 digits as NCHW float32 images in [0, 1] and int64 labels."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """load_mnist: the IDX parser, the checksums, the search order, the download path (against a
 server on 127.0.0.1, never the internet), the errors, and the real Fashion-MNIST files of
 Debian's dataset-fashion-mnist when they are installed."""
+
 import functools
 import gzip
 import hashlib
@@ -16,8 +17,10 @@ from minidl.data import mnist
 from minidl.data.mnist import IMAGE_MAGIC, LABEL_MAGIC, load_mnist, parse_idx, read_idx_bytes
 
 REAL_FASHION = mnist.SYSTEM_FOLDERS["fashion"][0]  # read before the fixture below empties the list
-NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 # ---------------------------------------------------------------- helpers
@@ -74,8 +77,7 @@ def http_mirror(tmp_path):
     """A local HTTP server on 127.0.0.1 serving tmp_path/"mirror"; yields (folder, base URL)."""
     folder = tmp_path / "mirror"
     folder.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield str(folder), f"http://127.0.0.1:{server.server_address[1]}/"
@@ -116,8 +118,11 @@ def test_read_idx_bytes_plain_and_gzip(tmp_path, gz):
 
 def test_parse_idx_wrong_magic():
     _, labels = tiny_set()
-    with pytest.raises(ValueError, match=r"f: wrong magic number 0x00000801, expected 0x00000803 "
-                                         r"\(unsigned bytes, 3 dimensions\) \(an images file where"):
+    with pytest.raises(
+        ValueError,
+        match=r"f: wrong magic number 0x00000801, expected 0x00000803 "
+        r"\(unsigned bytes, 3 dimensions\) \(an images file where",
+    ):
         parse_idx(idx_bytes(labels, LABEL_MAGIC), IMAGE_MAGIC, name="f")
     with pytest.raises(ValueError, match="wrong magic number 0x12345678, expected 0x00000801"):
         parse_idx(b"\x12\x34\x56\x78" + bytes(8), LABEL_MAGIC)
@@ -132,8 +137,11 @@ def test_parse_idx_gzip_bytes_says_so():
 def test_parse_idx_truncated_data():
     images, _ = tiny_set(N=6)
     data = idx_bytes(images, IMAGE_MAGIC)
-    with pytest.raises(ValueError, match=r"f: truncated IDX file: the header promises 6 x 28 x 28 values "
-                                         r"\(4720 bytes in all\) but the file has only 4719 bytes"):
+    with pytest.raises(
+        ValueError,
+        match=r"f: truncated IDX file: the header promises 6 x 28 x 28 values "
+        r"\(4720 bytes in all\) but the file has only 4719 bytes",
+    ):
         parse_idx(data[:-1], IMAGE_MAGIC, name="f")
 
 
@@ -150,8 +158,11 @@ def test_parse_idx_truncated_header():
 
 def test_parse_idx_trailing_garbage():
     _, labels = tiny_set(N=6)
-    with pytest.raises(ValueError, match=r"f: 2 bytes of trailing garbage after the 6 values the header "
-                                         r"promises \(14 bytes expected, 16 found\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"f: 2 bytes of trailing garbage after the 6 values the header "
+        r"promises \(14 bytes expected, 16 found\)",
+    ):
         parse_idx(idx_bytes(labels, LABEL_MAGIC) + b"\x00\x00", LABEL_MAGIC, name="f")
 
 
@@ -234,8 +245,11 @@ def test_count_mismatch(offline, monkeypatch):
     images_data, labels_data = idx_bytes(images, IMAGE_MAGIC), idx_bytes(labels[:5], LABEL_MAGIC)
     write_split(os.path.join(offline, "mnist"), images_data, labels_data)
     pin_digests(monkeypatch, "digits", "train", images_data, labels_data)
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte holds 6 images but .*train-labels-idx1-ubyte "
-                                         r"holds 5 labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"train-images-idx3-ubyte holds 6 images but .*train-labels-idx1-ubyte "
+        r"holds 5 labels",
+    ):
         load_mnist("digits", "train")
 
 
@@ -264,12 +278,18 @@ def test_corrupt_file_in_cache_is_reported(offline, monkeypatch, cut):
     """A corrupt file whose digest still matches (pinned here) reaches the parser's checks."""
     images, labels = tiny_set()
     images_data, labels_data = idx_bytes(images, IMAGE_MAGIC), idx_bytes(labels, LABEL_MAGIC)
-    images_data = {"truncated": images_data[:-5], "garbage": images_data + b"junk",
-                   "magic": b"\x00\x00\x08\x04" + images_data[4:]}[cut]
+    images_data = {
+        "truncated": images_data[:-5],
+        "garbage": images_data + b"junk",
+        "magic": b"\x00\x00\x08\x04" + images_data[4:],
+    }[cut]
     write_split(os.path.join(offline, "mnist"), images_data, labels_data, gz=True)
     pin_digests(monkeypatch, "digits", "train", images_data, labels_data)
-    message = {"truncated": "truncated IDX file", "garbage": "4 bytes of trailing garbage",
-               "magic": "wrong magic number 0x00000804"}[cut]
+    message = {
+        "truncated": "truncated IDX file",
+        "garbage": "4 bytes of trailing garbage",
+        "magic": "wrong magic number 0x00000804",
+    }[cut]
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: " + message):
         load_mnist("digits", "train")
 
@@ -318,8 +338,11 @@ def test_checksum_mismatch_in_system_folder_says_reinstall(tmp_path, monkeypatch
     system = str(tmp_path / "system")
     write_split(system, images_data, labels_data, gz=True)
     monkeypatch.setitem(mnist.SYSTEM_FOLDERS, "fashion", [system])
-    with pytest.raises(ValueError, match=r"checksum mismatch for .*system.*train-images-idx3-ubyte\.gz.*"
-                                         r"reinstall that package"):
+    with pytest.raises(
+        ValueError,
+        match=r"checksum mismatch for .*system.*train-images-idx3-ubyte\.gz.*"
+        r"reinstall that package",
+    ):
         load_mnist("fashion", "train")  # the real Fashion-MNIST digests: the tiny files cannot match
 
 
@@ -395,8 +418,11 @@ def test_download_with_bad_checksum_is_not_saved(offline, http_mirror, monkeypat
     folder, url = http_mirror
     write_split(folder, images_data, labels_data, gz=True)
     monkeypatch.setitem(mnist.MIRRORS, "digits", [url])  # the real MNIST digests: cannot match
-    with pytest.raises(FileNotFoundError, match=r"(?s)could not be downloaded.*train-images-idx3-ubyte\.gz: "
-                                                r"load_mnist: checksum mismatch .*another mirror"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"(?s)could not be downloaded.*train-images-idx3-ubyte\.gz: "
+        r"load_mnist: checksum mismatch .*another mirror",
+    ):
         load_mnist("digits", "train")
     assert not os.path.exists(os.path.join(offline, "mnist", "train-images-idx3-ubyte"))
 
@@ -421,8 +447,12 @@ def test_nothing_available_says_so_plainly(offline):
     assert "could not be downloaded (no network, or every mirror failed)" in message
     assert "http://127.0.0.1:" in message  # each failed mirror is listed with its error
     assert f"in {cache} by hand" in message
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         assert name in message
 
 
@@ -433,9 +463,12 @@ def test_download_false_never_touches_the_network(offline, tmp_path, monkeypatch
     monkeypatch.setattr(mnist.urllib.request, "urlopen", no_network)
     system = str(tmp_path / "system")
     monkeypatch.setitem(mnist.SYSTEM_FOLDERS, "fashion", [system])
-    with pytest.raises(FileNotFoundError, match=r"t10k-images-idx3-ubyte \(kind='fashion'\) is not in "
-                                                r".*fashion-mnist or .*system, and download=False\. "
-                                                r"Put the files .* by hand"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"t10k-images-idx3-ubyte \(kind='fashion'\) is not in "
+        r".*fashion-mnist or .*system, and download=False\. "
+        r"Put the files .* by hand",
+    ):
         load_mnist("fashion", "test", download=False)
 
 
@@ -453,9 +486,11 @@ def real_fashion_files():
     return found
 
 
-@pytest.mark.skipif(len(real_fashion_files()) < 4,
-                    reason=f"the real Fashion-MNIST files are not in {REAL_FASHION} "
-                           f"(apt-get install dataset-fashion-mnist to run this test)")
+@pytest.mark.skipif(
+    len(real_fashion_files()) < 4,
+    reason=f"the real Fashion-MNIST files are not in {REAL_FASHION} "
+    f"(apt-get install dataset-fashion-mnist to run this test)",
+)
 @pytest.mark.parametrize("split, N", [("train", 60000), ("test", 10000)])
 def test_real_fashion_mnist(monkeypatch, split, N):
     monkeypatch.setitem(mnist.SYSTEM_FOLDERS, "fashion", [REAL_FASHION])

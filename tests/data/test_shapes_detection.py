@@ -1,5 +1,6 @@
 """make_shapes_detection: the synthetic shapes are deterministic for a seed, their boxes
 enclose them tightly, their labels name them; the mask helpers draw what they say."""
+
 import re
 
 import numpy as np

@@ -2,6 +2,7 @@
 masks match the images: background and shapes are told apart by brightness alone, every
 boundary between two classes is a visible edge, and a shape standing alone has the
 geometry of its class."""
+
 import re
 
 import numpy as np
@@ -74,7 +75,9 @@ def test_a_boundary_between_two_classes_is_a_visible_edge(data):
     for axis in (1, 2):  # vertical and horizontal neighbours
         a = np.take(masks, np.arange(31), axis=axis)
         b = np.take(masks, np.arange(1, 32), axis=axis)
-        jump = np.abs(np.take(images, np.arange(31), axis=axis + 1) - np.take(images, np.arange(1, 32), axis=axis + 1)).max(axis=1)
+        jump = np.abs(
+            np.take(images, np.arange(31), axis=axis + 1) - np.take(images, np.arange(1, 32), axis=axis + 1)
+        ).max(axis=1)
         boundary = (a > 0) & (b > 0) & (a != b)
         assert boundary.sum() > 50  # shapes of different classes do touch
         assert jump[boundary].min() >= MIN_CONTRAST - 2 * NOISE - EPS
@@ -99,9 +102,9 @@ def classify_by_geometry(region):
     pixel; a triangle (apex up) has about a third of the mass of its lower half in its
     upper half; a circle is as heavy above as below and does not fill its box."""
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    box = region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    box = region[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     half = box.shape[0] // 2
-    top_over_bottom = box[:half].sum() / box[box.shape[0] - half:].sum()
+    top_over_bottom = box[:half].sum() / box[box.shape[0] - half :].sum()
     if box.all():
         return "square"
     return "triangle" if top_over_bottom < 0.57 else "circle"
@@ -115,12 +118,15 @@ def test_a_lone_shape_has_the_geometry_of_its_class(data):
         assert classify_by_geometry(region) == SEGMENTATION_CLASSES[label]
 
 
-@pytest.mark.parametrize("kwargs, err, message", [
-    ({"n": -1}, ValueError, "make_shapes_segmentation: n must be at least 0, got -1"),
-    ({"n": 2.0}, TypeError, "make_shapes_segmentation: n must be an int, got float"),
-    ({"n": 2, "size": 4}, ValueError, "make_shapes_segmentation: size must be at least 8, got 4"),
-    ({"n": 2, "size": True}, TypeError, "make_shapes_segmentation: size must be an int, got bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, message",
+    [
+        ({"n": -1}, ValueError, "make_shapes_segmentation: n must be at least 0, got -1"),
+        ({"n": 2.0}, TypeError, "make_shapes_segmentation: n must be an int, got float"),
+        ({"n": 2, "size": 4}, ValueError, "make_shapes_segmentation: size must be at least 8, got 4"),
+        ({"n": 2, "size": True}, TypeError, "make_shapes_segmentation: size must be an int, got bool"),
+    ],
+)
 def test_bad_arguments(kwargs, err, message):
     with pytest.raises(err, match=re.escape(message)):
         make_shapes_segmentation(**kwargs)

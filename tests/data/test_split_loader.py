@@ -1,5 +1,6 @@
 """train_val_test_split (seeded, stratified, exact sizes, disjoint and covering) and
 DataLoader (batches, shuffling per epoch, seeds, minidl.seed)."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -121,12 +122,15 @@ def test_split_properties(counts, val, test, seed):
         assert np.all(np.abs(per_class - total * sizes / n) < 2)  # stratified: each class its share
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(val=1.0), ValueError, r"val must be a finite number in \[0, 1\), got 1.0"),
-    (dict(test=-0.1), ValueError, r"test must be a finite number in \[0, 1\), got -0.1"),
-    (dict(val="0.1"), TypeError, r"val must be a real number, got str"),
-    (dict(val=0.5, test=0.5), ValueError, r"val \+ test must be < 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(val=1.0), ValueError, r"val must be a finite number in \[0, 1\), got 1.0"),
+        (dict(test=-0.1), ValueError, r"test must be a finite number in \[0, 1\), got -0.1"),
+        (dict(val="0.1"), TypeError, r"val must be a real number, got str"),
+        (dict(val=0.5, test=0.5), ValueError, r"val \+ test must be < 1"),
+    ],
+)
 def test_bad_fractions(kwargs, error, message):
     x, y = labelled([50, 50])
     with pytest.raises(error, match="train_val_test_split: " + message):
@@ -155,9 +159,17 @@ def test_mismatched_lengths_and_bad_inputs():
 # --- DataLoader ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n, batch_size, drop_last, expected", [
-    (10, 3, False, 4), (10, 3, True, 3), (9, 3, False, 3), (9, 3, True, 3), (2, 5, False, 1), (2, 5, True, 0),
-])
+@pytest.mark.parametrize(
+    "n, batch_size, drop_last, expected",
+    [
+        (10, 3, False, 4),
+        (10, 3, True, 3),
+        (9, 3, False, 3),
+        (9, 3, True, 3),
+        (2, 5, False, 1),
+        (2, 5, True, 0),
+    ],
+)
 def test_len_is_the_number_of_batches(n, batch_size, drop_last, expected):
     loader = DataLoader(np.zeros((n, 2)), np.zeros(n), batch_size=batch_size, drop_last=drop_last)
     assert len(loader) == expected
@@ -222,11 +234,14 @@ def test_iterating_a_fresh_loader_twice_gives_independent_iterators():
     assert next(it2)[1].tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(batch_size=0), ValueError, r"DataLoader: batch_size must be >= 1, got 0"),
-    (dict(batch_size=2.5), TypeError, r"DataLoader: batch_size must be an int, got float"),
-    (dict(batch_size=True), TypeError, r"DataLoader: batch_size must be an int, got bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(batch_size=0), ValueError, r"DataLoader: batch_size must be >= 1, got 0"),
+        (dict(batch_size=2.5), TypeError, r"DataLoader: batch_size must be an int, got float"),
+        (dict(batch_size=True), TypeError, r"DataLoader: batch_size must be an int, got bool"),
+    ],
+)
 def test_bad_batch_size(kwargs, error, message):
     with pytest.raises(error, match=message):
         DataLoader(np.zeros(4), np.zeros(4), **kwargs)

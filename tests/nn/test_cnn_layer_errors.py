@@ -1,6 +1,7 @@
 """Bad input to the convolutional-network layers: each error has its type, names the
 layer, and gives the expected and the actual value; inside a Sequential the message is
 prefixed with the position of the failing layer."""
+
 import re
 
 import numpy as np
@@ -32,7 +33,12 @@ def raises(err, *fragments):
         ((3, 2, 3), dict(stride=0), ValueError, "Conv2d: stride must be at least 1, got 0"),
         ((3, 2, (3,)), {}, TypeError, "Conv2d: kernel_size must be an int or a pair of ints, got (3,)"),
         ((3, 2, 3.0), {}, TypeError, "Conv2d: kernel_size must be an int or a pair of ints, got 3.0"),
-        ((3, 2, 3), dict(stride=(1, 1, 1)), TypeError, "Conv2d: stride must be an int or a pair of ints, got (1, 1, 1)"),
+        (
+            (3, 2, 3),
+            dict(stride=(1, 1, 1)),
+            TypeError,
+            "Conv2d: stride must be an int or a pair of ints, got (1, 1, 1)",
+        ),
         ((3, 2, True), {}, TypeError, "Conv2d: kernel_size must be an int or a pair of ints, got True"),
         ((0, 2, 3), {}, ValueError, "Conv2d: in_channels must be at least 1, got 0"),
         ((3, -1, 3), {}, ValueError, "Conv2d: out_channels must be at least 1, got -1"),
@@ -95,18 +101,36 @@ def test_skip_containers_need_a_layer(container):
 @pytest.mark.parametrize(
     "layer, shape, message",
     [
-        (nn.Conv2d(3, 2, 5), (2, 3, 4, 4),
-         "Conv2d: kernel 5x5 is larger than the padded input 4x4 (input 4x4, padding (0, 0))"),
-        (nn.Conv2d(3, 2, 5, padding=1), (2, 3, 2, 6),
-         "Conv2d: kernel 5x5 is larger than the padded input 4x8 (input 2x6, padding (1, 1))"),
-        (nn.Conv2d(3, 2, (2, 7), padding=(0, 1)), (1, 3, 4, 4),
-         "Conv2d: kernel 2x7 is larger than the padded input 4x6 (input 4x4, padding (0, 1))"),
-        (nn.MaxPool2d(3), (1, 2, 2, 5),
-         "MaxPool2d: kernel 3x3 is larger than the padded input 2x5 (input 2x5, padding (0, 0))"),
-        (nn.MaxPool2d(4, padding=1), (1, 2, 1, 1),
-         "MaxPool2d: kernel 4x4 is larger than the padded input 3x3 (input 1x1, padding (1, 1))"),
-        (nn.AvgPool2d((1, 6), padding=(0, 2)), (1, 2, 3, 1),
-         "AvgPool2d: kernel 1x6 is larger than the padded input 3x5 (input 3x1, padding (0, 2))"),
+        (
+            nn.Conv2d(3, 2, 5),
+            (2, 3, 4, 4),
+            "Conv2d: kernel 5x5 is larger than the padded input 4x4 (input 4x4, padding (0, 0))",
+        ),
+        (
+            nn.Conv2d(3, 2, 5, padding=1),
+            (2, 3, 2, 6),
+            "Conv2d: kernel 5x5 is larger than the padded input 4x8 (input 2x6, padding (1, 1))",
+        ),
+        (
+            nn.Conv2d(3, 2, (2, 7), padding=(0, 1)),
+            (1, 3, 4, 4),
+            "Conv2d: kernel 2x7 is larger than the padded input 4x6 (input 4x4, padding (0, 1))",
+        ),
+        (
+            nn.MaxPool2d(3),
+            (1, 2, 2, 5),
+            "MaxPool2d: kernel 3x3 is larger than the padded input 2x5 (input 2x5, padding (0, 0))",
+        ),
+        (
+            nn.MaxPool2d(4, padding=1),
+            (1, 2, 1, 1),
+            "MaxPool2d: kernel 4x4 is larger than the padded input 3x3 (input 1x1, padding (1, 1))",
+        ),
+        (
+            nn.AvgPool2d((1, 6), padding=(0, 2)),
+            (1, 2, 3, 1),
+            "AvgPool2d: kernel 1x6 is larger than the padded input 3x5 (input 3x1, padding (0, 2))",
+        ),
     ],
 )
 def test_kernel_larger_than_the_padded_input(layer, shape, message):
@@ -122,8 +146,11 @@ def test_a_kernel_that_fits_only_with_its_padding_is_accepted():
 # --- shapes, channels and dtypes of the input ----------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [lambda: nn.Conv2d(3, 2, 1), lambda: nn.MaxPool2d(1), lambda: nn.AvgPool2d(1), lambda: nn.BatchNorm2d(3)],
-                         ids=["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: nn.Conv2d(3, 2, 1), lambda: nn.MaxPool2d(1), lambda: nn.AvgPool2d(1), lambda: nn.BatchNorm2d(3)],
+    ids=["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d"],
+)
 @pytest.mark.parametrize("shape", [(3, 4, 4), (2, 3), (1, 2, 3, 4, 4), (4,)])
 def test_input_must_be_4d(make, shape):
     layer = make()
@@ -141,7 +168,11 @@ def test_batchnorm1d_input_must_be_2d_or_3d(shape):
     "layer, shape, message",
     [
         (nn.Conv2d(3, 2, 3), (2, 1, 5, 5), "Conv2d: expected 3 input channels, got 1 (input shape (2, 1, 5, 5))"),
-        (nn.Conv2d(1, 2, 3), (2, 5, 5, 1), "Conv2d: expected 1 input channels, got 5 (input shape (2, 5, 5, 1))"),  # NHWC by mistake
+        (
+            nn.Conv2d(1, 2, 3),
+            (2, 5, 5, 1),
+            "Conv2d: expected 1 input channels, got 5 (input shape (2, 5, 5, 1))",
+        ),  # NHWC by mistake
         (nn.BatchNorm2d(4), (2, 3, 5, 5), "BatchNorm2d: expected 4 input channels, got 3 (input shape (2, 3, 5, 5))"),
         (nn.BatchNorm1d(4), (8, 5), "BatchNorm1d: expected 4 input channels, got 5 (input shape (8, 5))"),
         (nn.BatchNorm1d(4), (8, 3, 4), "BatchNorm1d: expected 4 input channels, got 3 (input shape (8, 3, 4))"),
@@ -152,22 +183,42 @@ def test_channel_count_mismatch(layer, shape, message):
         layer(randn(*shape))
 
 
-@pytest.mark.parametrize("make, shape", [(lambda: nn.Conv2d(2, 3, 1), (1, 2, 3, 3)), (lambda: nn.BatchNorm2d(2), (2, 2, 3, 3)),
-                                         (lambda: nn.BatchNorm1d(2), (4, 2))], ids=["Conv2d", "BatchNorm2d", "BatchNorm1d"])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Conv2d(2, 3, 1), (1, 2, 3, 3)),
+        (lambda: nn.BatchNorm2d(2), (2, 2, 3, 3)),
+        (lambda: nn.BatchNorm1d(2), (4, 2)),
+    ],
+    ids=["Conv2d", "BatchNorm2d", "BatchNorm1d"],
+)
 def test_input_dtype_must_match_the_weight(make, shape):
     layer = make()
     name = type(layer).__name__
-    with raises(TypeError, f"{name}: input dtype float64 does not match weight dtype float32",
-                "x.astype(np.float32)", "model.to(np.float64)"):
+    with raises(
+        TypeError,
+        f"{name}: input dtype float64 does not match weight dtype float32",
+        "x.astype(np.float32)",
+        "model.to(np.float64)",
+    ):
         layer(randn(*shape, dtype=np.float64))
     layer.to(np.float64)
     with raises(TypeError, f"{name}: input dtype float32 does not match weight dtype float64"):
         layer(randn(*shape))
 
 
-@pytest.mark.parametrize("make", [lambda: nn.Conv2d(2, 3, 1), lambda: nn.MaxPool2d(1), lambda: nn.AvgPool2d(1),
-                                  lambda: nn.BatchNorm2d(2), lambda: nn.Residual(nn.ReLU()), lambda: nn.Concat(nn.ReLU())],
-                         ids=["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "Residual", "Concat"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Conv2d(2, 3, 1),
+        lambda: nn.MaxPool2d(1),
+        lambda: nn.AvgPool2d(1),
+        lambda: nn.BatchNorm2d(2),
+        lambda: nn.Residual(nn.ReLU()),
+        lambda: nn.Concat(nn.ReLU()),
+    ],
+    ids=["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "Residual", "Concat"],
+)
 def test_input_must_be_a_float_array(make):
     layer = make()
     name = type(layer).__name__
@@ -180,12 +231,16 @@ def test_input_must_be_a_float_array(make):
 # --- batch norm needs a variance -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layer, shape", [(nn.BatchNorm1d(3), (1, 3)), (nn.BatchNorm1d(3), (1, 3, 1)),
-                                          (nn.BatchNorm2d(3), (1, 3, 1, 1))])
+@pytest.mark.parametrize(
+    "layer, shape", [(nn.BatchNorm1d(3), (1, 3)), (nn.BatchNorm1d(3), (1, 3, 1)), (nn.BatchNorm2d(3), (1, 3, 1, 1))]
+)
 def test_batchnorm_training_with_one_value_per_channel(layer, shape):
     name = type(layer).__name__
-    with raises(ValueError, f"{name}: training needs more than one value per channel to compute a variance, "
-                            f"got input shape {shape} (use eval() for single samples)"):
+    with raises(
+        ValueError,
+        f"{name}: training needs more than one value per channel to compute a variance, "
+        f"got input shape {shape} (use eval() for single samples)",
+    ):
         layer(randn(*shape))
     np.testing.assert_array_equal(layer.running_mean, np.zeros(3))  # nothing was updated
     assert layer.eval()(randn(*shape)).shape == shape  # as the message says
@@ -202,8 +257,14 @@ def test_batchnorm_one_sample_with_several_positions_trains():
 @pytest.mark.parametrize(
     "inner, message",
     [
-        (nn.Conv2d(2, 2, 3), "Residual: inner(x) must have the input's shape (2, 2, 5, 5), got (2, 2, 3, 3)"),  # H, W change
-        (nn.Conv2d(2, 4, 3, padding=1), "Residual: inner(x) must have the input's shape (2, 2, 5, 5), got (2, 4, 5, 5)"),  # C changes
+        (
+            nn.Conv2d(2, 2, 3),
+            "Residual: inner(x) must have the input's shape (2, 2, 5, 5), got (2, 2, 3, 3)",
+        ),  # H, W change
+        (
+            nn.Conv2d(2, 4, 3, padding=1),
+            "Residual: inner(x) must have the input's shape (2, 2, 5, 5), got (2, 4, 5, 5)",
+        ),  # C changes
         (nn.MaxPool2d(2), "Residual: inner(x) must have the input's shape (2, 2, 5, 5), got (2, 2, 2, 2)"),
     ],
 )
@@ -222,8 +283,11 @@ def test_residual_whose_inner_changes_the_shape(inner, message):
     ],
 )
 def test_concat_with_mismatched_spatial_sizes(inner, message):
-    with raises(ValueError, "Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated "
-                            "along the channels", message):
+    with raises(
+        ValueError,
+        "Concat: inner(x) must keep the batch and spatial sizes of x to be concatenated along the channels",
+        message,
+    ):
         nn.Concat(inner)(randn(2, 2, 5, 5))
 
 
@@ -254,7 +318,9 @@ def test_backward_checks_the_upstream_gradient_shape(name):
     layer = make()
     assert layer(randn(*x_shape)).shape == y_shape
     wrong = (y_shape[0], y_shape[1] + 1) + y_shape[2:]
-    with raises(ValueError, f"{name}: expected the upstream gradient dy of shape {y_shape} (the forward output's), got {wrong}"):
+    with raises(
+        ValueError, f"{name}: expected the upstream gradient dy of shape {y_shape} (the forward output's), got {wrong}"
+    ):
         layer.backward(randn(*wrong))
     with raises(TypeError, f"{name}: expected the upstream gradient dy to have dtype float32 or float64, got int64"):
         layer.backward(np.ones(y_shape, dtype=np.int64))
@@ -283,18 +349,42 @@ def test_batchnorm_backward_after_an_eval_forward_checks_the_shape():
 @pytest.mark.parametrize(
     "shape, dtype, err, message",
     [
-        ((2, 3, 28, 28), np.float32, ValueError,
-         "Sequential[0] > Conv2d: expected 1 input channels, got 3 (input shape (2, 3, 28, 28))"),
-        ((2, 28, 28), np.float32, ValueError,
-         "Sequential[0] > Conv2d: expected a 4-D input (N, C, H, W), got shape (2, 28, 28)"),
-        ((2, 1, 28, 28), np.float64, TypeError,
-         "Sequential[0] > Conv2d: input dtype float64 does not match weight dtype float32"),
-        ((2, 1, 4, 4), np.float32, ValueError,  # 4x4 -> conv 4x4 -> pool 2x2: too small for the second 5x5
-         "Sequential[3] > Conv2d: kernel 5x5 is larger than the padded input 2x2 (input 2x2, padding (0, 0))"),
-        ((2, 1, 1, 1), np.float32, ValueError,
-         "Sequential[2] > MaxPool2d: kernel 2x2 is larger than the padded input 1x1 (input 1x1, padding (0, 0))"),
-        ((2, 1, 32, 32), np.float32, ValueError,  # LeNet's original 32x32 input: 16*6*6 features reach the Linear
-         "Sequential[7] > Linear: expected an input of shape (N, 400) (in_features=400), got shape (2, 576)"),
+        (
+            (2, 3, 28, 28),
+            np.float32,
+            ValueError,
+            "Sequential[0] > Conv2d: expected 1 input channels, got 3 (input shape (2, 3, 28, 28))",
+        ),
+        (
+            (2, 28, 28),
+            np.float32,
+            ValueError,
+            "Sequential[0] > Conv2d: expected a 4-D input (N, C, H, W), got shape (2, 28, 28)",
+        ),
+        (
+            (2, 1, 28, 28),
+            np.float64,
+            TypeError,
+            "Sequential[0] > Conv2d: input dtype float64 does not match weight dtype float32",
+        ),
+        (
+            (2, 1, 4, 4),
+            np.float32,
+            ValueError,  # 4x4 -> conv 4x4 -> pool 2x2: too small for the second 5x5
+            "Sequential[3] > Conv2d: kernel 5x5 is larger than the padded input 2x2 (input 2x2, padding (0, 0))",
+        ),
+        (
+            (2, 1, 1, 1),
+            np.float32,
+            ValueError,
+            "Sequential[2] > MaxPool2d: kernel 2x2 is larger than the padded input 1x1 (input 1x1, padding (0, 0))",
+        ),
+        (
+            (2, 1, 32, 32),
+            np.float32,
+            ValueError,  # LeNet's original 32x32 input: 16*6*6 features reach the Linear
+            "Sequential[7] > Linear: expected an input of shape (N, 400) (in_features=400), got shape (2, 576)",
+        ),
     ],
 )
 def test_lenet_errors_name_the_position_in_the_sequential(shape, dtype, err, message):
@@ -307,7 +397,9 @@ def test_errors_of_the_new_layers_inside_a_sequential_name_the_position():
     with raises(ValueError, "Sequential[1] > BatchNorm2d: expected 3 input channels, got 2 (input shape (1, 2, 4, 4))"):
         model(randn(1, 1, 4, 4))
     model = nn.Sequential(nn.ReLU(), nn.Residual(nn.Conv2d(2, 2, 3)))
-    with raises(ValueError, "Sequential[1] > Residual: inner(x) must have the input's shape (1, 2, 4, 4), got (1, 2, 2, 2)"):
+    with raises(
+        ValueError, "Sequential[1] > Residual: inner(x) must have the input's shape (1, 2, 4, 4), got (1, 2, 2, 2)"
+    ):
         model(randn(1, 2, 4, 4))
     model = nn.Sequential(nn.Concat(nn.MaxPool2d(2)), nn.ReLU())
     with raises(ValueError, "Sequential[0] > Concat: inner(x) must keep the batch and spatial sizes"):

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl
-from minidl import nn
-from minidl import gradcheck
+from minidl import gradcheck, nn
 from tests.helpers import assert_bias_grad_and_accumulation, lenet5, one_numba_thread
 
 seeds = st.integers(0, 2**16)
@@ -55,8 +54,14 @@ def output_size(H, K, S, P):
 # --- Conv2d -------------------------------------------------------------------------------
 
 
-@given(geometry=windows(), N=st.integers(1, 2), C=st.integers(1, 3), C_out=st.integers(1, 3),
-       bias=st.booleans(), seed=seeds)
+@given(
+    geometry=windows(),
+    N=st.integers(1, 2),
+    C=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_conv2d_passes_the_gradient_checker(geometry, N, C, C_out, bias, seed):
     H, W, (KH, KW), (sh, sw), (ph, pw) = geometry
     minidl.seed(seed)
@@ -72,7 +77,10 @@ CONV_CASES = {
     "3x3-pad1": (dict(kernel_size=3, padding=1), (2, 2, 5, 5)),
     "5x5-stride2-no-bias": (dict(kernel_size=5, stride=2, bias=False), (2, 2, 7, 8)),
     "2x3-stride(2,1)-pad(1,0)": (dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 0)), (2, 2, 5, 6)),
-    "1x4-stride(1,3)-pad(0,2)-no-bias": (dict(kernel_size=(1, 4), stride=(1, 3), padding=(0, 2), bias=False), (1, 2, 3, 6)),
+    "1x4-stride(1,3)-pad(0,2)-no-bias": (
+        dict(kernel_size=(1, 4), stride=(1, 3), padding=(0, 2), bias=False),
+        (1, 2, 3, 6),
+    ),
     "1x1": (dict(kernel_size=1), (2, 2, 3, 3)),
 }
 
@@ -111,7 +119,9 @@ def test_conv2d_int_arguments_become_pairs():
 
 def test_conv2d_computes_the_cross_correlation_of_the_course():
     """The course's 5x5 example through the layer (kernel not flipped, bias 0)."""
-    x = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=np.float32)
+    x = np.array(
+        [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=np.float32
+    )
     layer = nn.Conv2d(1, 1, 3, bias=False)
     layer.weight.data = np.array([[[[0, 1, 2], [2, 2, 0], [0, 1, 2]]]], dtype=np.float32)
     np.testing.assert_array_equal(layer(x[None, None])[0, 0], [[12, 12, 17], [10, 17, 19], [9, 6, 14]])
@@ -140,8 +150,13 @@ POOLS = {"MaxPool2d": nn.MaxPool2d, "AvgPool2d": nn.AvgPool2d}
 
 
 @pytest.mark.parametrize("pool", POOLS)
-@given(geometry=windows(half_padding=True), N=st.integers(1, 2), C=st.integers(1, 3),
-       default_stride=st.booleans(), seed=seeds)
+@given(
+    geometry=windows(half_padding=True),
+    N=st.integers(1, 2),
+    C=st.integers(1, 3),
+    default_stride=st.booleans(),
+    seed=seeds,
+)
 def test_pool_passes_the_gradient_checker(pool, geometry, N, C, default_stride, seed):
     H, W, (KH, KW), (sh, sw), (ph, pw) = geometry
     kernel, padding = one_or_pair(KH, KW), one_or_pair(ph, pw)
@@ -173,8 +188,7 @@ def test_pools_on_the_course_grid():
     np.testing.assert_array_equal(maxpool(x)[0, 0], [[5, 8], [9, 7]])
     np.testing.assert_array_equal(avgpool(x)[0, 0], [[2.5, 4.25], [3.5, 3.75]])
     dy = np.array([[1, 2], [3, 4]], dtype=np.float32)[None, None]
-    np.testing.assert_array_equal(
-        maxpool.backward(dy)[0, 0], [[1, 0, 0, 0], [0, 0, 2, 0], [0, 0, 0, 0], [0, 3, 0, 4]])
+    np.testing.assert_array_equal(maxpool.backward(dy)[0, 0], [[1, 0, 0, 0], [0, 0, 2, 0], [0, 0, 0, 0], [0, 3, 0, 4]])
     np.testing.assert_array_equal(avgpool.backward(dy)[0, 0], np.kron([[1, 2], [3, 4]], np.ones((2, 2))) / 4)
 
 
@@ -224,7 +238,9 @@ def test_batchnorm_passes_the_gradient_checker(case, training, momentum, seed):
     assert set(report.errors) == {"input", "weight", "bias"}
 
 
-@pytest.mark.parametrize("cls, shape", [(nn.BatchNorm1d, (6, 3)), (nn.BatchNorm1d, (3, 2, 5)), (nn.BatchNorm2d, (2, 3, 3, 4))])
+@pytest.mark.parametrize(
+    "cls, shape", [(nn.BatchNorm1d, (6, 3)), (nn.BatchNorm1d, (3, 2, 5)), (nn.BatchNorm2d, (2, 3, 3, 4))]
+)
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batchnorm_layouts_in_both_modes_pass_the_gradient_checker(cls, shape, training):
     layer = random_batchnorm(cls(shape[1]), shape[1], 0).train(training)
@@ -244,9 +260,14 @@ def test_batchnorm_parameters_buffers_and_defaults():
     assert list(layer.state_dict()) == ["weight", "bias", "running_mean", "running_var"]
 
 
-@pytest.mark.parametrize("cls, shape, axes", [
-    (nn.BatchNorm1d, (64, 3), (0,)), (nn.BatchNorm1d, (8, 3, 16), (0, 2)), (nn.BatchNorm2d, (4, 3, 5, 6), (0, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "cls, shape, axes",
+    [
+        (nn.BatchNorm1d, (64, 3), (0,)),
+        (nn.BatchNorm1d, (8, 3, 16), (0, 2)),
+        (nn.BatchNorm2d, (4, 3, 5, 6), (0, 2, 3)),
+    ],
+)
 def test_batchnorm_training_output_has_mean_0_and_variance_1_per_channel(cls, shape, axes):
     scale = np.array([0.5, 3.0, 20.0]).reshape((1, 3) + (1,) * (len(shape) - 2))
     x = scale * randn(*shape) + 7.0  # channels on different scales, far from 0
@@ -264,9 +285,14 @@ def test_batchnorm_training_output_has_mean_0_and_variance_1_per_channel(cls, sh
     np.testing.assert_allclose(y.std(axis=axes), layer.weight.data * np.sqrt(var / (var + layer.eps)), rtol=1e-12)
 
 
-@pytest.mark.parametrize("cls, shape, axes", [
-    (nn.BatchNorm1d, (10, 3), (0,)), (nn.BatchNorm1d, (4, 3, 5), (0, 2)), (nn.BatchNorm2d, (3, 3, 4, 4), (0, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "cls, shape, axes",
+    [
+        (nn.BatchNorm1d, (10, 3), (0,)),
+        (nn.BatchNorm1d, (4, 3, 5), (0, 2)),
+        (nn.BatchNorm2d, (3, 3, 4, 4), (0, 2, 3)),
+    ],
+)
 def test_batchnorm_input_gradient_sums_to_zero_per_channel(cls, shape, axes):
     layer = random_batchnorm(cls(3), 3, 0).to(np.float64)
     x, dy = 3 * randn(*shape) + 2, randn(*shape, seed=1)
@@ -317,7 +343,9 @@ def test_batchnorm_running_statistics_keep_the_float32_dtype():
     assert layer.running_mean.dtype == layer.running_var.dtype == np.float32
 
 
-@pytest.mark.parametrize("cls, shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (4, 3, 5)), (nn.BatchNorm2d, (4, 3, 3, 3))])
+@pytest.mark.parametrize(
+    "cls, shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (4, 3, 5)), (nn.BatchNorm2d, (4, 3, 3, 3))]
+)
 def test_batchnorm_eval_uses_the_running_statistics(cls, shape):
     layer = random_batchnorm(cls(3), 3, 0).to(np.float64)
     for step in range(3):  # move the running statistics away from their start
@@ -327,8 +355,9 @@ def test_batchnorm_eval_uses_the_running_statistics(cls, shape):
     assert not layer.training
     x = randn(*shape, seed=10)
     c = (1, 3) + (1,) * (len(shape) - 2)
-    expected = (layer.weight.data.reshape(c) * (x - mean.reshape(c)) / np.sqrt(var.reshape(c) + layer.eps)
-                + layer.bias.data.reshape(c))
+    expected = layer.weight.data.reshape(c) * (x - mean.reshape(c)) / np.sqrt(
+        var.reshape(c) + layer.eps
+    ) + layer.bias.data.reshape(c)
     np.testing.assert_allclose(layer(x), expected, rtol=1e-12)
     np.testing.assert_array_equal(layer.running_mean, mean)  # eval() never updates them
     np.testing.assert_array_equal(layer.running_var, var)
@@ -342,13 +371,30 @@ def test_batchnorm_state_dict_and_save_load_round_trip_bit_exactly(tmp_path):
     minidl.seed(0)
 
     def make():
-        return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
-                             nn.Linear(3 * 4 * 4, 5), nn.BatchNorm1d(5))
+        return nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1),
+            nn.BatchNorm2d(3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(3 * 4 * 4, 5),
+            nn.BatchNorm1d(5),
+        )
 
     model = make()
     assert list(model.state_dict()) == [
-        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-        "4.weight", "4.bias", "5.weight", "5.bias", "5.running_mean", "5.running_var"]
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "4.weight",
+        "4.bias",
+        "5.weight",
+        "5.bias",
+        "5.running_mean",
+        "5.running_var",
+    ]
     for step in range(3):
         model(randn(6, 2, 4, 4, seed=step).astype(np.float32) + step)
     state = model.state_dict()
@@ -371,21 +417,39 @@ def test_batchnorm_state_dict_and_save_load_round_trip_bit_exactly(tmp_path):
 # --- Residual and Concat ----------------------------------------------------------------------
 
 
-@given(C=st.integers(1, 3), k=st.sampled_from([1, 3]), N=st.integers(1, 2), H=st.integers(2, 4), W=st.integers(2, 4),
-       training=st.booleans(), seed=seeds)
+@given(
+    C=st.integers(1, 3),
+    k=st.sampled_from([1, 3]),
+    N=st.integers(1, 2),
+    H=st.integers(2, 4),
+    W=st.integers(2, 4),
+    training=st.booleans(),
+    seed=seeds,
+)
 def test_residual_block_passes_the_gradient_checker(C, k, N, H, W, training, seed):
     """The ResNet block: x + conv(relu(bn(conv(x)))), shapes kept by the padding."""
     minidl.seed(seed)
-    block = nn.Residual(nn.Sequential(nn.Conv2d(C, C, k, padding=k // 2), nn.BatchNorm2d(C), nn.ReLU(),
-                                      nn.Conv2d(C, C, 3, padding=1, bias=False)))
+    block = nn.Residual(
+        nn.Sequential(
+            nn.Conv2d(C, C, k, padding=k // 2), nn.BatchNorm2d(C), nn.ReLU(), nn.Conv2d(C, C, 3, padding=1, bias=False)
+        )
+    )
     block.train(training)
     report = check_layer(block, randn(N, C, H, W, seed=seed), seed=seed)
     assert report.ok, report
-    assert list(report.errors) == ["input", "inner.0.weight", "inner.0.bias", "inner.1.weight", "inner.1.bias", "inner.3.weight"]
+    assert list(report.errors) == [
+        "input",
+        "inner.0.weight",
+        "inner.0.bias",
+        "inner.1.weight",
+        "inner.1.bias",
+        "inner.3.weight",
+    ]
 
 
-@given(C=st.integers(1, 3), K=st.integers(1, 3), N=st.integers(1, 2), H=st.integers(1, 4), W=st.integers(1, 4),
-       seed=seeds)
+@given(
+    C=st.integers(1, 3), K=st.integers(1, 3), N=st.integers(1, 2), H=st.integers(1, 4), W=st.integers(1, 4), seed=seeds
+)
 def test_concat_passes_the_gradient_checker(C, K, N, H, W, seed):
     """The U-Net skip: [x ; tanh(conv(x))] along the channels, then a conv that mixes them."""
     minidl.seed(seed)
@@ -396,13 +460,24 @@ def test_concat_passes_the_gradient_checker(C, K, N, H, W, seed):
     assert report.ok, report
 
 
-@pytest.mark.parametrize("name, make, shape", [
-    ("residual-linear", lambda: nn.Residual(nn.Linear(4, 4)), (3, 4)),
-    ("residual-of-residual", lambda: nn.Residual(nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.Tanh()))), (2, 2, 3, 3)),
-    ("concat-linear", lambda: nn.Concat(nn.Linear(4, 3)), (3, 4)),
-    ("concat-batchnorm-pool", lambda: nn.Concat(nn.Sequential(nn.BatchNorm2d(2), nn.AvgPool2d(3, stride=1, padding=1))), (2, 2, 4, 4)),
-    ("concat-parameter-free", lambda: nn.Concat(nn.Sigmoid()), (2, 3, 2, 2)),
-])
+@pytest.mark.parametrize(
+    "name, make, shape",
+    [
+        ("residual-linear", lambda: nn.Residual(nn.Linear(4, 4)), (3, 4)),
+        (
+            "residual-of-residual",
+            lambda: nn.Residual(nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.Tanh()))),
+            (2, 2, 3, 3),
+        ),
+        ("concat-linear", lambda: nn.Concat(nn.Linear(4, 3)), (3, 4)),
+        (
+            "concat-batchnorm-pool",
+            lambda: nn.Concat(nn.Sequential(nn.BatchNorm2d(2), nn.AvgPool2d(3, stride=1, padding=1))),
+            (2, 2, 4, 4),
+        ),
+        ("concat-parameter-free", lambda: nn.Concat(nn.Sigmoid()), (2, 3, 2, 2)),
+    ],
+)
 def test_skip_containers_pass_the_gradient_checker(name, make, shape):
     minidl.seed(0)
     report = check_layer(make(), randn(*shape))
@@ -424,16 +499,29 @@ def test_residual_and_concat_compute_their_equations():
     assert y.shape == (2, 5, 4, 4)
     np.testing.assert_array_equal(y[:, :3], x)
     dy5 = randn(2, 5, 4, 4, seed=2)
-    np.testing.assert_allclose(cat.backward(dy5), dy5[:, :3] + cat.inner.backward(np.ascontiguousarray(dy5[:, 3:])), rtol=1e-14)
+    np.testing.assert_allclose(
+        cat.backward(dy5), dy5[:, :3] + cat.inner.backward(np.ascontiguousarray(dy5[:, 3:])), rtol=1e-14
+    )
     np.testing.assert_array_equal(y[:, 3:], cat.inner(x))  # after backward: a forward call of its own
 
 
 def test_skip_containers_name_their_parameters_and_switch_modes():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2))),
-                          nn.Concat(nn.Conv2d(2, 1, 1, bias=False)))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3),
+        nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2))),
+        nn.Concat(nn.Conv2d(2, 1, 1, bias=False)),
+    )
     assert list(model.state_dict()) == [
-        "0.weight", "0.bias", "1.inner.0.weight", "1.inner.0.bias", "1.inner.1.weight", "1.inner.1.bias",
-        "1.inner.1.running_mean", "1.inner.1.running_var", "2.inner.weight"]
+        "0.weight",
+        "0.bias",
+        "1.inner.0.weight",
+        "1.inner.0.bias",
+        "1.inner.1.weight",
+        "1.inner.1.bias",
+        "1.inner.1.running_mean",
+        "1.inner.1.running_var",
+        "2.inner.weight",
+    ]
     assert len(model.parameters()) == 7
     model.eval()
     assert not model[1].inner[1].training and not model[2].inner.training
@@ -460,22 +548,33 @@ def test_lenet_shapes_parameter_count_and_dtypes(capsys):
 
 def test_small_cnn_with_batchnorm_passes_the_gradient_checker():
     minidl.seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(2, 2, (2, 3), stride=(1, 2), padding=(0, 1)), nn.AvgPool2d(2, stride=1),
-                          nn.Flatten(), nn.Linear(2, 3), nn.BatchNorm1d(3))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.BatchNorm2d(2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(2, 2, (2, 3), stride=(1, 2), padding=(0, 1)),
+        nn.AvgPool2d(2, stride=1),
+        nn.Flatten(),
+        nn.Linear(2, 3),
+        nn.BatchNorm1d(3),
+    )
     report = check_layer(model, randn(3, 1, 6, 6))
     assert report.ok, report
 
 
 def test_reprs_show_the_constructor_arguments():
     assert repr(nn.Conv2d(1, 6, 5, padding=2)) == (
-        "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), bias=True)")
+        "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), bias=True)"
+    )
     assert repr(nn.Conv2d(3, 4, (1, 3), stride=(2, 1), bias=False)) == (
-        "Conv2d(3, 4, kernel_size=(1, 3), stride=(2, 1), padding=(0, 0), bias=False)")
+        "Conv2d(3, 4, kernel_size=(1, 3), stride=(2, 1), padding=(0, 0), bias=False)"
+    )
     assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
     assert repr(nn.AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
     assert repr(nn.BatchNorm1d(4)) == "BatchNorm1d(4, eps=1e-05, momentum=0.1)"
     assert repr(nn.BatchNorm2d(8, eps=1e-3, momentum=0.2)) == "BatchNorm2d(8, eps=0.001, momentum=0.2)"
     assert repr(nn.Residual(nn.ReLU())) == "Residual(\n  (inner): ReLU()\n)"
     assert repr(nn.Concat(nn.Conv2d(1, 1, 1))) == (
-        "Concat(\n  (inner): Conv2d(1, 1, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), bias=True)\n)")
+        "Concat(\n  (inner): Conv2d(1, 1, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), bias=True)\n)"
+    )

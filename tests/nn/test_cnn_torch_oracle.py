@@ -3,6 +3,7 @@ both, and the outputs, the input gradients and every parameter gradient agree wi
 rtol 1e-7; batch norm's running statistics after several training steps too; the
 state-dict keys of equivalent models are the same; and a whole LeNet-5 training step
 (forward, cross-entropy, backward, SGD with momentum) ends with the same weights."""
+
 import numpy as np
 import pytest
 
@@ -139,8 +140,9 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("kwargs, shape", POOL_CASES, ids=[str(c[0]) for c in POOL_CASES])
-@pytest.mark.parametrize("ours, theirs", [(nn.MaxPool2d, torch.nn.MaxPool2d), (nn.AvgPool2d, torch.nn.AvgPool2d)],
-                         ids=["max", "avg"])
+@pytest.mark.parametrize(
+    "ours, theirs", [(nn.MaxPool2d, torch.nn.MaxPool2d), (nn.AvgPool2d, torch.nn.AvgPool2d)], ids=["max", "avg"]
+)
 def test_pool_against_torch(ours, theirs, kwargs, shape):
     ours, theirs = ours(**kwargs), theirs(**kwargs)  # torch's defaults: stride = kernel, zero padding counted
     x = randn(*shape)
@@ -174,7 +176,9 @@ def random_affine(ours, C, seed=5):
     ours.bias.data = rng.standard_normal(C)
 
 
-@pytest.mark.parametrize("ours, theirs, shape, momentum", BN_CASES, ids=[f"{c[0].__name__}-{c[2]}-{c[3]}" for c in BN_CASES])
+@pytest.mark.parametrize(
+    "ours, theirs, shape, momentum", BN_CASES, ids=[f"{c[0].__name__}-{c[2]}-{c[3]}" for c in BN_CASES]
+)
 def test_batchnorm_training_steps_running_statistics_and_eval_against_torch(ours, theirs, shape, momentum):
     C = shape[1]
     ours = ours(C, momentum=momentum).to(np.float64)
@@ -210,10 +214,19 @@ def test_batchnorm_eps_against_torch(eps):
 
 def test_residual_block_against_torch():
     minidl.seed(0)
-    ours = nn.Residual(nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
-                                     nn.Conv2d(3, 3, 3, padding=1))).to(np.float64)
-    theirs = TorchResidual(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1, bias=False), torch.nn.BatchNorm2d(3),
-                                               torch.nn.ReLU(), torch.nn.Conv2d(3, 3, 3, padding=1))).double()
+    ours = nn.Residual(
+        nn.Sequential(
+            nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1)
+        )
+    ).to(np.float64)
+    theirs = TorchResidual(
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 3, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(3),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(3, 3, 3, padding=1),
+        )
+    ).double()
     assert list(ours.state_dict()) == keys_without_counters(theirs)
     copy_into_torch(ours, theirs)
     compare_step(ours, theirs, randn(2, 3, 5, 5), randn(2, 3, 5, 5, seed=1))
@@ -233,16 +246,34 @@ def make_pair():
     """A model using every layer of the issue, in minidl and in torch, same keys."""
     minidl.seed(0)
     ours = nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU())),
-        nn.Concat(nn.Conv2d(4, 2, 1)), nn.AvgPool2d(3, stride=2, padding=1), nn.Flatten(),
-        nn.Linear(6 * 2 * 2, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 3))
+        nn.Concat(nn.Conv2d(4, 2, 1)),
+        nn.AvgPool2d(3, stride=2, padding=1),
+        nn.Flatten(),
+        nn.Linear(6 * 2 * 2, 5),
+        nn.BatchNorm1d(5),
+        nn.Tanh(),
+        nn.Linear(5, 3),
+    )
     T = torch.nn
     theirs = T.Sequential(
-        T.Conv2d(1, 4, 3, padding=1), T.BatchNorm2d(4), T.ReLU(), T.MaxPool2d(2),
+        T.Conv2d(1, 4, 3, padding=1),
+        T.BatchNorm2d(4),
+        T.ReLU(),
+        T.MaxPool2d(2),
         TorchResidual(T.Sequential(T.Conv2d(4, 4, 3, padding=1, bias=False), T.BatchNorm2d(4), T.ReLU())),
-        TorchConcat(T.Conv2d(4, 2, 1)), T.AvgPool2d(3, stride=2, padding=1), T.Flatten(),
-        T.Linear(6 * 2 * 2, 5), T.BatchNorm1d(5), T.Tanh(), T.Linear(5, 3))
+        TorchConcat(T.Conv2d(4, 2, 1)),
+        T.AvgPool2d(3, stride=2, padding=1),
+        T.Flatten(),
+        T.Linear(6 * 2 * 2, 5),
+        T.BatchNorm1d(5),
+        T.Tanh(),
+        T.Linear(5, 3),
+    )
     return ours, theirs
 
 
@@ -252,7 +283,8 @@ def test_parameters_and_state_dict_keys_match_torch():
     assert [p.shape for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
     assert list(ours.state_dict()) == keys_without_counters(theirs)  # same keys, same order
     assert [v.shape for v in ours.state_dict().values()] == [
-        tuple(v.shape) for k, v in theirs.state_dict().items() if not k.endswith("num_batches_tracked")]
+        tuple(v.shape) for k, v in theirs.state_dict().items() if not k.endswith("num_batches_tracked")
+    ]
     # and the other way: torch's weights load into minidl by key
     theirs_state = {k: v.numpy() for k, v in theirs.state_dict().items() if not k.endswith("num_batches_tracked")}
     ours.load_state_dict(theirs_state)
@@ -280,16 +312,34 @@ def test_model_with_every_layer_against_torch_in_training_and_eval():
 def lenet_pair():
     minidl.seed(0)
     ours = nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10))
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
     T = torch.nn
     theirs = T.Sequential(
-        T.Conv2d(1, 6, kernel_size=5, padding=2), T.ReLU(), T.MaxPool2d(2),
-        T.Conv2d(6, 16, 5), T.ReLU(), T.MaxPool2d(2), T.Flatten(),
-        T.Linear(16 * 5 * 5, 120), T.ReLU(), T.Linear(120, 84), T.ReLU(),
-        T.Linear(84, 10))
+        T.Conv2d(1, 6, kernel_size=5, padding=2),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Conv2d(6, 16, 5),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Flatten(),
+        T.Linear(16 * 5 * 5, 120),
+        T.ReLU(),
+        T.Linear(120, 84),
+        T.ReLU(),
+        T.Linear(84, 10),
+    )
     return ours.to(np.float64), theirs.double()
 
 

@@ -3,6 +3,7 @@ layer adds to its op (parameter shapes, PyTorch's initialisation, arguments, the
 example, gradient accumulation, dtypes, repr), a Conv2d/ConvTranspose2d round trip of
 sizes, PyTorch's nn.ConvTranspose2d as the oracle (float64, output_padding included), and
 every bad input with its message. The op's own math is tested in tests/ops/."""
+
 import re
 
 import numpy as np
@@ -43,13 +44,26 @@ def raises(err, *fragments):
 # --- the gradient checker -------------------------------------------------------------------
 
 
-@given(geometry=transposed_windows(), N=st.integers(1, 2), C_in=st.integers(1, 2), C_out=st.integers(1, 3),
-       bias=st.booleans(), seed=seeds)
+@given(
+    geometry=transposed_windows(),
+    N=st.integers(1, 2),
+    C_in=st.integers(1, 2),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_conv_transpose2d_passes_the_gradient_checker(geometry, N, C_in, C_out, bias, seed):
     H, W, (KH, KW), (sh, sw), (ph, pw), (oph, opw) = geometry
     minidl.seed(seed)
-    layer = nn.ConvTranspose2d(C_in, C_out, one_or_pair(KH, KW), stride=one_or_pair(sh, sw),
-                               padding=one_or_pair(ph, pw), output_padding=one_or_pair(oph, opw), bias=bias)
+    layer = nn.ConvTranspose2d(
+        C_in,
+        C_out,
+        one_or_pair(KH, KW),
+        stride=one_or_pair(sh, sw),
+        padding=one_or_pair(ph, pw),
+        output_padding=one_or_pair(oph, opw),
+        bias=bias,
+    )
     x = randn(N, C_in, H, W, seed=seed)
     OH, OW = (H - 1) * sh - 2 * ph + KH + oph, (W - 1) * sw - 2 * pw + KW + opw
     assert layer(x.astype(np.float32)).shape == (N, C_out, OH, OW)
@@ -63,7 +77,9 @@ CASES = {
     "4x4-stride2-pad1-no-bias": (dict(kernel_size=4, stride=2, padding=1, bias=False), (1, 2, 3, 2)),
     "3x3-stride2-outpad1 (bias-only rows)": (dict(kernel_size=3, stride=2, output_padding=1), (2, 1, 2, 3)),
     "2x3-stride(3,2)-pad(1,0)-outpad(2,1)": (
-        dict(kernel_size=(2, 3), stride=(3, 2), padding=(1, 0), output_padding=(2, 1)), (1, 2, 3, 3)),
+        dict(kernel_size=(2, 3), stride=(3, 2), padding=(1, 0), output_padding=(2, 1)),
+        (1, 2, 3, 3),
+    ),
     "1x1": (dict(kernel_size=1), (2, 2, 3, 3)),
 }
 
@@ -163,8 +179,14 @@ def torch():
     return pytest.importorskip("torch", reason="PyTorch is the oracle for these tests (pip install torch)")
 
 
-@given(geometry=transposed_windows(max_size=5, max_kernel=4), N=st.integers(1, 3), C_in=st.integers(1, 3),
-       C_out=st.integers(1, 3), bias=st.booleans(), seed=seeds)
+@given(
+    geometry=transposed_windows(max_size=5, max_kernel=4),
+    N=st.integers(1, 3),
+    C_in=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_matches_torch_nn_conv_transpose2d(torch, geometry, N, C_in, C_out, bias, seed):
     H, W, kernel, stride, padding, output_padding = geometry
     kwargs = dict(kernel_size=kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
@@ -186,7 +208,9 @@ def test_matches_torch_nn_conv_transpose2d(torch, geometry, N, C_in, C_out, bias
 
 def test_same_parameter_shapes_keys_and_initialisation_bound_as_torch(torch):
     ours, theirs = nn.ConvTranspose2d(6, 16, (3, 5), stride=2), torch.nn.ConvTranspose2d(6, 16, (3, 5), stride=2)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in theirs.state_dict().items()
+    }
     bound = 1 / np.sqrt(16 * 3 * 5)  # both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_out * KH * KW
     for name in ("weight", "bias"):
         assert np.abs(getattr(ours, name).data).max() <= bound
@@ -212,8 +236,12 @@ def test_torch_also_rejects_output_padding_not_smaller_than_stride(torch):
     ],
 )
 def test_output_padding_must_be_smaller_than_stride(kwargs, message):
-    with raises(ValueError, "ConvTranspose2d: output_padding must be smaller than stride",
-                "smaller than either stride or dilation", message):
+    with raises(
+        ValueError,
+        "ConvTranspose2d: output_padding must be smaller than stride",
+        "smaller than either stride or dilation",
+        message,
+    ):
         nn.ConvTranspose2d(1, 1, 3, **kwargs)
 
 
@@ -223,12 +251,26 @@ def test_output_padding_must_be_smaller_than_stride(kwargs, message):
         ((0, 3, 3), {}, ValueError, "ConvTranspose2d: in_channels must be at least 1, got 0"),
         ((3, 2.0, 3), {}, TypeError, "ConvTranspose2d: out_channels must be an int, got float"),
         ((1, 1, 0), {}, ValueError, "ConvTranspose2d: kernel_size must be at least 1, got 0"),
-        ((1, 1, (3, 3, 3)), {}, TypeError, "ConvTranspose2d: kernel_size must be an int or a pair of ints, got (3, 3, 3)"),
+        (
+            (1, 1, (3, 3, 3)),
+            {},
+            TypeError,
+            "ConvTranspose2d: kernel_size must be an int or a pair of ints, got (3, 3, 3)",
+        ),
         ((1, 1, 3), dict(stride=0), ValueError, "ConvTranspose2d: stride must be at least 1, got 0"),
         ((1, 1, 3), dict(padding=-1), ValueError, "ConvTranspose2d: padding must be at least 0, got -1"),
-        ((1, 1, 3), dict(stride=2, output_padding=-1), ValueError, "ConvTranspose2d: output_padding must be at least 0, got -1"),
-        ((1, 1, 3), dict(stride=2, output_padding=True), TypeError,
-         "ConvTranspose2d: output_padding must be an int or a pair of ints, got True"),
+        (
+            (1, 1, 3),
+            dict(stride=2, output_padding=-1),
+            ValueError,
+            "ConvTranspose2d: output_padding must be at least 0, got -1",
+        ),
+        (
+            (1, 1, 3),
+            dict(stride=2, output_padding=True),
+            TypeError,
+            "ConvTranspose2d: output_padding must be an int or a pair of ints, got True",
+        ),
     ],
 )
 def test_constructor_arguments(args, kwargs, err, message):
@@ -268,8 +310,12 @@ def test_input_dtype_must_match_the_weight():
     ],
 )
 def test_output_must_not_be_empty_or_negative(kwargs, shape, message):
-    with raises(ValueError, f"ConvTranspose2d: {message}",
-                "OH = (H - 1) stride - 2 padding + KH + output_padding", "at least 1x1"):
+    with raises(
+        ValueError,
+        f"ConvTranspose2d: {message}",
+        "OH = (H - 1) stride - 2 padding + KH + output_padding",
+        "at least 1x1",
+    ):
         nn.ConvTranspose2d(1, 1, **kwargs)(randn(*shape, dtype=np.float32))
 
 
@@ -278,7 +324,9 @@ def test_backward_checks_its_upstream_gradient():
     with raises(RuntimeError, "ConvTranspose2d: backward() called before forward()"):
         layer.backward(randn(1, 3, 8, 8, dtype=np.float32))
     layer(randn(1, 2, 3, 3, dtype=np.float32))
-    with raises(ValueError, "ConvTranspose2d: expected the upstream gradient dy of shape (1, 3, 8, 8)", "got (1, 3, 7, 7)"):
+    with raises(
+        ValueError, "ConvTranspose2d: expected the upstream gradient dy of shape (1, 3, 8, 8)", "got (1, 3, 7, 7)"
+    ):
         layer.backward(randn(1, 3, 7, 7, dtype=np.float32))
     with raises(TypeError, "ConvTranspose2d: upstream gradient dy has dtype float64, expected float32"):
         layer.backward(randn(1, 3, 8, 8))

@@ -1,5 +1,6 @@
 """Bad input to the dense-network layers: each error has its type, names the layer, and
 gives the expected and the actual value."""
+
 import re
 
 import numpy as np
@@ -110,7 +111,11 @@ def test_leaky_relu_slope_must_be_a_number():
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_dropout_p_must_be_a_probability(p):
-    with raises(ValueError, "Dropout: p (the probability of dropping an element) must be a finite number in [0, 1]", f"got {float(p)}"):
+    with raises(
+        ValueError,
+        "Dropout: p (the probability of dropping an element) must be a finite number in [0, 1]",
+        f"got {float(p)}",
+    ):
         nn.Dropout(p)
 
 
@@ -132,7 +137,11 @@ def test_flatten_needs_a_batch_axis():
         ((1, 6), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got 6"),
         ((1, ()), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got ()"),
         ((1, (2, 3.0)), TypeError, "Unflatten: unflattened_size must be a non-empty tuple of ints, got (2, 3.0)"),
-        ((1, (-1, 3)), ValueError, "Unflatten: every size in unflattened_size must be at least 1 (minidl infers no -1), got (-1, 3)"),
+        (
+            (1, (-1, 3)),
+            ValueError,
+            "Unflatten: every size in unflattened_size must be at least 1 (minidl infers no -1), got (-1, 3)",
+        ),
     ],
 )
 def test_unflatten_constructor_arguments(args, err, message):
@@ -144,8 +153,11 @@ def test_unflatten_input_errors():
     layer = nn.Unflatten(1, (2, 3))
     with raises(TypeError, "Unflatten: expected the input to have dtype float32 or float64, got int32"):
         layer(np.ones((4, 6), dtype=np.int32))
-    with raises(ValueError, "Unflatten: axis 1 of the input has size 5, but unflattened_size (2, 3) holds 6 elements",
-                "input shape (4, 5)"):
+    with raises(
+        ValueError,
+        "Unflatten: axis 1 of the input has size 5, but unflattened_size (2, 3) holds 6 elements",
+        "input shape (4, 5)",
+    ):
         layer(randn(4, 5))
     with raises(ValueError, "Unflatten: dim=2 is out of range for an input of shape (4, 6)"):
         nn.Unflatten(2, (2, 3))(randn(4, 6))
@@ -184,7 +196,10 @@ def test_cross_entropy_labels_must_be_in_range(bad):
 
 def test_cross_entropy_label_shape_must_match_the_logits():
     ce = nn.SoftmaxCrossEntropy()
-    with raises(ValueError, "SoftmaxCrossEntropy: for logits of shape (4, 3) expected labels of shape (N,) = (4,), got shape (4, 1)"):
+    with raises(
+        ValueError,
+        "SoftmaxCrossEntropy: for logits of shape (4, 3) expected labels of shape (N,) = (4,), got shape (4, 1)",
+    ):
         ce(randn(4, 3), np.zeros((4, 1), dtype=np.int64))
     with raises(ValueError, "expected labels of shape (N, H, W) = (2, 5, 6), got shape (2,)"):
         ce(randn(2, 3, 5, 6), np.zeros(2, dtype=np.int64))
@@ -250,7 +265,9 @@ def test_probabilities_checks_its_input():
 
 
 def test_mse_shapes_must_be_equal():
-    with raises(ValueError, "MSELoss: pred has shape (4, 1) but target has shape (4,); they must be equal (no broadcasting)"):
+    with raises(
+        ValueError, "MSELoss: pred has shape (4, 1) but target has shape (4,); they must be equal (no broadcasting)"
+    ):
         nn.MSELoss()(randn(4, 1), randn(4))
 
 

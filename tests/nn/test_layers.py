@@ -1,5 +1,6 @@
 """The dense-network layers: every one through the gradient checker, then what each
 layer adds to its op (parameters and their initialisation, modes, caching, dtypes, repr)."""
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,19 @@ LAYERS = {
     "Dropout-eval": (lambda: nn.Dropout(0.4).eval(), (3, 2, 4)),
     "Flatten": (nn.Flatten, (3, 2, 2, 2)),
     "Unflatten": (lambda: nn.Unflatten(1, (2, 3)), (3, 6, 2)),
-    "MLP": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.LeakyReLU(), nn.Dropout(0.2),
-                                  nn.Linear(8, 4), nn.Sigmoid(), nn.Linear(4, 3), nn.Tanh()), (4, 2, 3)),
+    "MLP": (
+        lambda: nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(6, 8),
+            nn.LeakyReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(8, 4),
+            nn.Sigmoid(),
+            nn.Linear(4, 3),
+            nn.Tanh(),
+        ),
+        (4, 2, 3),
+    ),
 }
 
 
@@ -107,8 +119,16 @@ def test_linear_reads_the_parameter_data_at_every_call():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_preserved_through_a_model(dtype):
-    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Dropout(0.3), nn.LeakyReLU(),
-                          nn.Linear(5, 4), nn.Sigmoid(), nn.Tanh()).to(dtype)
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(6, 5),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.LeakyReLU(),
+        nn.Linear(5, 4),
+        nn.Sigmoid(),
+        nn.Tanh(),
+    ).to(dtype)
     x = randn(3, 2, 3).astype(dtype)
     y = model(x)
     assert y.dtype == dtype and y.shape == (3, 4)
@@ -246,8 +266,9 @@ def test_loss_backward_is_the_gradient_of_the_last_forward():
 
 
 def test_sequential_mlp_parameter_order_and_state_dict_keys():
-    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3, bias=False),
-                          nn.Tanh(), nn.Linear(3, 2))
+    model = nn.Sequential(
+        nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3, bias=False), nn.Tanh(), nn.Linear(3, 2)
+    )
     params = model.parameters()
     assert params == [model[0].weight, model[0].bias, model[3].weight, model[5].weight, model[5].bias]
     assert list(model.state_dict()) == ["0.weight", "0.bias", "3.weight", "5.weight", "5.bias"]
@@ -260,10 +281,15 @@ def test_reprs_show_the_constructor_arguments():
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
     assert repr(nn.Dropout()) == "Dropout(p=0.5)"
     assert [repr(layer) for layer in (nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.Flatten())] == [
-        "ReLU()", "Sigmoid()", "Tanh()", "Flatten()"]
+        "ReLU()",
+        "Sigmoid()",
+        "Tanh()",
+        "Flatten()",
+    ]
     assert repr(nn.Unflatten(1, [16, 5, 5])) == "Unflatten(dim=1, unflattened_size=(16, 5, 5))"
     assert repr(nn.SoftmaxCrossEntropy()) == "SoftmaxCrossEntropy()"
     assert repr(nn.SoftmaxCrossEntropy(weight=[1, 2])) == "SoftmaxCrossEntropy(weight=[1.0, 2.0])"
     assert repr(nn.MSELoss()) == "MSELoss()"
     assert repr(nn.Sequential(nn.Linear(2, 2), nn.ReLU())) == (
-        "Sequential(\n  (0): Linear(in_features=2, out_features=2, bias=True)\n  (1): ReLU()\n)")
+        "Sequential(\n  (0): Linear(in_features=2, out_features=2, bias=True)\n  (1): ReLU()\n)"
+    )

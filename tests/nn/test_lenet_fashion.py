@@ -4,6 +4,7 @@ test images. Measured here over minidl seeds 0-5: 0.67-0.72 (a few seconds on 2 
 
 The files come from Debian's package ``dataset-fashion-mnist`` (which .ci/run installs);
 without them the test is skipped, and it never downloads anything."""
+
 import os
 
 import numpy as np
@@ -34,8 +35,15 @@ def test_lenet5_learns_fashion_mnist():
     chance = minidl.evaluate(model, loss_fn, (x_test, y_test))
     assert chance["loss"] == pytest.approx(np.log(10), abs=0.2)  # untrained: about uniform
 
-    history = minidl.fit(model, loss_fn, optim.Adam(model.parameters(), lr=1e-3), (x_train, y_train),
-                         epochs=2, batch_size=64, verbose=False)
+    history = minidl.fit(
+        model,
+        loss_fn,
+        optim.Adam(model.parameters(), lr=1e-3),
+        (x_train, y_train),
+        epochs=2,
+        batch_size=64,
+        verbose=False,
+    )
     result = minidl.evaluate(model, loss_fn, (x_test, y_test))
 
     assert history.train_loss[1] < history.train_loss[0] < np.log(10)

@@ -1,6 +1,7 @@
 """The layer machinery: parameter discovery and order, modes, state dicts, save/load,
 summary, the dispatch seam and the global RNG. Uses small layers defined here so that it
 tests the base classes alone."""
+
 import sys
 import types
 
@@ -133,7 +134,11 @@ def test_load_state_dict_round_trip_and_keeps_dtype():
     [
         (lambda s: s.pop("2.1.bias"), KeyError, "missing keys \\['2.1.bias'\\]"),
         (lambda s: s.update(extra=np.zeros(1)), KeyError, "unexpected keys \\['extra'\\]"),
-        (lambda s: s.update({"0.weight": np.zeros((4, 1))}), ValueError, "'0.weight' has shape \\(4, 1\\), expected \\(3, 1\\)"),
+        (
+            lambda s: s.update({"0.weight": np.zeros((4, 1))}),
+            ValueError,
+            "'0.weight' has shape \\(4, 1\\), expected \\(3, 1\\)",
+        ),
         (lambda s: s.update({"2.1.bias": np.array(["a", "b", "c"])}), TypeError, "must hold real numbers"),
     ],
 )
@@ -251,7 +256,9 @@ def test_dispatch_refuses_a_mix_of_devices():
     class DeviceArray:
         __cuda_array_interface__ = {}
 
-    with pytest.raises(ValueError, match=r"op 'linear': arrays on different devices \(argument 0: cpu, argument 1: cuda\)"):
+    with pytest.raises(
+        ValueError, match=r"op 'linear': arrays on different devices \(argument 0: cpu, argument 1: cuda\)"
+    ):
         dispatch.op("linear", np.zeros(2), DeviceArray())
 
 

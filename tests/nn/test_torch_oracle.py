@@ -3,6 +3,7 @@
 The same weights go into both; we compare the output, the input gradient and every
 parameter gradient with rtol 1e-7.
 """
+
 import numpy as np
 import pytest
 
@@ -69,7 +70,9 @@ def test_linear_against_torch(bias):
 def test_parameter_free_layer_against_torch(ours, theirs):
     x = 4 * randn(2, 3, 4, 5)
     x[0, 0, 0, :3] = [0.0, 40.0, -40.0]  # the kink, and saturation
-    compare_layer(ours, theirs, x, randn(*x.shape, seed=1) if not isinstance(ours, nn.Flatten) else randn(2, 60, seed=1))
+    compare_layer(
+        ours, theirs, x, randn(*x.shape, seed=1) if not isinstance(ours, nn.Flatten) else randn(2, 60, seed=1)
+    )
 
 
 @pytest.mark.parametrize("dim, size", [(1, (3, 2)), (-1, (5, 1)), (2, (2, 2))], ids=["dim1", "dim-1", "dim2"])
@@ -142,12 +145,30 @@ def test_mse_against_torch(shape):
 def test_mlp_against_torch():
     """A small MLP, same weights: logits, loss, every parameter gradient and dx agree."""
     minidl.seed(0)
-    ours = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.LeakyReLU(0.1),
-                         nn.Linear(8, 8, bias=False), nn.Tanh(), nn.Linear(8, 5), nn.Sigmoid(),
-                         nn.Linear(5, 3)).to(np.float64)
-    theirs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8),
-                                 torch.nn.LeakyReLU(0.1), torch.nn.Linear(8, 8, bias=False), torch.nn.Tanh(),
-                                 torch.nn.Linear(8, 5), torch.nn.Sigmoid(), torch.nn.Linear(5, 3)).double()
+    ours = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(6, 8),
+        nn.ReLU(),
+        nn.Linear(8, 8),
+        nn.LeakyReLU(0.1),
+        nn.Linear(8, 8, bias=False),
+        nn.Tanh(),
+        nn.Linear(8, 5),
+        nn.Sigmoid(),
+        nn.Linear(5, 3),
+    ).to(np.float64)
+    theirs = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(6, 8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 8),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(8, 8, bias=False),
+        torch.nn.Tanh(),
+        torch.nn.Linear(8, 5),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(5, 3),
+    ).double()
     assert list(ours.state_dict()) == list(theirs.state_dict())
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     x, t = randn(10, 2, 3), np.random.default_rng(1).integers(0, 3, 10)

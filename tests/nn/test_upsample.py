@@ -1,5 +1,6 @@
 """``nn.Upsample``: the gradient checker, what the layer adds to its op (argument
 normalisation, shapes, dtypes, repr, use inside a model) and every bad input."""
+
 import re
 
 import numpy as np

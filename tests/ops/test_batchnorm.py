@@ -2,6 +2,7 @@
 against central differences, input gradients summing to zero per channel, the four
 equations of the course equal to the compact form, running statistics, evaluation mode,
 (N, C) and (N, C, H, W) inputs, dtypes."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,7 +32,9 @@ def draw(shape, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     C = shape[1]
     per_channel = (1, C) + (1,) * (len(shape) - 2)
-    x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, C).reshape(per_channel) + rng.uniform(-2, 2, C).reshape(per_channel)
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, C).reshape(per_channel) + rng.uniform(-2, 2, C).reshape(
+        per_channel
+    )
     gamma, beta = rng.uniform(0.5, 2.0, C), rng.standard_normal(C)
     return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)
 
@@ -61,7 +64,9 @@ def test_gamma_and_beta_scale_and_shift(shape, seed):
     x, gamma, beta = draw(shape, seed)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     per_channel = (1, -1) + (1,) * (x.ndim - 2)
-    np.testing.assert_allclose(y, gamma.reshape(per_channel) * cache["x_hat"] + beta.reshape(per_channel), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        y, gamma.reshape(per_channel) * cache["x_hat"] + beta.reshape(per_channel), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(y.mean(axis=channel_axes(x)), beta, atol=1e-12)
 
 
@@ -107,9 +112,13 @@ def test_running_statistics_update(shape, seed, momentum):
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     kept = running_mean.copy(), running_var.copy()
-    new_mean, new_var = batchnorm.update_running_stats(running_mean, running_var, cache["mean"], cache["var"], cache["m"], momentum)
+    new_mean, new_var = batchnorm.update_running_stats(
+        running_mean, running_var, cache["mean"], cache["var"], cache["m"], momentum
+    )
     axes = channel_axes(x)
-    np.testing.assert_allclose(new_mean, (1 - momentum) * running_mean + momentum * x.mean(axis=axes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        new_mean, (1 - momentum) * running_mean + momentum * x.mean(axis=axes), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(new_var, (1 - momentum) * running_var + momentum * x.var(axis=axes, ddof=1), rtol=1e-12)
     np.testing.assert_array_equal(running_mean, kept[0])  # the inputs are not modified
     np.testing.assert_array_equal(running_var, kept[1])
@@ -128,14 +137,18 @@ def test_evaluation_mode_uses_the_running_statistics(shape, seed):
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     y = batchnorm.forward_eval(x, gamma, beta, running_mean, running_var, EPS)
     c = (1, -1) + (1,) * (x.ndim - 2)
-    expected = gamma.reshape(c) * (x - running_mean.reshape(c)) / np.sqrt(running_var.reshape(c) + EPS) + beta.reshape(c)
+    expected = gamma.reshape(c) * (x - running_mean.reshape(c)) / np.sqrt(running_var.reshape(c) + EPS) + beta.reshape(
+        c
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_evaluation_with_the_batch_statistics_equals_training():
     x, gamma, beta = draw((5, 3, 4, 4), seed=0)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
-    np.testing.assert_allclose(batchnorm.forward_eval(x, gamma, beta, cache["mean"], cache["var"], EPS), y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        batchnorm.forward_eval(x, gamma, beta, cache["mean"], cache["var"], EPS), y, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_eps_is_inside_the_square_root():
@@ -150,7 +163,10 @@ def test_dtype_and_shape_are_preserved(shape, dtype):
     x, gamma, beta = draw(shape, 0, dtype)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     arrays = [y, cache["x_hat"], cache["mean"], cache["var"], *batchnorm.backward(np.ones_like(y), gamma, cache)]
-    arrays += [*batchnorm.backward_compact(np.ones_like(y), gamma, cache), batchnorm.forward_eval(x, gamma, beta, gamma, gamma, EPS)]
+    arrays += [
+        *batchnorm.backward_compact(np.ones_like(y), gamma, cache),
+        batchnorm.forward_eval(x, gamma, beta, gamma, gamma, EPS),
+    ]
     arrays += [*batchnorm.update_running_stats(gamma, gamma, cache["mean"], cache["var"], cache["m"])]
     assert all(a.dtype == dtype for a in arrays)
     assert y.shape == x.shape == arrays[4].shape

@@ -1,6 +1,7 @@
 """The convolutional-network ops against torch.nn.functional, in float64: conv2d,
 max_pool2d (values, indices, ties, gradients), avg_pool2d, batch_norm (training,
 running statistics, evaluation, gradients)."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -19,7 +20,9 @@ RTOL, ATOL = 1e-7, 1e-10  # atol: entries that are zero up to round-off
 
 
 def close(actual, expected):
-    np.testing.assert_allclose(actual, expected.detach().numpy() if torch.is_tensor(expected) else expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        actual, expected.detach().numpy() if torch.is_tensor(expected) else expected, rtol=RTOL, atol=ATOL
+    )
 
 
 def leaf(a):
@@ -27,7 +30,12 @@ def leaf(a):
 
 
 @given(
-    geometry=windows(max_size=8), N=st.integers(1, 5), C=st.integers(1, 3), C_out=st.integers(1, 4), bias=st.booleans(), seed=seeds
+    geometry=windows(max_size=8),
+    N=st.integers(1, 5),
+    C=st.integers(1, 3),
+    C_out=st.integers(1, 4),
+    bias=st.booleans(),
+    seed=seeds,
 )
 def test_conv2d(geometry, N, C, C_out, bias, seed):
     H, W, (KH, KW), stride, padding = geometry
@@ -47,7 +55,13 @@ def test_conv2d(geometry, N, C, C_out, bias, seed):
         close(db, bt.grad)
 
 
-@given(geometry=windows(half_padding=True, max_size=8), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds, integers=st.booleans())
+@given(
+    geometry=windows(half_padding=True, max_size=8),
+    N=st.integers(1, 3),
+    C=st.integers(1, 3),
+    seed=seeds,
+    integers=st.booleans(),
+)
 def test_max_pool2d(geometry, N, C, seed, integers):
     """Values, arg-max indices and gradients; with small integer inputs (many ties) the
     indices check that both pick the first maximum."""
@@ -88,7 +102,9 @@ def test_batch_norm_training_and_running_statistics(shape, seed):
 
     y, cache = batchnorm.forward_train(x, gamma, beta, 1e-5)
     close(y, yt)
-    new_mean, new_var = batchnorm.update_running_stats(running_mean, running_var, cache["mean"], cache["var"], cache["m"], 0.1)
+    new_mean, new_var = batchnorm.update_running_stats(
+        running_mean, running_var, cache["mean"], cache["var"], cache["m"], 0.1
+    )
     close(new_mean, rm_t)
     close(new_var, rv_t)
 
@@ -106,6 +122,13 @@ def test_batch_norm_evaluation(shape, seed):
     x, gamma, beta = draw_bn(shape, seed)
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
-    yt = F.batch_norm(torch.tensor(x), torch.tensor(running_mean), torch.tensor(running_var), torch.tensor(gamma),
-                      torch.tensor(beta), training=False, eps=1e-5)
+    yt = F.batch_norm(
+        torch.tensor(x),
+        torch.tensor(running_mean),
+        torch.tensor(running_var),
+        torch.tensor(gamma),
+        torch.tensor(beta),
+        training=False,
+        eps=1e-5,
+    )
     close(batchnorm.forward_eval(x, gamma, beta, running_mean, running_var, 1e-5), yt)

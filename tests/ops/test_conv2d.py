@@ -1,6 +1,7 @@
 """conv2d: the course's worked example, every gradient against central differences on
 drawn shapes/kernels/strides/paddings, the adjoint identity behind backward_input (and the
 transposed convolution), the loop definition, bias handling, dtypes."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -57,22 +58,38 @@ def test_the_course_example_5x5_to_3x3(dtype):
 
 
 def test_the_course_example_with_padding_keeps_5x5():
-    """"Padding 5x5 => 5x5": the centre 3x3 is the unpadded result."""
+    """ "Padding 5x5 => 5x5": the centre 3x3 is the unpadded result."""
     y = conv2d.forward(COURSE_X[None, None], COURSE_K[None, None], None, (1, 1), (1, 1))
     assert y.shape == (1, 1, 5, 5)
     np.testing.assert_array_equal(y[0, 0, 1:4, 1:4], COURSE_Y)
     np.testing.assert_array_equal(y, conv2d_reference(COURSE_X[None, None], COURSE_K[None, None], None, (1, 1), (1, 1)))
 
 
-@given(geometry=windows(), N=st.integers(1, 3), C=st.integers(1, 3), C_out=st.integers(1, 3), bias=st.booleans(), seed=seeds)
+@given(
+    geometry=windows(),
+    N=st.integers(1, 3),
+    C=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_forward_matches_the_loop_definition(geometry, N, C, C_out, bias, seed):
     H, W, (KH, KW), stride, padding = geometry
     x, w, b = draw(N, C, C_out, H, W, KH, KW, seed)
     b = b if bias else None
-    np.testing.assert_allclose(conv2d.forward(x, w, b, stride, padding), conv2d_reference(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        conv2d.forward(x, w, b, stride, padding), conv2d_reference(x, w, b, stride, padding), rtol=1e-12, atol=1e-12
+    )
 
 
-@given(geometry=windows(), N=st.integers(1, 2), C=st.integers(1, 3), C_out=st.integers(1, 3), bias=st.booleans(), seed=seeds)
+@given(
+    geometry=windows(),
+    N=st.integers(1, 2),
+    C=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_backward_matches_central_differences(geometry, N, C, C_out, bias, seed):
     H, W, (KH, KW), stride, padding = geometry
     x, w, b = draw(N, C, C_out, H, W, KH, KW, seed)
@@ -101,7 +118,9 @@ def test_backward_input_is_the_adjoint_of_the_convolution(geometry, N, C, C_out,
     y = conv2d.forward(x, w, None, stride, padding)
     dy = random_dy(y.shape, seed + 1)
     inner = np.sum(y * dy)
-    np.testing.assert_allclose(np.sum(x * conv2d.backward_input(dy, w, x.shape, stride, padding)), inner, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        np.sum(x * conv2d.backward_input(dy, w, x.shape, stride, padding)), inner, rtol=1e-10, atol=1e-10
+    )
     dw, db = conv2d.backward_params(dy, x, w.shape, stride, padding)
     np.testing.assert_allclose(np.sum(w * dw), inner, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
@@ -109,7 +128,9 @@ def test_backward_input_is_the_adjoint_of_the_convolution(geometry, N, C, C_out,
 
 def test_no_bias_is_a_zero_bias():
     x, w, b = draw(3, 2, 4, 6, 5, 3, 2, seed=7)
-    np.testing.assert_array_equal(conv2d.forward(x, w, None, (1, 2), (1, 0)), conv2d.forward(x, w, np.zeros_like(b), (1, 2), (1, 0)))
+    np.testing.assert_array_equal(
+        conv2d.forward(x, w, None, (1, 2), (1, 0)), conv2d.forward(x, w, np.zeros_like(b), (1, 2), (1, 0))
+    )
     dy = random_dy((3, 4, 6, 4))
     dx, dw, db = conv2d.backward(dy, x, w, (1, 2), (1, 0), has_bias=False)
     assert db is None and dx.shape == x.shape and dw.shape == w.shape
@@ -134,8 +155,12 @@ def test_float32_agrees_with_float64():
     x, w, b = draw(5, 3, 4, 8, 8, 3, 3, seed=1)
     dy = random_dy((5, 4, 4, 4), seed=2)
     f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
-    np.testing.assert_allclose(conv2d.forward(*f32[:3], (2, 2), (1, 1)), conv2d.forward(x, w, b, (2, 2), (1, 1)), rtol=1e-4, atol=1e-4)
-    for g32, g64 in zip(conv2d.backward(f32[3], f32[0], f32[1], (2, 2), (1, 1)), conv2d.backward(dy, x, w, (2, 2), (1, 1))):
+    np.testing.assert_allclose(
+        conv2d.forward(*f32[:3], (2, 2), (1, 1)), conv2d.forward(x, w, b, (2, 2), (1, 1)), rtol=1e-4, atol=1e-4
+    )
+    for g32, g64 in zip(
+        conv2d.backward(f32[3], f32[0], f32[1], (2, 2), (1, 1)), conv2d.backward(dy, x, w, (2, 2), (1, 1))
+    ):
         np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4)
 
 
@@ -146,6 +171,8 @@ def test_non_contiguous_arguments_are_accepted():
     y = conv2d.forward(x, w, b, (1, 1), (1, 1))
     np.testing.assert_array_equal(conv2d.forward(x_t, w_t, b, (1, 1), (1, 1)), y)
     dy = random_dy(y.shape)
-    for g, g_ref in zip(conv2d.backward(dy.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3), x_t, w_t, (1, 1), (1, 1)),
-                        conv2d.backward(dy, x, w, (1, 1), (1, 1))):
+    for g, g_ref in zip(
+        conv2d.backward(dy.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3), x_t, w_t, (1, 1), (1, 1)),
+        conv2d.backward(dy, x, w, (1, 1), (1, 1)),
+    ):
         np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-12)

@@ -63,12 +63,27 @@ def conv_transpose2d_reference(x, w, b, stride, padding, output_padding):
 SEED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], dtype=np.float64)
 SEED_X = np.array([[2, 1], [4, 4]], dtype=np.float64)
 SEED_Y = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
-EXAMPLE_U_T = np.array([  # the worked example's 16x4 matrix, row by row
-    [1, 0, 0, 0], [4, 1, 0, 0], [1, 4, 0, 0], [0, 1, 0, 0],
-    [1, 0, 1, 0], [4, 1, 4, 1], [3, 4, 1, 4], [0, 3, 0, 1],
-    [3, 0, 1, 0], [3, 3, 4, 1], [1, 3, 3, 4], [0, 1, 0, 3],
-    [0, 0, 3, 0], [0, 0, 3, 3], [0, 0, 1, 3], [0, 0, 0, 1],
-], dtype=np.float64)
+EXAMPLE_U_T = np.array(
+    [  # the worked example's 16x4 matrix, row by row
+        [1, 0, 0, 0],
+        [4, 1, 0, 0],
+        [1, 4, 0, 0],
+        [0, 1, 0, 0],
+        [1, 0, 1, 0],
+        [4, 1, 4, 1],
+        [3, 4, 1, 4],
+        [0, 3, 0, 1],
+        [3, 0, 1, 0],
+        [3, 3, 4, 1],
+        [1, 3, 3, 4],
+        [0, 1, 0, 3],
+        [0, 0, 3, 0],
+        [0, 0, 3, 3],
+        [0, 0, 1, 3],
+        [0, 0, 0, 1],
+    ],
+    dtype=np.float64,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -91,20 +106,34 @@ def test_the_seed_matrix_is_the_transpose_of_the_convolution():
     np.testing.assert_array_equal(EXAMPLE_U_T @ SEED_X.reshape(4), SEED_Y.reshape(16))
 
 
-@given(geometry=transposed_windows(), N=st.integers(1, 3), C_in=st.integers(1, 3), C_out=st.integers(1, 3),
-       bias=st.booleans(), seed=seeds)
+@given(
+    geometry=transposed_windows(),
+    N=st.integers(1, 3),
+    C_in=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_forward_matches_the_loop_definition(geometry, N, C_in, C_out, bias, seed):
     H, W, (KH, KW), stride, padding, output_padding = geometry
     x, w, b = draw(N, C_in, C_out, H, W, KH, KW, seed)
     b = b if bias else None
     np.testing.assert_allclose(
         conv_transpose2d.forward(x, w, b, stride, padding, output_padding),
-        conv_transpose2d_reference(x, w, b, stride, padding, output_padding), rtol=1e-12, atol=1e-12,
+        conv_transpose2d_reference(x, w, b, stride, padding, output_padding),
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 
-@given(geometry=transposed_windows(), N=st.integers(1, 2), C_in=st.integers(1, 2), C_out=st.integers(1, 3),
-       bias=st.booleans(), seed=seeds)
+@given(
+    geometry=transposed_windows(),
+    N=st.integers(1, 2),
+    C_in=st.integers(1, 2),
+    C_out=st.integers(1, 3),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_backward_matches_central_differences(geometry, N, C_in, C_out, bias, seed):
     H, W, (KH, KW), stride, padding, output_padding = geometry
     x, w, b = draw(N, C_in, C_out, H, W, KH, KW, seed)
@@ -125,7 +154,13 @@ def test_backward_matches_central_differences(geometry, N, C_in, C_out, bias, se
             assert db is None
 
 
-@given(geometry=transposed_windows(max_size=6), N=st.integers(1, 4), C_in=st.integers(1, 3), C_out=st.integers(1, 3), seed=seeds)
+@given(
+    geometry=transposed_windows(max_size=6),
+    N=st.integers(1, 4),
+    C_in=st.integers(1, 3),
+    C_out=st.integers(1, 3),
+    seed=seeds,
+)
 def test_the_adjoint_identity_with_conv2d(geometry, N, C_in, C_out, seed):
     """<conv2d(z, w), x> = <z, conv_transpose2d(x, w)> for every z of the transposed output's
     size and every x, with the same w: the transposed convolution is U^T. And its backward
@@ -181,8 +216,9 @@ def test_output_padding_with_padding_gives_back_a_cropped_row():
 def test_no_bias_is_a_zero_bias():
     x, w, b = draw(3, 2, 4, 4, 3, 3, 2, seed=7)
     args = ((2, 1), (1, 0), (1, 0))
-    np.testing.assert_array_equal(conv_transpose2d.forward(x, w, None, *args),
-                                  conv_transpose2d.forward(x, w, np.zeros_like(b), *args))
+    np.testing.assert_array_equal(
+        conv_transpose2d.forward(x, w, None, *args), conv_transpose2d.forward(x, w, np.zeros_like(b), *args)
+    )
     y = conv_transpose2d.forward(x, w, None, *args)
     dx, dw, db = conv_transpose2d.backward(random_dy(y.shape), x, w, (2, 1), (1, 0), has_bias=False)
     assert db is None and dx.shape == x.shape and dw.shape == w.shape
@@ -208,8 +244,9 @@ def test_float32_agrees_with_float64():
     dy = random_dy((5, 4, 8, 8), seed=2)
     args = ((2, 2), (1, 1), (1, 1))
     f32 = [a.astype(np.float32) for a in (x, w, b, dy)]
-    np.testing.assert_allclose(conv_transpose2d.forward(*f32[:3], *args), conv_transpose2d.forward(x, w, b, *args),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        conv_transpose2d.forward(*f32[:3], *args), conv_transpose2d.forward(x, w, b, *args), rtol=1e-4, atol=1e-4
+    )
     grads32 = conv_transpose2d.backward(f32[3], f32[0], f32[1], *args[:2])
     for g32, g64 in zip(grads32, conv_transpose2d.backward(dy, x, w, *args[:2])):
         np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4)
@@ -224,5 +261,7 @@ def test_non_contiguous_arguments_are_accepted():
     np.testing.assert_array_equal(conv_transpose2d.forward(x_t, w_t, b, *args), y)
     dy = random_dy(y.shape)
     dy_t = np.ascontiguousarray(dy.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    for g, g_ref in zip(conv_transpose2d.backward(dy_t, x_t, w_t, *args[:2]), conv_transpose2d.backward(dy, x, w, *args[:2])):
+    for g, g_ref in zip(
+        conv_transpose2d.backward(dy_t, x_t, w_t, *args[:2]), conv_transpose2d.backward(dy, x, w, *args[:2])
+    ):
         np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-12)

@@ -1,6 +1,7 @@
 """conv_transpose2d against torch.nn.functional.conv_transpose2d in float64: output and
 the three gradients, on drawn sizes, kernels, strides, paddings and output paddings, and
 on larger batches where the kernels run the batch in parallel chunks."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -44,12 +45,22 @@ def compare(x, w, b, stride, padding, output_padding, seed):
         close(db, bt.grad)
 
 
-@given(geometry=transposed_windows(max_size=6, max_kernel=4), N=st.integers(1, 4), C_in=st.integers(1, 3),
-       C_out=st.integers(1, 4), bias=st.booleans(), seed=seeds)
+@given(
+    geometry=transposed_windows(max_size=6, max_kernel=4),
+    N=st.integers(1, 4),
+    C_in=st.integers(1, 3),
+    C_out=st.integers(1, 4),
+    bias=st.booleans(),
+    seed=seeds,
+)
 def test_conv_transpose2d(geometry, N, C_in, C_out, bias, seed):
     H, W, (KH, KW), stride, padding, output_padding = geometry
     rng = np.random.default_rng(seed)
-    x, w, b = rng.standard_normal((N, C_in, H, W)), rng.standard_normal((C_in, C_out, KH, KW)), rng.standard_normal(C_out)
+    x, w, b = (
+        rng.standard_normal((N, C_in, H, W)),
+        rng.standard_normal((C_in, C_out, KH, KW)),
+        rng.standard_normal(C_out),
+    )
     compare(x, w, b if bias else None, stride, padding, output_padding, seed)
 
 

@@ -1,5 +1,6 @@
 """Inverted dropout: gradient against central differences for drawn masks and p, the
 expected value, p = 0 and p = 1, reproducible masks."""
+
 import warnings
 
 import numpy as np

@@ -1,5 +1,6 @@
 """im2col / col2im: the columns hold the windows (against a slicing reference), col2im is
 the adjoint of im2col, the output-size formula, the picture in the docstring."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -64,7 +65,9 @@ def test_col2im_of_im2col_counts_the_windows_covering_each_pixel(geometry, seed)
     H, W, (KH, KW), stride, padding = geometry
     x = np.random.default_rng(seed).standard_normal((2, 2, H, W))
     count = col2im(im2col(np.ones_like(x), KH, KW, stride, padding), x.shape, KH, KW, stride, padding)
-    np.testing.assert_allclose(col2im(im2col(x, KH, KW, stride, padding), x.shape, KH, KW, stride, padding), x * count, rtol=1e-12)
+    np.testing.assert_allclose(
+        col2im(im2col(x, KH, KW, stride, padding), x.shape, KH, KW, stride, padding), x * count, rtol=1e-12
+    )
 
 
 def test_the_docstring_picture():
@@ -85,7 +88,15 @@ def test_the_docstring_picture():
 
 @pytest.mark.parametrize(
     "H, KH, S, P, expected",
-    [(5, 3, 1, 0, 3), (5, 3, 1, 1, 5), (28, 5, 1, 2, 28), (4, 2, 2, 0, 2), (7, 3, 2, 1, 4), (6, 3, 2, 0, 2), (1, 3, 1, 1, 1)],
+    [
+        (5, 3, 1, 0, 3),
+        (5, 3, 1, 1, 5),
+        (28, 5, 1, 2, 28),
+        (4, 2, 2, 0, 2),
+        (7, 3, 2, 1, 4),
+        (6, 3, 2, 0, 2),
+        (1, 3, 1, 1, 1),
+    ],
 )
 def test_output_size(H, KH, S, P, expected):
     assert output_size(H, KH, S, P) == expected
@@ -111,4 +122,6 @@ def test_dtype_is_preserved(dtype):
 
 def test_non_contiguous_input_is_accepted():
     x = np.random.default_rng(0).standard_normal((4, 3, 5, 6)).transpose(0, 1, 3, 2)  # (4, 3, 6, 5), strided
-    np.testing.assert_array_equal(im2col(x, 2, 3, (1, 2), (1, 0)), im2col_reference(np.ascontiguousarray(x), 2, 3, (1, 2), (1, 0)))
+    np.testing.assert_array_equal(
+        im2col(x, 2, 3, (1, 2), (1, 0)), im2col_reference(np.ascontiguousarray(x), 2, 3, (1, 2), (1, 0))
+    )

@@ -1,4 +1,5 @@
 """Leaky ReLU: backward against central differences, and the function's algebra."""
+
 import numpy as np
 import pytest
 from hypothesis import given

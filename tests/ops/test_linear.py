@@ -1,5 +1,6 @@
 """Linear y = x w^T + b: every gradient against central differences, the adjoint
 identities that tie forward and backward together, dtypes and layouts."""
+
 import numpy as np
 import pytest
 from hypothesis import given

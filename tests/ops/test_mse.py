@@ -1,4 +1,5 @@
 """Mean squared error: gradient against central differences, and its definition."""
+
 import numpy as np
 import pytest
 from hypothesis import given

@@ -1,6 +1,7 @@
 """Max and average pooling: the course's 4x4 grids, ties go to the first maximum,
 overlapping windows accumulate, gradients against central differences, average-pool
 backward conserves the gradient, dtypes."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -50,12 +51,19 @@ def test_max_pooling_backward_on_the_course_grid_routes_to_the_maxima():
 def test_average_pooling_backward_on_the_course_grid_spreads_evenly():
     dy = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     dx = avgpool2d.backward(dy, (1, 1, 4, 4), (2, 2), (2, 2), (0, 0))
-    np.testing.assert_array_equal(dx[0, 0], [[0.25, 0.25, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 1, 1], [0.75, 0.75, 1, 1]])
+    np.testing.assert_array_equal(
+        dx[0, 0], [[0.25, 0.25, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 1, 1], [0.75, 0.75, 1, 1]]
+    )
 
 
 @pytest.mark.parametrize(
     "window, first",
-    [([[1.0, 1.0], [1.0, 1.0]], 0), ([[0.0, 3.0], [3.0, 1.0]], 1), ([[0.0, 1.0], [2.0, 2.0]], 2), ([[-5.0, -5.0], [-7.0, -5.0]], 0)],
+    [
+        ([[1.0, 1.0], [1.0, 1.0]], 0),
+        ([[0.0, 3.0], [3.0, 1.0]], 1),
+        ([[0.0, 1.0], [2.0, 2.0]], 2),
+        ([[-5.0, -5.0], [-7.0, -5.0]], 0),
+    ],
 )
 def test_max_pooling_ties_go_to_the_first_maximum_in_row_major_order(window, first):
     x = np.array(window)[None, None]
@@ -115,7 +123,9 @@ def test_max_pooling_matches_the_window_maximum(geometry, N, C, seed):
         for ow in range(y.shape[3]):
             window = xp[:, :, oh * sh : oh * sh + KH, ow * sw : ow * sw + KW]
             np.testing.assert_array_equal(y[:, :, oh, ow], window.max(axis=(2, 3)))
-    np.testing.assert_array_equal(np.take_along_axis(x.reshape(N, C, -1), argmax.reshape(N, C, -1), axis=2), y.reshape(N, C, -1))
+    np.testing.assert_array_equal(
+        np.take_along_axis(x.reshape(N, C, -1), argmax.reshape(N, C, -1), axis=2), y.reshape(N, C, -1)
+    )
 
 
 @given(geometry=pool_windows, N=st.integers(1, 2), C=st.integers(1, 3), seed=seeds)
@@ -128,7 +138,9 @@ def test_average_pooling_backward_matches_central_differences(geometry, N, C, se
     assert_gradient(dx, lambda v: np.sum(avgpool2d.forward(v, kernel, stride, padding) * dy), x)
 
 
-@given(geometry=windows(max_kernel=3, max_stride=3, max_padding=0), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds)
+@given(
+    geometry=windows(max_kernel=3, max_stride=3, max_padding=0), N=st.integers(1, 3), C=st.integers(1, 3), seed=seeds
+)
 def test_average_pooling_backward_conserves_the_gradient(geometry, N, C, seed):
     """Without padding every share lands on a pixel: sum(dx) = sum(dy), and the same holds
     per (image, channel) plane."""
@@ -145,7 +157,9 @@ def test_max_pooling_backward_conserves_the_gradient(geometry, seed):
     x = np.random.default_rng(seed).standard_normal((2, 2, H, W))
     y, argmax = maxpool2d.forward(x, kernel, stride, padding)
     dy = random_dy(y.shape, seed + 1)
-    np.testing.assert_allclose(maxpool2d.backward(dy, argmax, x.shape, kernel, stride, padding).sum(), dy.sum(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        maxpool2d.backward(dy, argmax, x.shape, kernel, stride, padding).sum(), dy.sum(), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

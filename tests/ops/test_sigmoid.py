@@ -1,4 +1,5 @@
 """Sigmoid: backward against central differences, stability for large |x|, symmetry."""
+
 import warnings
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Softmax cross-entropy, (N, K) and per-pixel (N, K, H, W): gradients against central
 differences (with and without class weights), the softmax's algebra, extreme logits."""
+
 import json
 import os
 import subprocess
@@ -49,8 +50,9 @@ def test_softmax_sums_to_one_and_is_invariant_to_a_constant_per_position(shape, 
     c = 100 * np.random.default_rng(seed + 1).standard_normal((shape[0], 1) + tuple(shape[2:]))
     np.testing.assert_allclose(sce.softmax(logits + c), probs, rtol=1e-10, atol=1e-14)
     # the loss lse - z_c cancels digits of numbers near |c| ~ 100: round-off eps * |c| ~ 1e-14
-    np.testing.assert_allclose(sce.forward(logits + c, labels)[0], sce.forward(logits, labels)[0], rtol=1e-9,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        sce.forward(logits + c, labels)[0], sce.forward(logits, labels)[0], rtol=1e-9, atol=1e-12
+    )
     np.testing.assert_array_equal(sce.forward(logits, labels)[1], probs)
 
 

@@ -1,4 +1,5 @@
 """Tanh: backward against central differences, agreement with NumPy, oddness, stability."""
+
 import warnings
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Nearest-neighbour upsampling: a worked example, backward against central differences,
 the adjoint identity <up(x), dy> = <x, up^T(dy)>, the gradient is conserved, dtypes."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -26,8 +27,10 @@ def test_a_worked_example():
         y[0, 0], [[1, 1, 1, 2, 2, 2], [1, 1, 1, 2, 2, 2], [3, 3, 3, 4, 4, 4], [3, 3, 3, 4, 4, 4]]
     )
     dy = np.arange(24.0).reshape(1, 1, 4, 6)  # each 2x3 block sums into its pixel
-    np.testing.assert_array_equal(upsample_nearest.backward(dy, (2, 3))[0, 0], [[0 + 1 + 2 + 6 + 7 + 8, 3 + 4 + 5 + 9 + 10 + 11],
-                                                                                [12 + 13 + 14 + 18 + 19 + 20, 15 + 16 + 17 + 21 + 22 + 23]])
+    np.testing.assert_array_equal(
+        upsample_nearest.backward(dy, (2, 3))[0, 0],
+        [[0 + 1 + 2 + 6 + 7 + 8, 3 + 4 + 5 + 9 + 10 + 11], [12 + 13 + 14 + 18 + 19 + 20, 15 + 16 + 17 + 21 + 22 + 23]],
+    )
 
 
 @given(geometry=geometries(), seed=seeds)

@@ -1,5 +1,6 @@
 """Nearest-neighbour upsampling against torch.nn.functional.interpolate(mode="nearest"),
 in float64: the op's values and gradients, and the ``nn.Upsample`` layer."""
+
 import numpy as np
 import pytest
 from hypothesis import given

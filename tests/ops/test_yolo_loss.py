@@ -2,6 +2,7 @@
 reference written from the formula of issue 5, on a case worked by hand, its special
 cases (a perfect prediction, an image without objects), its layout, and the layer's
 errors."""
+
 import math
 import re
 
@@ -34,8 +35,8 @@ def draw(N, S, B, C, seed, p_obj=0.5):
         target[..., 5 + c] = (classes == c) & (target[..., 4] == 1)
     pred = rng.standard_normal((N, S, S, 5 * B + C))
     for b in range(B):
-        pred[..., 5 * b: 5 * b + 2] = target[..., 0:2] + 0.15 * rng.standard_normal((N, S, S, 2))
-        pred[..., 5 * b + 2: 5 * b + 4] = np.sqrt(target[..., 2:4]) + 0.15 * rng.standard_normal((N, S, S, 2))
+        pred[..., 5 * b : 5 * b + 2] = target[..., 0:2] + 0.15 * rng.standard_normal((N, S, S, 2))
+        pred[..., 5 * b + 2 : 5 * b + 4] = np.sqrt(target[..., 2:4]) + 0.15 * rng.standard_normal((N, S, S, 2))
     return pred, target
 
 
@@ -63,7 +64,7 @@ def reference_ious(pred, target, S, B, C):
             truth = ((j + x) / S, (i + y) / S, w, h)
             ious[n, i, j] = [
                 reference_iou(((j + bx) / S, (i + by) / S, bw**2, bh**2), truth)
-                for bx, by, bw, bh in (P[n, i, j, 5 * b: 5 * b + 4].tolist() for b in range(B))
+                for bx, by, bw, bh in (P[n, i, j, 5 * b : 5 * b + 4].tolist() for b in range(B))
             ]
     return ious
 
@@ -84,10 +85,14 @@ def reference_loss(pred, target, S, B, C, lambda_coord, lambda_noobj):
                     iou = ious[n, i, j]
                     r = iou.index(max(iou))  # the first of the highest
                 for b in range(B):
-                    x, y, sqrt_w, sqrt_h, conf = cell[5 * b: 5 * b + 5]
+                    x, y, sqrt_w, sqrt_h, conf = cell[5 * b : 5 * b + 5]
                     if b == r:
-                        coord += ((t[0] - x) ** 2 + (t[1] - y) ** 2
-                                  + (math.sqrt(t[2]) - sqrt_w) ** 2 + (math.sqrt(t[3]) - sqrt_h) ** 2)
+                        coord += (
+                            (t[0] - x) ** 2
+                            + (t[1] - y) ** 2
+                            + (math.sqrt(t[2]) - sqrt_w) ** 2
+                            + (math.sqrt(t[3]) - sqrt_h) ** 2
+                        )
                         obj += (iou[r] - conf) ** 2
                     else:
                         noobj += conf**2
@@ -140,7 +145,7 @@ def test_backward_matches_the_full_loss_everywhere_but_through_the_iou(grid, lam
     through_iou = np.zeros(pred.shape, dtype=bool)
     for n, i, j in zip(*np.nonzero(responsible >= 0)):
         r = responsible[n, i, j]
-        through_iou[n, i, j, 5 * r: 5 * r + 4] = True
+        through_iou[n, i, j, 5 * r : 5 * r + 4] = True
     np.testing.assert_allclose(dpred[~through_iou], numeric[~through_iou], rtol=1e-6, atol=1e-6)
 
 
@@ -191,7 +196,7 @@ def hand_worked_case():
     pred[0, 0, 1, 0:5] = [0.5, 0.5, 0.25, 0.25, 0.5]
     pred[0, 0, 1, 5:10] = [0.75, 0.5, -0.5, 0.5, 0.5]
     pred[0, 0, 1, 10:12] = [0.1, 0.7]
-    pred[0, 1, 0, 4] = 0.2    # a confidence in an empty cell
+    pred[0, 1, 0, 4] = 0.2  # a confidence in an empty cell
     pred[0, 1, 1, 10:12] = 0.9  # class scores in an empty cell: not in the loss
     target = np.zeros((1, 2, 2, 7))
     target[0, 0, 1] = [0.5, 0.5, 0.25, 0.25, 1, 0, 1]
@@ -212,7 +217,7 @@ def test_hand_worked_case():
     assert loss == pytest.approx(5.3125 + 1 / 36 + 0.145 + 0.1, rel=1e-12)
     d = loss_fn.backward()
     expected_d = np.zeros_like(pred)
-    expected_d[0, 0, 1, 4] = 2 * 0.5 * 0.5                      # box 0: no-object confidence
+    expected_d[0, 0, 1, 4] = 2 * 0.5 * 0.5  # box 0: no-object confidence
     expected_d[0, 0, 1, 5:10] = [2 * 5 * 0.25, 0, 2 * 5 * -1.0, 0, 2 * (0.5 - 1 / 3)]
     expected_d[0, 0, 1, 10:12] = [2 * 0.1, 2 * -0.3]
     expected_d[0, 1, 0, 4] = 2 * 0.5 * 0.2
@@ -226,10 +231,10 @@ def test_a_perfect_prediction_has_zero_coordinate_and_class_loss(B):
     pred = np.zeros((2, S, S, 5 * B + C))
     r = B - 1  # the perfect box is the last one: the others are tiny boxes far away
     for b in range(B - 1):
-        pred[..., 5 * b: 5 * b + 4] = [0.0, 0.0, 0.01, 0.01]
-    pred[..., 5 * r: 5 * r + 2] = target[..., 0:2]
-    pred[..., 5 * r + 2: 5 * r + 4] = np.sqrt(target[..., 2:4])
-    pred[..., 5 * B:] = target[..., 5:]
+        pred[..., 5 * b : 5 * b + 4] = [0.0, 0.0, 0.01, 0.01]
+    pred[..., 5 * r : 5 * r + 2] = target[..., 0:2]
+    pred[..., 5 * r + 2 : 5 * r + 4] = np.sqrt(target[..., 2:4])
+    pred[..., 5 * B :] = target[..., 5:]
     conf = np.random.default_rng(0).uniform(0, 1, (2, S, S, B))
     pred[..., 4::5][..., :B] = conf
     loss_fn = nn.YOLOLoss(S, B, C)
@@ -255,11 +260,11 @@ def test_an_image_without_objects_gives_only_the_no_object_term(grid, seed):
     lambda_noobj = 0.7
     loss_fn = nn.YOLOLoss(S, B, C, lambda_noobj=lambda_noobj)
     loss = loss_fn(pred, target)
-    conf = pred[..., 4:5 * B:5]
+    conf = pred[..., 4 : 5 * B : 5]
     assert loss_fn.terms["coord"] == loss_fn.terms["obj"] == loss_fn.terms["class"] == 0
     np.testing.assert_allclose(loss, lambda_noobj * (conf**2).sum() / N, rtol=1e-12)
     expected = np.zeros_like(pred)
-    expected[..., 4:5 * B:5] = 2 * lambda_noobj * conf / N
+    expected[..., 4 : 5 * B : 5] = 2 * lambda_noobj * conf / N
     np.testing.assert_allclose(loss_fn.backward(), expected, rtol=1e-12)
 
 
@@ -334,8 +339,16 @@ def raises(err, *fragments):
         (dict(S=0, B=2, C=3), ValueError, "YOLOLoss: S (the grid size) must be at least 1, got 0"),
         (dict(S=7, B=1.5, C=3), TypeError, "YOLOLoss: B (the boxes per cell) must be an int, got float"),
         (dict(S=7, B=2, C=True), TypeError, "YOLOLoss: C (the number of classes) must be an int, got bool"),
-        (dict(S=7, B=2, C=3, lambda_coord=-1), ValueError, "YOLOLoss: lambda_coord must be a finite number in [0, inf), got -1.0"),
-        (dict(S=7, B=2, C=3, lambda_noobj=float("nan")), ValueError, "YOLOLoss: lambda_noobj must be a finite number in [0, inf), got nan"),
+        (
+            dict(S=7, B=2, C=3, lambda_coord=-1),
+            ValueError,
+            "YOLOLoss: lambda_coord must be a finite number in [0, inf), got -1.0",
+        ),
+        (
+            dict(S=7, B=2, C=3, lambda_noobj=float("nan")),
+            ValueError,
+            "YOLOLoss: lambda_noobj must be a finite number in [0, inf), got nan",
+        ),
         (dict(S=7, B=2, C=3, lambda_noobj="0.5"), TypeError, "YOLOLoss: lambda_noobj must be a real number, got str"),
     ],
 )
@@ -355,16 +368,21 @@ def good(N=2):
 @pytest.mark.parametrize("shape", [(2, 7, 7, 7), (2, 49, 8), (2, 7, 8, 8), (7, 7, 8)])
 def test_a_target_of_the_wrong_shape(shape):
     pred, _ = good()
-    with raises(ValueError, "YOLOLoss: expected the target of shape (N, S, S, 5 + C) = (N, 7, 7, 8)",
-                f"got shape {shape}"):
+    with raises(
+        ValueError, "YOLOLoss: expected the target of shape (N, S, S, 5 + C) = (N, 7, 7, 8)", f"got shape {shape}"
+    ):
         nn.YOLOLoss(S, B, C)(pred, np.zeros(shape))
 
 
 @pytest.mark.parametrize("shape", [(2, 600), (2, 7, 7, 12), (2 * 637,), (2, 7, 7, 13, 2)])
 def test_a_pred_that_does_not_reshape_to_the_grid(shape):
     _, target = good()
-    with raises(ValueError, "YOLOLoss: expected pred to reshape (row-major) to (N, S, S, 5B + C) = (N, 7, 7, 13)",
-                "(N, 637) from a fully connected head", f"got shape {shape}"):
+    with raises(
+        ValueError,
+        "YOLOLoss: expected pred to reshape (row-major) to (N, S, S, 5B + C) = (N, 7, 7, 13)",
+        "(N, 637) from a fully connected head",
+        f"got shape {shape}",
+    ):
         nn.YOLOLoss(S, B, C)(np.zeros(shape), target)
 
 
@@ -393,15 +411,21 @@ def test_nan_and_inf_are_errors():
 def test_obj_flags_must_be_0_or_1():
     pred, target = good()
     target[1, 2, 3, 4] = 0.5
-    with raises(ValueError, "YOLOLoss: the obj flags target[..., 4] must be 0 or 1, got 0.5 in cell (n, i, j) = (1, 2, 3)"):
+    with raises(
+        ValueError, "YOLOLoss: the obj flags target[..., 4] must be 0 or 1, got 0.5 in cell (n, i, j) = (1, 2, 3)"
+    ):
         nn.YOLOLoss(S, B, C)(pred, target)
 
 
 def test_target_sizes_must_not_be_negative():
     pred, target = good()
     target[0, 4, 1, 3] = -0.1
-    with raises(ValueError, "YOLOLoss: the target's w, h (target[..., 2:4]", "must be >= 0",
-                "h=-0.1 in cell (n, i, j) = (0, 4, 1)"):
+    with raises(
+        ValueError,
+        "YOLOLoss: the target's w, h (target[..., 2:4]",
+        "must be >= 0",
+        "h=-0.1 in cell (n, i, j) = (0, 4, 1)",
+    ):
         nn.YOLOLoss(S, B, C)(pred, target)
 
 

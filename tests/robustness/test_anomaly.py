@@ -1,4 +1,5 @@
 """``minidl.detect_anomaly()`` names the layer where a NaN or an inf was born."""
+
 import numpy as np
 import pytest
 
@@ -10,9 +11,8 @@ from tests.helpers import raises
 def net():
     minidl.seed(0)
     return nn.Sequential(
-        nn.Linear(4, 8), nn.ReLU(),
-        nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.Tanh())),
-        nn.Linear(8, 3))
+        nn.Linear(4, 8), nn.ReLU(), nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.Tanh())), nn.Linear(8, 3)
+    )
 
 
 def x_batch():
@@ -47,7 +47,9 @@ def test_a_bad_input_is_blamed_on_the_data():
     x = x_batch()
     x[0, 0] = np.nan
     with minidl.detect_anomaly():
-        with raises(minidl.AnomalyError, "forward of the Sequential called: its input holds 1 NaN", "it was given them"):
+        with raises(
+            minidl.AnomalyError, "forward of the Sequential called: its input holds 1 NaN", "it was given them"
+        ):
             net()(x)
 
 
@@ -71,7 +73,15 @@ def test_fit_with_detect_anomaly_finds_what_an_exploding_learning_rate_made():
     y = rng.integers(0, 3, 64)
     model = net()
     with pytest.raises(minidl.AnomalyError) as info:
-        minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=1e6, check_finite=False),
-                   (x, y), epochs=5, batch_size=16, verbose=False, detect_anomaly=True)
+        minidl.fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.SGD(model.parameters(), lr=1e6, check_finite=False),
+            (x, y),
+            epochs=5,
+            batch_size=16,
+            verbose=False,
+            detect_anomaly=True,
+        )
     assert info.value.layer_name in {"0", "1", "2", "2.inner.0", "2.inner.1", "3"}
     assert not minidl.anomaly.enabled

@@ -3,6 +3,7 @@ infinity, a bool, a string or a value out of range is a TypeError/ValueError nam
 function and the argument, never accepted (today's examples: ``LeakyReLU(negative_slope=
 nan)``, ``BatchNorm(eps=inf)``, ``nms(iou_threshold=-1)``, ``Adam(eps=0)``,
 ``check_layer(h=0)``)."""
+
 import math
 
 import numpy as np
@@ -55,16 +56,24 @@ CASES = [
     ("CosineAnnealingLR", "eta_min", lambda v: optim.CosineAnnealingLR(optim.SGD(params(), lr=0.1), 5, v), NEGATIVE),
     ("nms", "iou_threshold", lambda v: detection.nms(*boxes(), v), [1.5, *NEGATIVE]),
     ("decode_yolo", "conf_threshold", lambda v: detection.decode_yolo(np.zeros((1, 13)), 1, 2, 3, v), []),
-    ("average_precision_per_class", "iou_threshold",
-     lambda v: detection.mean_average_precision([], [], iou_threshold=v), [1.5, *NEGATIVE]),
+    (
+        "average_precision_per_class",
+        "iou_threshold",
+        lambda v: detection.mean_average_precision([], [], iou_threshold=v),
+        [1.5, *NEGATIVE],
+    ),
     ("DataLoader", "batch_size", lambda v: DataLoader(*XY, batch_size=v), [0]),
     ("DataLoader", "seed", lambda v: DataLoader(*XY, seed=v), NEGATIVE),
     ("make_shapes_detection", "n", lambda v: make_shapes_detection(v), NEGATIVE),
     ("make_shapes_detection", "seed", lambda v: make_shapes_detection(1, seed=v), NEGATIVE),
     ("make_shapes_segmentation", "size", lambda v: make_shapes_segmentation(1, size=v), [4]),
     ("train_val_test_split", "val", lambda v: train_val_test_split(*XY, val=v), [1.0, *NEGATIVE]),
-    ("fit", "epochs", lambda v: minidl.fit(nn.Linear(2, 2), nn.SoftmaxCrossEntropy(),
-                                           optim.SGD(params(), lr=0.1), XY, epochs=v), [0]),
+    (
+        "fit",
+        "epochs",
+        lambda v: minidl.fit(nn.Linear(2, 2), nn.SoftmaxCrossEntropy(), optim.SGD(params(), lr=0.1), XY, epochs=v),
+        [0],
+    ),
     ("predict", "batch_size", lambda v: minidl.predict(nn.Linear(2, 2), XY[0], batch_size=v), [0]),
     ("check_layer", "h", lambda v: check_layer(nn.Linear(2, 2), np.zeros((1, 2)), h=v), [0, *NEGATIVE]),
     ("check_layer", "tol", lambda v: check_layer(nn.Linear(2, 2), np.zeros((1, 2)), tol=v), NEGATIVE),

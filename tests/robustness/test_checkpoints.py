@@ -5,6 +5,7 @@ optimizer are bit-identical afterwards (``snapshot``). Crash safety is tested th
 way: a subprocess saving a large checkpoint over and over is killed (SIGKILL) at random
 moments, and after each kill the file loads whole.
 """
+
 import os
 import signal
 import subprocess
@@ -64,8 +65,9 @@ def test_model_optimizer_and_epoch_round_trip(tmp_path):
     model2 = small_model()
     opt2 = optim.Adam(model2.parameters())
     minidl.load(model2, tmp_path / "c.npz", optimizer=opt2)
-    assert_same_snapshot(snapshot(model, opt), {**snapshot(model2, opt2),
-                                                **{f"grad:{k}": p.grad for k, p in model.named_parameters()}})
+    assert_same_snapshot(
+        snapshot(model, opt), {**snapshot(model2, opt2), **{f"grad:{k}": p.grad for k, p in model.named_parameters()}}
+    )
     assert minidl.read_checkpoint(tmp_path / "c.npz")["epoch"] == 7
     # the next steps are the same steps
     trained(model, opt, 1)
@@ -87,9 +89,12 @@ def test_sgd_momentum_state_round_trips(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("make_opt, message", [
-    (lambda ps: optim.SGD(ps, lr=0.1), "holds the state of a Adam, not of a SGD"),
-])
+@pytest.mark.parametrize(
+    "make_opt, message",
+    [
+        (lambda ps: optim.SGD(ps, lr=0.1), "holds the state of a Adam, not of a SGD"),
+    ],
+)
 def test_a_checkpoint_of_another_optimizer_is_refused_and_nothing_changes(tmp_path, make_opt, message):
     model, opt = trained()
     minidl.save(model, tmp_path / "c", optimizer=opt)

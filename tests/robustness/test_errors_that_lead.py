@@ -1,4 +1,5 @@
 """Errors that say what is wrong, where the first probe found misleading ones."""
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,8 +26,11 @@ def test_a_scheduler_without_step_is_refused_before_any_training():
     assert_same_snapshot(before, snapshot(model))
 
 
-@given(dims=st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 5), min_size=3, max_size=3),
-       body=st.binary(max_size=80), magic=st.sampled_from([mnist.IMAGE_MAGIC, mnist.LABEL_MAGIC, 0x1F8B0803]))
+@given(
+    dims=st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 5), min_size=3, max_size=3),
+    body=st.binary(max_size=80),
+    magic=st.sampled_from([mnist.IMAGE_MAGIC, mnist.LABEL_MAGIC, 0x1F8B0803]),
+)
 def test_any_idx_bytes_give_the_array_or_an_error_naming_the_file(dims, body, magic):
     data = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + body
     try:

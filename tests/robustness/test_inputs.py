@@ -3,6 +3,7 @@
 returns a result (the right shape, NaN passed on rather than hidden) or raises a
 TypeError/ValueError whose message starts with the layer's name, and a failed call leaves
 the layer as it was. Never a crash, a NumPy or Numba error from deep inside, or garbage."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -99,12 +100,16 @@ def test_a_loss_returns_a_finite_loss_or_names_itself(name, pred, target, use_dr
     assert loss_fn.backward().shape == pred.shape
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.Sequential(nn.BatchNorm1d(3), nn.Linear(4, 2)),
-    lambda: nn.Sequential(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), nn.ReLU(), nn.Linear(5, 1)),
-    lambda: nn.Residual(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))),
-    lambda: nn.Concat(nn.Sequential(nn.BatchNorm1d(3), nn.Flatten(), nn.Unflatten(1, (1, 3)))),
-], ids=["bn-then-bad-linear", "nested", "residual-shape", "concat-shape"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Sequential(nn.BatchNorm1d(3), nn.Linear(4, 2)),
+        lambda: nn.Sequential(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), nn.ReLU(), nn.Linear(5, 1)),
+        lambda: nn.Residual(nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2))),
+        lambda: nn.Concat(nn.Sequential(nn.BatchNorm1d(3), nn.Flatten(), nn.Unflatten(1, (1, 3)))),
+    ],
+    ids=["bn-then-bad-linear", "nested", "residual-shape", "concat-shape"],
+)
 def test_a_pass_that_fails_in_a_later_layer_leaves_the_running_statistics_as_they_were(make):
     """Batch norm updates its running statistics in training mode; when a later layer of the
     same pass raises, the containers put them back."""

@@ -6,6 +6,7 @@ says, and its dtype and device with the others', before calling an op: a wrong s
 a ValueError naming the layer, the attribute, the expected and the actual shape, never
 an out-of-bounds read, a NaN or a silently empty output.
 """
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -66,7 +67,9 @@ def test_backward_checks_the_state_too(name):
 def test_mixed_dtypes_in_one_layer_are_refused(name):
     layer = LAYERS[name][0]()
     layer.bias.data = layer.bias.data.astype(np.float64)
-    with raises(TypeError, f"{name}: bias has dtype float64, the layer's other state has float32", "layer.to(np.float32)"):
+    with raises(
+        TypeError, f"{name}: bias has dtype float64, the layer's other state has float32", "layer.to(np.float32)"
+    ):
         layer(input_for(name))
 
 
@@ -94,11 +97,14 @@ def test_a_plain_array_where_a_parameter_belongs_is_refused():
         linear(input_for("Linear"))
 
 
-@pytest.mark.parametrize("value, error, message", [
-    ([1.0, 2.0], TypeError, "Parameter.data: expected a numpy.ndarray or a CUDA device array, got list"),
-    (np.zeros(3, np.int64), TypeError, "Parameter.data: expected float32 or float64 data, got int64"),
-    (np.zeros(3, np.complex64), TypeError, "Parameter.data: expected float32 or float64 data, got complex64"),
-])
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        ([1.0, 2.0], TypeError, "Parameter.data: expected a numpy.ndarray or a CUDA device array, got list"),
+        (np.zeros(3, np.int64), TypeError, "Parameter.data: expected float32 or float64 data, got int64"),
+        (np.zeros(3, np.complex64), TypeError, "Parameter.data: expected float32 or float64 data, got complex64"),
+    ],
+)
 def test_parameter_data_must_be_a_float_array(value, error, message):
     p = Parameter(np.zeros(3, np.float32))
     with raises(error, message):

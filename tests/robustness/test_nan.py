@@ -1,5 +1,6 @@
 """NaN never hides: max pooling passes it on, batch norm does not learn from it, the
 optimizers refuse it and change nothing, the losses refuse it."""
+
 import math
 
 import numpy as np
@@ -24,8 +25,13 @@ def windows_hold_nan(x, k):
     return cut.reshape(N, C, H // k, k, W // k, k).any(axis=(3, 5))
 
 
-@given(x=arrays(np.float64, st.tuples(st.just(1), st.integers(1, 2), st.integers(2, 6), st.integers(2, 6)),
-                elements=st.sampled_from([np.nan, -1.0, 0.0, 0.5, 3.0, 7.0])))
+@given(
+    x=arrays(
+        np.float64,
+        st.tuples(st.just(1), st.integers(1, 2), st.integers(2, 6), st.integers(2, 6)),
+        elements=st.sampled_from([np.nan, -1.0, 0.0, 0.5, 3.0, 7.0]),
+    )
+)
 def test_maxpool_output_is_nan_exactly_where_a_window_holds_one(x):
     pool = nn.MaxPool2d(2)
     y = pool(x)
@@ -62,8 +68,11 @@ def test_batchnorm_does_not_learn_running_statistics_from_a_bad_batch(bad):
     if bad == 3e38:
         x[2, 1, 0, 0] = -3e38  # finite values whose square overflows float32
     before = snapshot(bn)
-    with raises(ValueError, "BatchNorm2d: the batch's mean or variance is NaN or infinite",
-                "the running statistics were not updated"):
+    with raises(
+        ValueError,
+        "BatchNorm2d: the batch's mean or variance is NaN or infinite",
+        "the running statistics were not updated",
+    ):
         bn(x)
     assert_same_snapshot(before, snapshot(bn))
 
@@ -95,8 +104,11 @@ def test_an_optimizer_refuses_a_non_finite_gradient_and_changes_nothing(name, wh
     key, p = model.named_parameters()[where]
     p.grad.reshape(-1)[0] = value
     before = snapshot(model, opt)
-    with raises(FloatingPointError, f"the gradient of {key!r} (shape {p.shape}) holds 1 NaN or infinite",
-                "no parameter was updated"):
+    with raises(
+        FloatingPointError,
+        f"the gradient of {key!r} (shape {p.shape}) holds 1 NaN or infinite",
+        "no parameter was updated",
+    ):
         opt.step()
     assert_same_snapshot(before, snapshot(model, opt))
 
@@ -121,11 +133,14 @@ def test_adam_refuses_eps_zero():
         optim.Adam(nn.Linear(2, 2).parameters(), eps=0)
 
 
-@pytest.mark.parametrize("loss_fn, pred, target", [
-    (nn.SoftmaxCrossEntropy(), np.array([[np.nan, 1.0]]), np.array([0])),
-    (nn.MSELoss(), np.array([[np.inf]]), np.array([[0.0]])),
-    (nn.MSELoss(), np.array([[0.0]]), np.array([[np.nan]])),
-])
+@pytest.mark.parametrize(
+    "loss_fn, pred, target",
+    [
+        (nn.SoftmaxCrossEntropy(), np.array([[np.nan, 1.0]]), np.array([0])),
+        (nn.MSELoss(), np.array([[np.inf]]), np.array([[0.0]])),
+        (nn.MSELoss(), np.array([[0.0]]), np.array([[np.nan]])),
+    ],
+)
 def test_losses_refuse_nan_and_inf(loss_fn, pred, target):
     with raises(ValueError, "found NaN or inf"):
         loss_fn(pred, target)

@@ -1,5 +1,6 @@
 """One layer object at several places of a network (weight sharing), and the containers
 that register lists and dicts of layers."""
+
 import numpy as np
 import pytest
 
@@ -44,8 +45,16 @@ def test_a_shared_network_trains_and_round_trips(tmp_path):
     model, _ = shared_net()
     x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64)
-    history = minidl.fit(model, nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=0.05),
-                         (x, y), epochs=20, batch_size=8, seed=0, verbose=False)
+    history = minidl.fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.Adam(model.parameters(), lr=0.05),
+        (x, y),
+        epochs=20,
+        batch_size=8,
+        seed=0,
+        verbose=False,
+    )
     assert history.train_loss[-1] < history.train_loss[0]
     other, _ = shared_net()
     minidl.load(other, minidl.save(model, tmp_path / "m.npz"))
@@ -71,8 +80,14 @@ def test_modulelist_and_moduledict_register_their_layers():
             self.heads = nn.ModuleDict({"cls": nn.Linear(2, 3)})
 
     model = Model()
-    assert list(model.state_dict()) == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
-                                        "heads.cls.weight", "heads.cls.bias"]
+    assert list(model.state_dict()) == [
+        "blocks.0.weight",
+        "blocks.0.bias",
+        "blocks.1.weight",
+        "blocks.1.bias",
+        "heads.cls.weight",
+        "heads.cls.bias",
+    ]
     model.eval()
     assert not model.blocks[1].training and not model.heads["cls"].training
     with raises(ValueError, "ModuleDict: keys must be identifiers"):
