@@ -8,7 +8,7 @@ of the call live:
 
 Every array of the call is looked at (the input and the parameters), and a call that mixes
 the two is refused: a host input would otherwise reach a CPU kernel with device weights.
-Both modules export the same functions with the same signatures (tests/test_op_protocol.py
+Both modules export the same functions with the same signatures (tests/ops/test_protocol.py
 checks it), so a layer never knows which target it runs on. Modules are imported once and
 memoised.
 """

@@ -1,4 +1,5 @@
-"""Shared helpers for the tests: gradient assertions, one-thread runs, LeNet-5."""
+"""The helpers every test shares: random arrays, error assertions, gradient checks on one
+thread, state snapshots, LeNet-5. Hypothesis strategies live in ``tests/strategies.py``."""
 
 import contextlib
 import re
@@ -7,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from minidl import nn
+from minidl import gradcheck, nn
 from minidl.device import to_host
 from minidl.gradcheck import numerical_gradient, relative_error
 
@@ -22,6 +23,38 @@ def assert_gradient(analytic, f, x, tol=TOL, name="x"):
     numeric = numerical_gradient(f, x)
     err = relative_error(analytic, numeric)
     assert err <= tol, f"d/d{name}: worst error {err:.3e} > {tol:g}\nanalytic:\n{analytic}\nnumeric:\n{numeric}"
+
+
+def randn(*shape, seed=0, dtype=np.float64):
+    """A standard-normal array of ``shape`` (float64 unless told), reproducible by ``seed``."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def labels(shape, K, seed=1):
+    """Random class labels in [0, K) of ``shape``."""
+    return np.random.default_rng(seed).integers(0, K, shape)
+
+
+def one_or_pair(a, b):
+    """``3`` when both sides agree (the int form of a layer argument), else ``(a, b)``."""
+    return a if a == b else (a, b)
+
+
+def output_size(H, K, S, P):
+    """A sliding window's output size: floor((H + 2P - K) / S) + 1."""
+    return (H + 2 * P - K) // S + 1
+
+
+def batchnorm_inputs(shape, seed, dtype=np.float64):
+    """Batch-norm inputs: x with a different mean and spread per channel; gamma, beta of shape (C,)."""
+    rng = np.random.default_rng(seed)
+    C = shape[1]
+    per_channel = (1, C) + (1,) * (len(shape) - 2)
+    x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, C).reshape(per_channel) + rng.uniform(-2, 2, C).reshape(
+        per_channel
+    )
+    gamma, beta = rng.uniform(0.5, 2.0, C), rng.standard_normal(C)
+    return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)
 
 
 def random_dy(shape, seed=0):
@@ -40,6 +73,12 @@ def one_numba_thread():
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def check_layer(layer, x, **kwargs):
+    """``minidl.gradcheck.check_layer`` on one Numba thread (see ``one_numba_thread``)."""
+    with one_numba_thread():
+        return gradcheck.check_layer(layer, x, **kwargs)
 
 
 def lenet5():

@@ -1,22 +1,12 @@
 """``nn.Upsample``: the gradient checker, what the layer adds to its op (argument
 normalisation, shapes, dtypes, repr, use inside a model) and every bad input."""
 
-import re
-
 import numpy as np
 import pytest
 
 from minidl import nn
 from minidl.gradcheck import check_layer
-
-
-def randn(*shape, dtype=np.float64, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def raises(err, *fragments):
-    """pytest.raises(err) whose message contains every fragment, in order."""
-    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
+from tests.helpers import raises, randn
 
 
 @pytest.mark.parametrize("scale_factor", [1, 2, (2, 3), (3, 1)])

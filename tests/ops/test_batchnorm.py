@@ -9,34 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.ops import batchnorm
-from tests.helpers import assert_gradient, random_dy
-from tests.ops.test_im2col import seeds
+from tests.helpers import assert_gradient, batchnorm_inputs, random_dy
+from tests.strategies import bn_shapes, seeds
 
 EPS = 1e-5
-
-
-@st.composite
-def bn_shapes(draw):
-    """(N, C) or (N, C, H, W), with at least two values per channel."""
-    N, C = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    if draw(st.booleans()):
-        return (draw(st.integers(2, 6)), C)
-    H, W = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    if N * H * W < 2:
-        N = 2
-    return (N, C, H, W)
-
-
-def draw(shape, seed, dtype=np.float64):
-    """x with a different mean and spread per channel; gamma, beta of shape (C,)."""
-    rng = np.random.default_rng(seed)
-    C = shape[1]
-    per_channel = (1, C) + (1,) * (len(shape) - 2)
-    x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, C).reshape(per_channel) + rng.uniform(-2, 2, C).reshape(
-        per_channel
-    )
-    gamma, beta = rng.uniform(0.5, 2.0, C), rng.standard_normal(C)
-    return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)
 
 
 def channel_axes(x):
@@ -45,7 +21,7 @@ def channel_axes(x):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_training_output_has_mean_zero_and_variance_one_per_channel(shape, seed):
-    x, _, _ = draw(shape, seed)
+    x, _, _ = batchnorm_inputs(shape, seed)
     C = shape[1]
     y, cache = batchnorm.forward_train(x, np.ones(C), np.zeros(C), EPS)
     axes = channel_axes(x)
@@ -61,7 +37,7 @@ def test_training_output_has_mean_zero_and_variance_one_per_channel(shape, seed)
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_gamma_and_beta_scale_and_shift(shape, seed):
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     per_channel = (1, -1) + (1,) * (x.ndim - 2)
     np.testing.assert_allclose(
@@ -72,7 +48,7 @@ def test_gamma_and_beta_scale_and_shift(shape, seed):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_backward_matches_central_differences(shape, seed):
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     dy = random_dy(shape, seed + 1)
     _, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     dx, dgamma, dbeta = batchnorm.backward(dy, gamma, cache)
@@ -87,7 +63,7 @@ def test_backward_matches_central_differences(shape, seed):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_input_gradient_sums_to_zero_per_channel(shape, seed):
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     _, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     dy = random_dy(shape, seed + 1)
     for backward in (batchnorm.backward, batchnorm.backward_compact):
@@ -97,7 +73,7 @@ def test_input_gradient_sums_to_zero_per_channel(shape, seed):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_the_four_equations_equal_the_compact_form(shape, seed):
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     _, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     dy = random_dy(shape, seed + 1)
     for four, compact in zip(batchnorm.backward(dy, gamma, cache), batchnorm.backward_compact(dy, gamma, cache)):
@@ -107,7 +83,7 @@ def test_the_four_equations_equal_the_compact_form(shape, seed):
 @given(shape=bn_shapes(), seed=seeds, momentum=st.sampled_from([0.1, 0.5, 1.0]))
 def test_running_statistics_update(shape, seed, momentum):
     """running = (1 - m) running + m batch_stat, the variance unbiased (times n / (n - 1))."""
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     _, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
@@ -132,7 +108,7 @@ def test_running_statistics_default_momentum_is_0_1():
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_evaluation_mode_uses_the_running_statistics(shape, seed):
-    x, gamma, beta = draw(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     y = batchnorm.forward_eval(x, gamma, beta, running_mean, running_var, EPS)
@@ -144,7 +120,7 @@ def test_evaluation_mode_uses_the_running_statistics(shape, seed):
 
 
 def test_evaluation_with_the_batch_statistics_equals_training():
-    x, gamma, beta = draw((5, 3, 4, 4), seed=0)
+    x, gamma, beta = batchnorm_inputs((5, 3, 4, 4), seed=0)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     np.testing.assert_allclose(
         batchnorm.forward_eval(x, gamma, beta, cache["mean"], cache["var"], EPS), y, rtol=1e-12, atol=1e-12
@@ -160,7 +136,7 @@ def test_eps_is_inside_the_square_root():
 @pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5, 5)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_and_shape_are_preserved(shape, dtype):
-    x, gamma, beta = draw(shape, 0, dtype)
+    x, gamma, beta = batchnorm_inputs(shape, 0, dtype)
     y, cache = batchnorm.forward_train(x, gamma, beta, EPS)
     arrays = [y, cache["x_hat"], cache["mean"], cache["var"], *batchnorm.backward(np.ones_like(y), gamma, cache)]
     arrays += [
@@ -173,7 +149,7 @@ def test_dtype_and_shape_are_preserved(shape, dtype):
 
 
 def test_float32_agrees_with_float64():
-    x, gamma, beta = draw((16, 4, 6, 6), seed=3)
+    x, gamma, beta = batchnorm_inputs((16, 4, 6, 6), seed=3)
     dy = random_dy(x.shape, seed=4)
     y64, c64 = batchnorm.forward_train(x, gamma, beta, EPS)
     y32, c32 = batchnorm.forward_train(x.astype(np.float32), gamma.astype(np.float32), beta.astype(np.float32), EPS)

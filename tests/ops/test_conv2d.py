@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minidl.ops import conv2d
 from tests.helpers import assert_gradient, random_dy
-from tests.ops.test_im2col import seeds, windows
+from tests.strategies import seeds, windows
 
 
 def draw(N, C, C_out, H, W, KH, KW, seed, dtype=np.float64):

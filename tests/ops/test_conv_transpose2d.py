@@ -10,21 +10,7 @@ from hypothesis import strategies as st
 
 from minidl.ops import conv2d, conv_transpose2d
 from tests.helpers import assert_gradient, one_numba_thread, random_dy
-from tests.ops.test_im2col import seeds
-
-
-@st.composite
-def transposed_windows(draw, max_size=4, max_kernel=3, max_stride=3, max_padding=2):
-    """A transposed-convolution geometry with an output of at least 1x1:
-    (H, W, (KH, KW), (sh, sw), (ph, pw), (oph, opw)), output_padding < stride."""
-    H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    KH, KW = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
-    sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
-    oph, opw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
-    # OH = (H - 1) sh - 2 ph + KH + oph >= 1  <=>  ph <= ((H - 1) sh + KH + oph - 1) // 2
-    ph = draw(st.integers(0, min(max_padding, ((H - 1) * sh + KH + oph - 1) // 2)))
-    pw = draw(st.integers(0, min(max_padding, ((W - 1) * sw + KW + opw - 1) // 2)))
-    return H, W, (KH, KW), (sh, sw), (ph, pw), (oph, opw)
+from tests.strategies import seeds, transposed_windows
 
 
 def draw(N, C_in, C_out, H, W, KH, KW, seed, dtype=np.float64):

@@ -12,9 +12,9 @@ from hypothesis.extra import numpy as hnp
 import minidl
 from minidl.ops import dropout
 from tests.helpers import assert_gradient, random_dy
+from tests.strategies import seeds
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
-seeds = st.integers(0, 2**32 - 1)
 probabilities = st.floats(0.0, 1.0)
 
 

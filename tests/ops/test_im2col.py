@@ -7,23 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.ops.im2col import col2im, im2col, output_size
-
-seeds = st.integers(0, 2**32 - 1)
-
-
-@st.composite
-def windows(draw, max_kernel=3, max_stride=3, max_padding=2, half_padding=False, max_size=7):
-    """A sliding-window geometry: (H, W, (KH, KW), (sh, sw), (ph, pw)) with OH, OW >= 1.
-
-    Kernels may be non-square. ``half_padding`` keeps padding <= kernel // 2 (pooling's rule).
-    """
-    KH, KW = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
-    sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
-    ph = draw(st.integers(0, KH // 2 if half_padding else max_padding))
-    pw = draw(st.integers(0, KW // 2 if half_padding else max_padding))
-    H = draw(st.integers(max(1, KH - 2 * ph), max_size))
-    W = draw(st.integers(max(1, KW - 2 * pw), max_size))
-    return H, W, (KH, KW), (sh, sw), (ph, pw)
+from tests.strategies import seeds, windows
 
 
 def im2col_reference(x, KH, KW, stride, padding):

@@ -8,9 +8,9 @@ from hypothesis.extra import numpy as hnp
 
 from minidl.ops import leaky_relu, relu
 from tests.helpers import assert_gradient, random_dy
+from tests.strategies import seeds
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
-seeds = st.integers(0, 2**32 - 1)
 slopes = st.floats(0.0, 1.0)
 
 

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from minidl.ops import linear
 from tests.helpers import assert_gradient, random_dy
+from tests.strategies import seeds
 
 sizes = st.integers(1, 5)
-seeds = st.integers(0, 2**32 - 1)
 
 
 def draw(N, IN, OUT, seed, dtype=np.float64):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minidl.ops import avgpool2d, maxpool2d
 from tests.helpers import assert_gradient, random_dy
-from tests.ops.test_im2col import seeds, windows
+from tests.strategies import seeds, windows
 
 # The classic pooling grids (downsampling an image): 2x2 windows, stride 2.
 COURSE_X = np.array([[5, 3, 3, 1], [0, 2, 8, 5], [1, 4, 4, 2], [0, 9, 2, 7]], dtype=np.float64)

@@ -5,14 +5,13 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minidl.ops import sigmoid
 from tests.helpers import assert_gradient, random_dy
+from tests.strategies import seeds
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
-seeds = st.integers(0, 2**32 - 1)
 
 
 @given(shape=shapes, seed=seeds)

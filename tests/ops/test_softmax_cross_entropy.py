@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from minidl.ops import softmax_cross_entropy as sce
 from tests.helpers import assert_gradient
-
-seeds = st.integers(0, 2**32 - 1)
+from tests.strategies import seeds
 
 
 def draw(shape, seed, weighted=False, scale=3.0):

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from minidl.ops import upsample_nearest
 from tests.helpers import assert_gradient, random_dy
-
-seeds = st.integers(0, 2**32 - 1)
+from tests.strategies import seeds
 
 
 @st.composite

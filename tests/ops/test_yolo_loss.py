@@ -4,7 +4,6 @@ cases (a perfect prediction, an image without objects), its layout, and the laye
 errors."""
 
 import math
-import re
 
 import numpy as np
 import pytest
@@ -14,9 +13,9 @@ from hypothesis import strategies as st
 from minidl import nn
 from minidl.gradcheck import numerical_gradient
 from minidl.ops import yolo_loss
-from tests.helpers import assert_gradient
+from tests.helpers import assert_gradient, raises
+from tests.strategies import seeds
 
-seeds = st.integers(0, 2**32 - 1)
 grids = st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3))  # N, S, B, C
 lambdas = st.floats(0.0, 10.0)
 
@@ -326,11 +325,6 @@ def test_lambdas_weight_their_terms():
 
 
 # --- the layer's errors ---------------------------------------------------------------------------
-
-
-def raises(err, *fragments):
-    """pytest.raises(err) whose message contains every fragment, in order."""
-    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
 
 
 @pytest.mark.parametrize(

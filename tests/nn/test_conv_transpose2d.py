@@ -4,41 +4,18 @@ example, gradient accumulation, dtypes, repr), a Conv2d/ConvTranspose2d round tr
 sizes, PyTorch's nn.ConvTranspose2d as the oracle (float64, output_padding included), and
 every bad input with its message. The op's own math is tested in tests/ops/."""
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl
-from minidl import gradcheck, nn
-from tests.helpers import assert_bias_grad_and_accumulation, one_numba_thread
-from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y, transposed_windows
+from minidl import nn
+from tests.helpers import assert_bias_grad_and_accumulation, check_layer, one_or_pair, raises, randn
+from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y
+from tests.strategies import seeds, transposed_windows
 
-seeds = st.integers(0, 2**16)
 RTOL, ATOL = 1e-7, 1e-10  # against PyTorch; atol for entries that are zero up to round-off
-
-
-def check_layer(layer, x, **kwargs):
-    """``minidl.gradcheck.check_layer`` on one Numba thread: it calls the layer thousands of
-    times on tiny arrays, where waking the thread pool costs more than the work."""
-    with one_numba_thread():
-        return gradcheck.check_layer(layer, x, **kwargs)
-
-
-def randn(*shape, seed=0, dtype=np.float64):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def one_or_pair(a, b):
-    """``3`` when both sides agree (the int form of the argument), else ``(a, b)``."""
-    return a if a == b else (a, b)
-
-
-def raises(err, *fragments):
-    """pytest.raises(err) whose message contains every fragment, in order."""
-    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
 
 
 # --- the gradient checker -------------------------------------------------------------------

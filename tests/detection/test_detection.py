@@ -2,8 +2,6 @@
 against brute-force references written from their definitions; decode_yolo and
 encode_yolo_targets (round trip, and agreement with the loss's decoding); clear errors."""
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,12 +16,8 @@ from minidl.detection import (
     mean_average_precision,
     nms,
 )
-
-seeds = st.integers(0, 2**32 - 1)
-
-
-def raises(err, *fragments):
-    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
+from tests.helpers import raises
+from tests.strategies import seeds
 
 
 def reference_iou(a, b):

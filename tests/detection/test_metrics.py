@@ -2,8 +2,6 @@
 the invariances (permuting pixels, swapping truth and prediction, renaming classes,
 splitting into batches), absent classes, and every bad input."""
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import minidl
 from minidl.metrics import accuracy, confusion_matrix, iou_from_confusion, mean_iou, per_class_iou, pixel_accuracy
+from tests.helpers import raises
 
 # A 3x4 mask with 3 classes, worked by hand.
 TRUE = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2]])
@@ -167,10 +166,6 @@ def test_predictions_from_logits():
 
 
 # --- bad input ----------------------------------------------------------------------------------
-
-
-def raises(err, *fragments):
-    return pytest.raises(err, match=".*".join(re.escape(f) for f in fragments))
 
 
 LABEL_FUNCTIONS = [

@@ -1,17 +1,21 @@
-"""The convolutional-network ops against torch.nn.functional, in float64: conv2d,
-max_pool2d (values, indices, ties, gradients), avg_pool2d, batch_norm (training,
-running statistics, evaluation, gradients)."""
+"""The ops against torch.nn.functional, in float64: conv2d, conv_transpose2d (output and
+the three gradients, output padding included, and batches large enough that the kernels
+run in parallel chunks), max_pool2d (values, indices, ties, gradients), avg_pool2d,
+batch_norm (training, running statistics, evaluation, gradients) and nearest
+upsampling (the op and the nn.Upsample layer).
+"""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl.ops import avgpool2d, batchnorm, conv2d, maxpool2d
-from tests.helpers import random_dy
-from tests.ops.test_batchnorm import bn_shapes
-from tests.ops.test_batchnorm import draw as draw_bn
-from tests.ops.test_im2col import seeds, windows
+from minidl import nn
+from minidl.ops import avgpool2d, batchnorm, conv2d, conv_transpose2d, maxpool2d, upsample_nearest
+from tests.helpers import batchnorm_inputs, random_dy
+from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y
+from tests.ops.test_upsample_nearest import geometries
+from tests.strategies import bn_shapes, seeds, transposed_windows, windows
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle for these tests (pip install torch)")
 F = torch.nn.functional
@@ -93,7 +97,7 @@ def test_avg_pool2d(geometry, N, C, seed):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_batch_norm_training_and_running_statistics(shape, seed):
-    x, gamma, beta = draw_bn(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     rm_t, rv_t = torch.tensor(running_mean), torch.tensor(running_var)
@@ -119,7 +123,7 @@ def test_batch_norm_training_and_running_statistics(shape, seed):
 
 @given(shape=bn_shapes(), seed=seeds)
 def test_batch_norm_evaluation(shape, seed):
-    x, gamma, beta = draw_bn(shape, seed)
+    x, gamma, beta = batchnorm_inputs(shape, seed)
     rng = np.random.default_rng(seed + 2)
     running_mean, running_var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     yt = F.batch_norm(
@@ -132,3 +136,88 @@ def test_batch_norm_evaluation(shape, seed):
         eps=1e-5,
     )
     close(batchnorm.forward_eval(x, gamma, beta, running_mean, running_var, 1e-5), yt)
+
+
+def pair(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
+def compare(x, w, b, stride, padding, output_padding, seed):
+    y = conv_transpose2d.forward(x, w, b, stride, padding, output_padding)
+    xt, wt, bt = leaf(x), leaf(w), (leaf(b) if b is not None else None)
+    yt = F.conv_transpose2d(xt, wt, bt, stride=stride, padding=padding, output_padding=output_padding)
+    assert y.shape == tuple(yt.shape)
+    close(y, yt)
+    dy = random_dy(y.shape, seed + 1)
+    yt.backward(torch.tensor(dy))
+    dx, dw, db = conv_transpose2d.backward(dy, x, w, stride, padding, has_bias=b is not None)
+    close(dx, xt.grad)
+    close(dw, wt.grad)
+    if b is not None:
+        close(db, bt.grad)
+
+
+@given(
+    geometry=transposed_windows(max_size=6, max_kernel=4),
+    N=st.integers(1, 4),
+    C_in=st.integers(1, 3),
+    C_out=st.integers(1, 4),
+    bias=st.booleans(),
+    seed=seeds,
+)
+def test_conv_transpose2d(geometry, N, C_in, C_out, bias, seed):
+    H, W, (KH, KW), stride, padding, output_padding = geometry
+    rng = np.random.default_rng(seed)
+    x, w, b = (
+        rng.standard_normal((N, C_in, H, W)),
+        rng.standard_normal((C_in, C_out, KH, KW)),
+        rng.standard_normal(C_out),
+    )
+    compare(x, w, b if bias else None, stride, padding, output_padding, seed)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, output_padding",
+    [(3, 2, 1, 1), (4, 2, 1, 0), (3, 2, 0, 1), ((3, 2), (3, 2), (1, 0), (2, 1)), (2, 2, 0, 0)],
+    ids=["k3s2p1op1-doubling", "k4s2p1", "k3s2p0op1-bias-only-rows", "non-square", "k2s2"],
+)
+def test_decoder_geometries_on_a_batch(kernel, stride, padding, output_padding):
+    """The usual upsampling layers of a decoder, on a batch of 9 images (cut into chunks
+    across the Numba threads)."""
+    (KH, KW), stride, padding, output_padding = pair(kernel), pair(stride), pair(padding), pair(output_padding)
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((9, 4, 5, 6)), rng.standard_normal((4, 3, KH, KW)), rng.standard_normal(3)
+    compare(x, w, b, stride, padding, output_padding, seed=1)
+
+
+def test_the_seed_example():
+    yt = F.conv_transpose2d(torch.tensor(SEED_X[None, None]), torch.tensor(SEED_KERNEL[None, None]))
+    np.testing.assert_array_equal(yt.numpy()[0, 0], SEED_Y)
+    y = conv_transpose2d.forward(SEED_X[None, None], SEED_KERNEL[None, None], None, (1, 1), (0, 0), (0, 0))
+    np.testing.assert_array_equal(y, yt.numpy())
+
+
+@given(geometry=geometries(), seed=seeds)
+def test_op_values_and_gradients(geometry, seed):
+    shape, scale = geometry
+    x = np.random.default_rng(seed).standard_normal(shape)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = F.interpolate(xt, scale_factor=scale, mode="nearest")
+    y = upsample_nearest.forward(x, scale)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=RTOL)
+    dy = random_dy(y.shape, seed + 1)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(upsample_nearest.backward(dy, scale), xt.grad.numpy(), rtol=RTOL, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale_factor", [2, (3, 1), (1, 2)])
+def test_layer_matches_torch_upsample(scale_factor):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    layer = nn.Upsample(scale_factor)
+    torch_layer = torch.nn.Upsample(scale_factor=scale_factor, mode="nearest")
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch_layer(xt)
+    np.testing.assert_allclose(layer(x), yt.detach().numpy(), rtol=RTOL)
+    dy = random_dy(tuple(yt.shape), 1)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(layer.backward(dy), xt.grad.numpy(), rtol=RTOL, atol=1e-12)
