@@ -15,6 +15,7 @@ single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS
 from . import cuda, data, dispatch, gradcheck, metrics, nn, optim  # noqa: E402 (after the threading policy)
 from .anomaly import AnomalyError, detect_anomaly  # noqa: E402
 from .device import device_of, to_device  # noqa: E402
+from .reference import reference_loops  # noqa: E402
 from .rng import seed  # noqa: E402
 from .serialization import load, read_checkpoint, save  # noqa: E402
 from .train import History, evaluate, fit, predict, predict_classes  # noqa: E402
@@ -39,6 +40,7 @@ __all__ = [
     "predict",
     "predict_classes",
     "read_checkpoint",
+    "reference_loops",
     "save",
     "seed",
     "to_device",

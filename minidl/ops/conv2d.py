@@ -46,6 +46,10 @@ PyTorch's time for (64, 3, 32, 32) -> 32 channels (5 ms vs 8 ms) and about 1.5x 
 (64, 32, 16, 16) -> 64 channels (16 ms vs 11 ms). With BLAS's own threads also on, the
 second case took 28 ms: two thread pools fighting over the same cores.
 
+The file shows the two forms in that order: first the textbook loops (``reference_*``),
+which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
+(see minidl/reference.py); then the fast kernels, tested equal to them.
+
 ``backward_input`` (dx = col2im(w_mat^T dY)) and ``backward_params`` (dw, db) are separate
 functions: the transposed convolution's forward pass is ``backward_input``, and its weight
 gradient is ``backward_params`` with the roles of x and dy exchanged.
@@ -55,7 +59,76 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .. import reference
 from .im2col import col2im_sample, im2col_sample, output_size
+
+# --- the textbook form: the sums of the docstring as loops ------------------------------------
+
+
+@njit(cache=True)
+def reference_forward_kernel(x, w, b, sh, sw, ph, pw, y):
+    """y[n, co, oh, ow] = b[co] + sum_{c, i, j} w[co, c, i, j] * x[n, c, oh*sh - ph + i, ow*sw - pw + j].
+
+    x (N, C, H, W); w (C_out, C, KH, KW); b (C_out,); y (N, C_out, OH, OW), overwritten.
+    A pixel outside the image is 0 (zero padding), so its term is skipped.
+    """
+    N, C, H, W = x.shape
+    C_out, _, KH, KW = w.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for n in range(N):
+        for co in range(C_out):
+            for oh in range(OH):
+                for ow in range(OW):
+                    s = b[co]
+                    for c in range(C):
+                        for i in range(KH):
+                            for j in range(KW):
+                                ih, iw = oh * sh - ph + i, ow * sw - pw + j
+                                if 0 <= ih < H and 0 <= iw < W:
+                                    s += w[co, c, i, j] * x[n, c, ih, iw]
+                    y[n, co, oh, ow] = s
+
+
+@njit(cache=True)
+def reference_backward_kernel(dy, x, w, sh, sw, ph, pw, dx, dw, db):
+    """Backward through the same sum, term by term: y[n, co, oh, ow] contains the term
+    w[co, c, i, j] * x[n, c, ih, iw], so dy[n, co, oh, ow] flows to
+
+        dx[n, c, ih, iw] += dy[n, co, oh, ow] * w[co, c, i, j]
+        dw[co, c, i, j]  += dy[n, co, oh, ow] * x[n, c, ih, iw]
+        db[co]           += dy[n, co, oh, ow]
+
+    dy (N, C_out, OH, OW); x, w as in forward; dx, dw, db start at zero.
+    """
+    N, C, H, W = x.shape
+    C_out, _, KH, KW = w.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    for n in range(N):
+        for co in range(C_out):
+            for oh in range(OH):
+                for ow in range(OW):
+                    g = dy[n, co, oh, ow]
+                    db[co] += g
+                    for c in range(C):
+                        for i in range(KH):
+                            for j in range(KW):
+                                ih, iw = oh * sh - ph + i, ow * sw - pw + j
+                                if 0 <= ih < H and 0 <= iw < W:
+                                    dx[n, c, ih, iw] += g * w[co, c, i, j]
+                                    dw[co, c, i, j] += g * x[n, c, ih, iw]
+
+
+def reference_backward(dy, x, w, stride, padding):
+    """(dx, dw, db) from ``reference_backward_kernel``: the loops that the fast
+    ``backward_input`` and ``backward_params`` must equal."""
+    (sh, sw), (ph, pw) = stride, padding
+    dx, dw = np.zeros(x.shape, dy.dtype), np.zeros(w.shape, dy.dtype)
+    db = np.zeros(w.shape[0], dy.dtype)
+    reference_backward_kernel(dy, x, w, sh, sw, ph, pw, dx, dw, db)
+    return dx, dw, db
+
+
+# --- the fast form: im2col + one matrix product per image, the batch in chunks --------------
 
 
 def _chunks(N):
@@ -131,8 +204,12 @@ def forward(x, w, b, stride, padding):
     C_out, _, KH, KW = w.shape
     (sh, sw), (ph, pw) = stride, padding
     OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
-    w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     b = np.zeros(C_out, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    if reference.enabled():
+        y = np.empty((N, C_out, OH, OW), dtype=x.dtype)
+        reference_forward_kernel(x, np.ascontiguousarray(w), b, sh, sw, ph, pw, y)
+        return y
+    w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     y = np.empty((N, C_out, OH * OW), dtype=x.dtype)
     conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, _chunks(N), y)
     return y.reshape(N, C_out, OH, OW)
@@ -145,6 +222,8 @@ def backward_input(dy, w, x_shape, stride, padding):
     Returns dx of shape x_shape. (The transposed convolution's forward is this function.)
     """
     dy = np.ascontiguousarray(dy)
+    if reference.enabled():
+        return reference_backward(dy, np.zeros(x_shape, dy.dtype), np.ascontiguousarray(w), stride, padding)[0]
     N, C, H, W = x_shape
     C_out, _, KH, KW = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -163,6 +242,8 @@ def backward_params(dy, x, w_shape, stride, padding):
     """
     dy = np.ascontiguousarray(dy)
     x = np.ascontiguousarray(x)
+    if reference.enabled():
+        return reference_backward(dy, x, np.zeros(w_shape, dy.dtype), stride, padding)[1:]
     N, C_out, OH, OW = dy.shape
     _, C, KH, KW = w_shape
     (sh, sw), (ph, pw) = stride, padding

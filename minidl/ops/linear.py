@@ -14,16 +14,57 @@ Backward. Given dy = dL/dy (N, out), the chain rule through the one sum above gi
                ->  dw = dy^T x                      (out, N) @ (N, in)   = (out, in)
     db[o]    = sum_n dy[n, o]                       (each b[o] is added to every sample)
 
-The three matrix products are exactly what a loop over n, o, i would compute; they are
-written as ``np.dot`` because Numba hands them to BLAS, which is much faster than any
-triple loop. The bias and its gradient are ``ops/bias.py`` (shared with the convolutions).
+The file shows those sums first as loops over n, o, i (``reference_*``, what
+``MINIDL_REFERENCE=1`` runs, see minidl/reference.py), then as the three matrix products
+the layer uses: ``np.dot``, which Numba hands to BLAS, much faster than any triple loop.
+The tests hold the two equal. The bias and its gradient are ``ops/bias.py`` (shared with
+the convolutions).
 """
 
 import numpy as np
 from numba import njit
 
+from .. import reference
 from ..device import empty
 from . import bias
+
+# --- the textbook form ----------------------------------------------------------------------
+
+
+@njit(cache=True)
+def reference_forward_kernel(x, w, y):
+    """y[n, o] = sum_i x[n, i] * w[o, i]; y (N, out) is overwritten."""
+    N, IN = x.shape
+    OUT = w.shape[0]
+    for n in range(N):
+        for o in range(OUT):
+            s = 0.0
+            for i in range(IN):
+                s += x[n, i] * w[o, i]
+            y[n, o] = s
+
+
+@njit(cache=True)
+def reference_backward_kernel(dy, x, w, dx, dw):
+    """dx[n, i] = sum_o dy[n, o] * w[o, i] and dw[o, i] = sum_n dy[n, o] * x[n, i];
+    dx (N, in) and dw (out, in) are overwritten."""
+    N, IN = x.shape
+    OUT = w.shape[0]
+    for n in range(N):
+        for i in range(IN):
+            s = 0.0
+            for o in range(OUT):
+                s += dy[n, o] * w[o, i]
+            dx[n, i] = s
+    for o in range(OUT):
+        for i in range(IN):
+            s = 0.0
+            for n in range(N):
+                s += dy[n, o] * x[n, i]
+            dw[o, i] = s
+
+
+# --- the fast form: BLAS -------------------------------------------------------------------
 
 
 @njit(cache=True)
@@ -48,7 +89,7 @@ def forward(x, w, b=None):
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     y = empty((x.shape[0], w.shape[0]), x.dtype, like=x)
-    linear_forward_kernel(x, w, y)
+    (reference_forward_kernel if reference.enabled() else linear_forward_kernel)(x, w, y)
     if b is not None:
         bias.forward(y, b)
     return y
@@ -63,6 +104,7 @@ def backward(dy, x, w, has_bias=True):
     dy = np.ascontiguousarray(dy)
     dx = empty(x.shape, dy.dtype, like=dy)
     dw = empty(w.shape, dy.dtype, like=dy)
-    linear_backward_kernel(dy, np.ascontiguousarray(x), np.ascontiguousarray(w), dx, dw)
+    kernel = reference_backward_kernel if reference.enabled() else linear_backward_kernel
+    kernel(dy, np.ascontiguousarray(x), np.ascontiguousarray(w), dx, dw)
     db = bias.backward(dy) if has_bias else None
     return dx, dw, db

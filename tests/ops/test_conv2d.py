@@ -1,12 +1,14 @@
 """conv2d: the course's worked example, every gradient against central differences on
 drawn shapes/kernels/strides/paddings, the adjoint identity behind backward_input (and the
-transposed convolution), the loop definition, bias handling, dtypes."""
+transposed convolution), the fast kernels equal to the textbook loops (which pass the
+gradient check themselves), bias handling, dtypes."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidl import reference_loops
 from minidl.ops import conv2d
 from tests.helpers import assert_gradient, random_dy
 from tests.strategies import seeds, windows
@@ -21,25 +23,9 @@ def draw(N, C, C_out, H, W, KH, KW, seed, dtype=np.float64):
 
 
 def conv2d_reference(x, w, b, stride, padding):
-    """The sum of the docstring, written as plain loops (the definition)."""
-    N, C, H, W = x.shape
-    C_out, _, KH, KW = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    OH, OW = (H + 2 * ph - KH) // sh + 1, (W + 2 * pw - KW) // sw + 1
-    y = np.zeros((N, C_out, OH, OW))
-    for n in range(N):
-        for co in range(C_out):
-            for oh in range(OH):
-                for ow in range(OW):
-                    s = 0.0 if b is None else b[co]
-                    for c in range(C):
-                        for i in range(KH):
-                            for j in range(KW):
-                                h, v = oh * sh - ph + i, ow * sw - pw + j
-                                if 0 <= h < H and 0 <= v < W:
-                                    s += w[co, c, i, j] * x[n, c, h, v]
-                    y[n, co, oh, ow] = s
-    return y
+    """The op's textbook loops (``reference_forward_kernel``), selected as a user would."""
+    with reference_loops():
+        return conv2d.forward(x, w, b, stride, padding)
 
 
 # The classic worked 5x5 example: no padding, 5x5 => 3x3.
@@ -80,6 +66,35 @@ def test_forward_matches_the_loop_definition(geometry, N, C, C_out, bias, seed):
     np.testing.assert_allclose(
         conv2d.forward(x, w, b, stride, padding), conv2d_reference(x, w, b, stride, padding), rtol=1e-12, atol=1e-12
     )
+
+
+@given(geometry=windows(), N=st.integers(1, 3), C=st.integers(1, 3), C_out=st.integers(1, 3), seed=seeds)
+def test_backward_matches_the_loop_definition(geometry, N, C, C_out, seed):
+    H, W, (KH, KW), stride, padding = geometry
+    x, w, _ = draw(N, C, C_out, H, W, KH, KW, seed)
+    dy = random_dy(conv2d.forward(x, w, None, stride, padding).shape, seed + 1)
+    fast = conv2d.backward(dy, x, w, stride, padding)
+    with reference_loops():
+        loops = conv2d.backward(dy, x, w, stride, padding)
+    for name, g_fast, g_loops in zip(("dx", "dw", "db"), fast, loops):
+        np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@given(geometry=windows(max_size=5), C=st.integers(1, 2), C_out=st.integers(1, 2), seed=seeds)
+def test_the_reference_loops_pass_the_gradient_check(geometry, C, C_out, seed):
+    """The oracle is checked on its own: its backward against central differences of its forward."""
+    H, W, (KH, KW), stride, padding = geometry
+    x, w, b = draw(1, C, C_out, H, W, KH, KW, seed)
+    with reference_loops():
+        dy = random_dy(conv2d.forward(x, w, b, stride, padding).shape, seed + 1)
+        dx, dw, db = conv2d.backward(dy, x, w, stride, padding)
+
+        def f(x_, w_, b_):
+            return np.sum(conv2d.forward(x_, w_, b_, stride, padding) * dy)
+
+        assert_gradient(dx, lambda v: f(v, w, b), x, name="x")
+        assert_gradient(dw, lambda v: f(x, v, b), w, name="w")
+        assert_gradient(db, lambda v: f(x, w, v), b, name="b")
 
 
 @given(

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidl import reference_loops
 from minidl.ops import linear
 from tests.helpers import assert_gradient, random_dy
 from tests.strategies import seeds
@@ -90,3 +91,15 @@ def test_non_contiguous_arguments_are_accepted():
     dy = random_dy((4, 2)).T.copy().T
     dx, dw, _ = linear.backward(dy, x_f, w_t)
     np.testing.assert_allclose(dw, dy.T @ x, rtol=1e-12)
+
+
+@given(N=sizes, IN=sizes, OUT=sizes, seed=seeds)
+def test_the_blas_kernels_equal_the_textbook_loops(N, IN, OUT, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal((N, IN)), rng.standard_normal((OUT, IN)), rng.standard_normal(OUT)
+    dy = random_dy((N, OUT), seed + 1)
+    with reference_loops():
+        y_loops, grads_loops = linear.forward(x, w, b), linear.backward(dy, x, w)
+    np.testing.assert_allclose(linear.forward(x, w, b), y_loops, rtol=1e-12, atol=1e-12)
+    for name, g_fast, g_loops in zip(("dx", "dw", "db"), linear.backward(dy, x, w), grads_loops):
+        np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
