@@ -7,9 +7,17 @@ schedule, shows a progress bar, prints the test accuracy and saves three figures
 learning curves, the first layer's filters and the test confusion matrix.
 
 ``--quick`` runs one short epoch (a smoke test); ``--out`` picks the folder for the figures.
+
+On a first run Numba compiles minidl's kernels before the first batch (the progress bar
+waits at 0 % for several seconds, and the demo says so); it caches them, so later runs
+start at once. In the first epoch the training loss can sit above the validation loss: it
+is the mean over the epoch's batches, most seen with the early, worse weights and with
+dropout on, while the validation loss is measured once, at the end of the epoch, with the
+trained weights and dropout off.
 """
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +32,7 @@ from minidl import nn, optim
 from minidl.data import load_digits, train_val_test_split
 from minidl.metrics import confusion_matrix
 from minidl.train import evaluate, fit, predict_classes
+from minidl.tutorial import QUICK_NOTICE
 
 
 def build_model():
@@ -62,15 +71,25 @@ def with_shifted_copies(x, y):
     return np.concatenate([shift(x, dy, dx) for dy, dx in moves]), np.concatenate([y] * len(moves))
 
 
+def kernels_cached():
+    """True when Numba's cache already holds minidl's compiled convolution (not a first run)."""
+    ops = Path(minidl.ops.__file__).parent
+    root = Path(os.environ["NUMBA_CACHE_DIR"]) if os.environ.get("NUMBA_CACHE_DIR") else ops / "__pycache__"
+    return root.exists() and any(root.rglob("conv2d.*.nbi"))
+
+
 def save_figures(model, history, test, out):
     """Learning curves, the first layer's 16 filters and the test confusion matrix."""
     paths = [out / "demo_learning_curves.png", out / "demo_filters.png", out / "demo_confusion.png"]
     history.plot(paths[0])
-    fig, axes = plt.subplots(2, 8, figsize=(8, 2.3))
-    for ax, w in zip(axes.ravel(), model[0].weight.data[:, 0]):
-        ax.imshow(w, cmap="RdBu_r")
+    fig, axes = plt.subplots(2, 8, figsize=(8.8, 2.3))
+    filters = model[0].weight.data[:, 0]
+    limit = np.abs(filters).max()  # one scale for all 16, centred on 0: colours compare across filters
+    for ax, w in zip(axes.ravel(), filters):
+        image = ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.axis("off")
-    fig.suptitle("first-layer filters (3x3)")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.9, label="weight")
+    fig.suptitle("first-layer filters (3x3), one colour scale")
     fig.savefig(paths[1], dpi=100)
     cm = confusion_matrix(test[1], predict_classes(model, test[0]), 10)
     fig, ax = plt.subplots(figsize=(5, 4.5))
@@ -98,6 +117,7 @@ def main(argv=None):
     train = with_shifted_copies(*train)
     epochs = args.epochs
     if args.quick:
+        print(QUICK_NOTICE)
         epochs, train = 1, (train[0][:500], train[1][:500])
     print(
         f"digits: {len(train[0])} training images (with shifted copies), {len(val[0])} validation, "
@@ -110,6 +130,8 @@ def main(argv=None):
     loss_fn = nn.SoftmaxCrossEntropy()
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     schedule = optim.CosineAnnealingLR(optimizer, T_max=epochs)
+    if not kernels_cached():
+        print("first run: Numba is compiling minidl's kernels before the first batch (once; they are cached)")
     start = time.perf_counter()
     history = fit(
         model, loss_fn, optimizer, train, val_data=val, epochs=epochs, batch_size=32, seed=args.seed, scheduler=schedule
@@ -121,6 +143,11 @@ def main(argv=None):
         f"test accuracy {result['accuracy']:.4f} (test loss {result['loss']:.4f}) "
         f"after {epochs} epochs in {seconds:.1f} s"
     )
+    if history.train_loss[0] > history.val_loss[0]:
+        print(
+            "(epoch 1's training loss is above its validation loss: it averages the epoch's batches, seen with "
+            "earlier weights and dropout on; validation is measured after the epoch, dropout off)"
+        )
     for path in save_figures(model, history, test, out):
         print(f"saved {path}")
     return result["accuracy"]

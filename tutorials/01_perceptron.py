@@ -1,37 +1,35 @@
-"""Tutorial 01: Rosenblatt's perceptron, and why XOR needs a hidden layer.
-
-The perceptron learning rule (Rosenblatt, 1958): a neuron computes z = w^T x + b and fires
-(y_hat = 1) when z > 0. For each training sample it updates
-
-    w_j <- w_j + eta * (y_i - y_hat_i) * x_i(j)        b <- b + eta * (y_i - y_hat_i)
-
-The rule only moves the weights when the neuron is wrong. On linearly separable data it
-converges (Novikoff's theorem); on XOR it never can, because no line separates XOR.
-An MLP with one hidden layer, trained by gradient descent with minidl, solves it.
-
-Run: python tutorials/01_perceptron.py [--quick] [--out outputs]
-"""
+# %% [markdown]
+# # Tutorial 01: Rosenblatt's perceptron, and why XOR needs a hidden layer
+#
+# The perceptron (Rosenblatt, 1958) is one neuron: it computes a weighted sum of its inputs
+# and fires when the sum is positive,
+#
+# $$z = \mathbf{w}^\top \mathbf{x} + b = \sum_j w_j x_j + b, \qquad
+#   \hat y = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise.} \end{cases}$$
+#
+# Its learning rule takes the training samples $(\mathbf{x}_i, y_i)$ one at a time and
+# updates, with a learning rate $\eta$,
+#
+# $$w_j \leftarrow w_j + \eta\,(y_i - \hat y_i)\,x_{i,j}, \qquad b \leftarrow b + \eta\,(y_i - \hat y_i).$$
+#
+# The factor $y_i - \hat y_i$ is 0 when the neuron is right, so the rule only moves the
+# weights on a mistake, towards the sample when it should have fired ($+1$) and away from it
+# when it should not ($-1$). On linearly separable data it stops making mistakes after a
+# finite number of updates (Novikoff's convergence theorem, 1962); on XOR it never can,
+# because no line separates XOR. An MLP with one hidden layer, trained by gradient descent
+# with minidl, solves it.
+#
+# Run: `python tutorials/01_perceptron.py [--quick] [--out outputs]`
 
 # %%
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
 import minidl
 from minidl import nn, optim
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Perceptron and XOR")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-minidl.seed(1)
+args = setup("Perceptron and XOR", seed=1)
 
 # %% [markdown]
 # ## A linearly separable 2-D set
@@ -70,7 +68,8 @@ for epoch in range(2 if args.quick else 20):
         break
 
 # %% [markdown]
-# The decision boundary w1 x1 + w2 x2 + b = 0, drawn after each epoch (lighter = earlier).
+# The decision boundary is the line where $z = 0$: $w_1 x_1 + w_2 x_2 + b = 0$, i.e.
+# $x_2 = -(w_1 x_1 + b) / w_2$, drawn after each epoch (lighter = earlier).
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 5))
@@ -82,8 +81,7 @@ for k, (wk, bk) in enumerate(boundaries):
         ax.plot(xs, -(wk[0] * xs + bk) / wk[1], color="k", alpha=0.15 + 0.85 * k / max(1, len(boundaries) - 1))
 ax.set(xlim=(-3, 3.5), ylim=(-3, 3.5), title="Perceptron boundary as it learns")
 ax.legend()
-fig.savefig(out / "01_perceptron_boundary.png", dpi=100)
-print("saved", out / "01_perceptron_boundary.png")
+save(fig, "01_perceptron_boundary.png")
 
 # %% [markdown]
 # ## XOR: the perceptron cannot
@@ -102,18 +100,53 @@ print(f"perceptron on XOR after 100 epochs: still {mistakes} mistakes per epoch"
 # Two inputs -> 4 tanh units -> 2 class scores, trained by gradient descent on the
 # softmax cross-entropy. The hidden layer bends the input space so that XOR becomes
 # linearly separable for the last layer.
+#
+# This is the first training loop of the course, and every later one has the same four
+# lines: the forward pass and the loss, `opt.zero_grad()`, the backward pass, `opt.step()`.
+#
+# **Why `zero_grad()`.** `backward()` does not overwrite a parameter's gradient, it *adds*
+# to it: `p.grad += dL/dp`. That is what a parameter used twice needs (a shared layer
+# receives the sum of both uses' gradients), and it lets a program add the gradients of
+# several small batches before one step (gradient accumulation, for a batch that does not
+# fit in memory). PyTorch does the same, and minidl follows it. The price is that the
+# gradients must be cleared before each new batch: without `zero_grad()`, step $t$ uses
+# $\sum_{s \le t} \nabla L_s$, the sum of every gradient so far, instead of
+# $\nabla L_t$. The old gradients keep pushing long after they stopped being right, like
+# a momentum that never decays. The loop below trains the same network both ways.
+
 
 # %%
-mlp = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
-loss_fn = nn.SoftmaxCrossEntropy()
-opt = optim.SGD(mlp.parameters(), lr=0.5, momentum=0.9)
-for _step in range(50 if args.quick else 500):
-    loss = loss_fn(mlp(x_xor), y_xor)
-    opt.zero_grad()
-    mlp.backward(loss_fn.backward())
-    opt.step()
+def train_xor(clear_gradients, steps):
+    minidl.seed(1)
+    mlp = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
+    loss_fn = nn.SoftmaxCrossEntropy()
+    opt = optim.SGD(mlp.parameters(), lr=0.5, momentum=0.9)
+    losses = []
+    for _step in range(steps):
+        loss = loss_fn(mlp(x_xor), y_xor)
+        if clear_gradients:
+            opt.zero_grad()
+        mlp.backward(loss_fn.backward())
+        opt.step()
+        losses.append(float(loss))
+    return mlp, losses
+
+
+steps = 50 if args.quick else 500
+mlp, losses = train_xor(clear_gradients=True, steps=steps)
+_, losses_no_zero = train_xor(clear_gradients=False, steps=steps)
 predicted = mlp(x_xor).argmax(axis=1)
-print(f"MLP on XOR: loss {loss:.4f}, predictions {predicted.tolist()} (truth {y_xor.tolist()})")
+print(f"MLP on XOR: loss {losses[-1]:.4f}, predictions {predicted.tolist()} (truth {y_xor.tolist()})")
+print(f"the same loop without zero_grad(): loss {losses_no_zero[-1]:.4f} after {steps} steps")
+headline("xor_accuracy", float(np.mean(predicted == y_xor)))
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
+ax.plot(losses, label="with zero_grad()")
+ax.plot(losses_no_zero, label="without: gradients pile up")
+ax.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="Forgetting zero_grad()")
+ax.legend()
+fig.tight_layout()
+save(fig, "01_zero_grad.png")
 
 # %%
 grid = np.stack(np.meshgrid(np.linspace(-0.5, 1.5, 200), np.linspace(-0.5, 1.5, 200)), axis=-1)
@@ -123,5 +156,4 @@ fig, ax = plt.subplots(figsize=(5, 5))
 ax.contourf(grid[..., 0], grid[..., 1], p1, levels=20, cmap="coolwarm", alpha=0.7)
 ax.scatter(*x_xor.T, c=y_xor, cmap="coolwarm", edgecolors="k", s=200)
 ax.set(title="MLP on XOR: P(class 1)")
-fig.savefig(out / "01_xor_mlp.png", dpi=100)
-print("saved", out / "01_xor_mlp.png")
+save(fig, "01_xor_mlp.png")

@@ -1,43 +1,39 @@
-"""Tutorial 02: linear regression by gradient descent, on a real (embedded) wine dataset.
-
-The course asks: can we predict one chemical property of a wine from another with a line?
-
-    y_hat = w1 * x + w0          loss(w1, w0) = (1/N) sum_i (y_hat_i - y_i)^2
-
-The loss is a landscape over (w1, w0); gradient descent "follows the slope":
-
-    w <- w - lr * d loss / d w
-
-Here x is the total phenols and y the flavanoids of the 178 wines in scikit-learn's wine
-data (both standardised), the model is one ``nn.Linear(1, 1)``, the loss ``nn.MSELoss``,
-and the step ``optim.SGD``. We draw the landscape, the path the weights take on it, and
-what a learning rate that is too low or too high does; last, how ``minidl.detect_anomaly()``
-finds the layer where an exploding learning rate made the first NaN.
-
-Run: python tutorials/02_gradient_descent.py [--quick] [--out outputs]
-"""
+# %% [markdown]
+# # Tutorial 02: linear regression by gradient descent, on a real wine dataset
+#
+# Can we predict one chemical property of a wine from another with a line? The model and
+# its loss, the mean squared error over the $N$ samples:
+#
+# $$\hat y_i = w_1 x_i + w_0, \qquad L(w_1, w_0) = \frac{1}{N} \sum_{i=1}^{N} (\hat y_i - y_i)^2 .$$
+#
+# The loss is a landscape over $(w_1, w_0)$. Gradient descent "follows the slope" downhill
+# with a learning rate $\eta$:
+#
+# $$\mathbf{w} \leftarrow \mathbf{w} - \eta\, \nabla L(\mathbf{w}), \qquad
+#   \frac{\partial L}{\partial w_1} = \frac{2}{N} \sum_i (\hat y_i - y_i)\, x_i, \qquad
+#   \frac{\partial L}{\partial w_0} = \frac{2}{N} \sum_i (\hat y_i - y_i).$$
+#
+# Here $x$ is the total phenols and $y$ the flavanoids of the 178 wines in scikit-learn's
+# wine data (both standardised), the model is one `nn.Linear(1, 1)`, the loss
+# `nn.MSELoss`, and the step `optim.SGD`. We draw the landscape, the path the weights take
+# on it, and what a learning rate that is too low or too high does; last, how
+# `minidl.detect_anomaly()` finds the layer where an exploding learning rate made the
+# first NaN.
+#
+# Run: `python tutorials/02_gradient_descent.py [--quick] [--out outputs]`
 
 # %%
-import argparse
 import contextlib
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_wine
 
 import minidl
 from minidl import nn, optim
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Gradient descent on the wine data")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+args = setup("Gradient descent on the wine data")
 
 # %% [markdown]
 # ## The data: flavanoids against total phenols
@@ -82,12 +78,22 @@ for lr, (path, losses) in runs.items():
     )
 w_best = np.linalg.lstsq(np.hstack([x, np.ones_like(x)]), y, rcond=None)[0].ravel()
 print(f"least squares: (w1, w0) = ({w_best[0]:.3f}, {w_best[1]:.3f})")
+headline("r2_lr_0.3", 1 - runs[0.3][1][-1] / y.var())  # R^2: the share of the variance explained
 
 # %% [markdown]
 # ## The loss landscape and the paths
-# For standardised x the landscape is a round bowl with curvature 2 in every direction, so
-# gradient descent is stable for lr < 2 / 2 = 1: just below it the weights oscillate
-# across the valley, just above it they fly out of it.
+# $L$ is quadratic in $\mathbf{w}$, so its second derivatives (the Hessian) are constant:
+#
+# $$H = \frac{2}{N} \begin{pmatrix} \sum_i x_i^2 & \sum_i x_i \\ \sum_i x_i & N \end{pmatrix}
+#     = \begin{pmatrix} 2 & 0 \\ 0 & 2 \end{pmatrix}
+#   \quad \text{for standardised } x \ (\textstyle\sum_i x_i = 0,\ \sum_i x_i^2 = N).$$
+#
+# The landscape is a round bowl with curvature 2 in every direction. Write
+# $\mathbf{e} = \mathbf{w} - \mathbf{w}^*$ for the distance to the minimum; one step gives
+# $\mathbf{e} \leftarrow (I - \eta H)\,\mathbf{e} = (1 - 2\eta)\,\mathbf{e}$. The steps shrink
+# the distance when $|1 - 2\eta| < 1$, that is for $0 < \eta < 1$: far below 1 the
+# steps are small (slow), just below 1 the weights overshoot and oscillate across the
+# valley while they converge, and above 1 every step lands farther out than the last.
 
 # %%
 w1, w0 = np.meshgrid(np.linspace(-3, 3, 121), np.linspace(-3, 3, 121))
@@ -104,8 +110,7 @@ for lr, (_, losses) in runs.items():
 axes[1].set(xlabel="step", ylabel="MSE", title="Too low: slow. Too high: oscillation, divergence")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(out / "02_gradient_descent.png", dpi=100)
-print("saved", out / "02_gradient_descent.png")
+save(fig, "02_gradient_descent.png")
 
 # %% [markdown]
 # ## The fitted line
@@ -118,8 +123,7 @@ xs = np.linspace(x.min(), x.max(), 2)
 ax.plot(xs, path[-1, 0] * xs + path[-1, 1], "r", label="gradient descent (lr = 0.3)")
 ax.set(xlabel="total phenols (standardised)", ylabel="flavanoids (standardised)")
 ax.legend()
-fig.savefig(out / "02_fit.png", dpi=100)
-print("saved", out / "02_fit.png")
+save(fig, "02_fit.png")
 
 # %% [markdown]
 # ## When the learning rate explodes: where was the first NaN born?

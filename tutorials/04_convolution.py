@@ -1,27 +1,26 @@
-"""Tutorial 04: convolution and pooling, by hand and by minidl.
-
-The course defines the convolution layer of a CNN as a small filter w slid over the image,
-a weighted sum at every position (a cross-correlation: the kernel is not flipped):
-
-    y[oh, ow] = sum_i sum_j w[i, j] * x[oh*S - P + i, ow*S - P + j]
-
-    OH = (H + 2P - KH) // S + 1        (P: zero padding, S: stride)
-
-The course shrinks images with pooling: the maximum or the mean of each 2x2 tile.
-This tutorial reproduces both worked examples exactly, draws im2col (how the
-sliding sum becomes one matrix product), applies hand-made filters to a real photograph
-and shows what the filters of a trained network respond to.
-
-Run: python tutorials/04_convolution.py [--quick] [--out outputs]
-"""
+# %% [markdown]
+# # Tutorial 04: convolution and pooling, by hand and by minidl
+#
+# The convolution layer of a CNN slides a small filter $w$ (of $K_H \times K_W$ weights)
+# over the image and takes a weighted sum at every position. Deep learning's
+# "convolution" is a cross-correlation (the kernel is not flipped); with stride $S$ and
+# zero padding $P$ (the image is surrounded by $P$ rows and columns of zeros),
+#
+# $$y[o_h, o_w] = \sum_{i=0}^{K_H-1} \sum_{j=0}^{K_W-1} w[i, j]\; x[o_h S - P + i,\; o_w S - P + j],
+#   \qquad O_H = \left\lfloor \frac{H + 2P - K_H}{S} \right\rfloor + 1 .$$
+#
+# With $C$ input channels and $C_{out}$ filters the sum also runs over the channels $c$,
+# and each filter has a bias $b$: $y[c_o, o_h, o_w] = b[c_o] + \sum_{c, i, j} w[c_o, c, i, j]\, x[c, o_h S - P + i, o_w S - P + j]$.
+# Pooling shrinks an image: each output is the maximum (max pooling) or the mean (average
+# pooling) of one $K \times K$ tile, $y[o_h, o_w] = \max_{i, j < K} x[o_h S + i, o_w S + j]$.
+#
+# This tutorial reproduces the classic worked examples exactly, draws im2col (how the
+# sliding sum becomes one matrix product), applies hand-made filters to a real photograph
+# and shows what the filters of a trained network respond to.
+#
+# Run: `python tutorials/04_convolution.py [--quick] [--out outputs]`
 
 # %%
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_sample_image
@@ -31,16 +30,14 @@ from minidl import nn, optim
 from minidl.data import load_digits, train_val_test_split
 from minidl.ops.im2col import im2col
 from minidl.train import evaluate, fit
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Convolution and pooling")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+args = setup("Convolution and pooling")
 
 # %% [markdown]
-# ## The course's example: a 5x5 image, a 3x3 kernel, no padding -> 3x3
+# ## The worked example: a 5x5 image, a 3x3 kernel, no padding -> 3x3
+# $O_H = (5 + 0 - 3)/1 + 1 = 3$. The top-left output is the sum of the top-left 3x3 window
+# of $x$ times the kernel, element by element: $3 \cdot 0 + 3 \cdot 1 + 2 \cdot 2 + 0 \cdot 2 + 0 \cdot 2 + 1 \cdot 0 + 3 \cdot 0 + 1 \cdot 1 + 2 \cdot 2 = 12$.
 
 
 # %%
@@ -60,7 +57,8 @@ print("matches the worked example: [[12, 12, 17], [10, 17, 19], [9, 6, 14]]")
 
 # %% [markdown]
 # ## Padding and stride
-# Padding P = 1 keeps 5x5 -> 5x5 ("same" convolution); stride 2 skips every other position.
+# Padding $P = 1$ keeps 5x5 -> 5x5 ("same" convolution: $O_H = (5 + 2 - 3)/1 + 1 = 5$);
+# stride 2 skips every other position.
 
 # %%
 for stride, padding in [(1, 0), (1, 1), (2, 0), (2, 1)]:
@@ -72,7 +70,9 @@ for stride, padding in [(1, 0), (1, 1), (2, 0), (2, 1)]:
     assert y.shape == (expected, expected)
 
 # %% [markdown]
-# ## The course's pooling grids
+# ## Pooling: the worked 4x4 grids
+# 2x2 tiles with stride 2: the top-left tile of the grid is $\{5, 3, 0, 2\}$, its maximum 5
+# and its mean 2.5.
 
 # %%
 grid = np.array([[5, 3, 3, 1], [0, 2, 8, 5], [1, 4, 4, 2], [0, 9, 2, 7]], dtype=np.float32)[None, None]
@@ -85,8 +85,9 @@ print("both match the worked grids")
 # %% [markdown]
 # ## im2col: the sliding sum as one matrix product
 # Every 3x3 window of x becomes a column (9 rows: the kernel's positions; 9 columns: the
-# output positions). The convolution is then the kernel, flattened to a row, times that
-# matrix: one product computes all nine sums at once, and with C_out kernels as rows and a
+# output positions): $\mathrm{cols}[(c K_H + i) K_W + j,\; o_h O_W + o_w] = x[c, o_h S - P + i, o_w S - P + j]$.
+# The convolution is then the kernel, flattened to a row, times that matrix,
+# $Y = W_{mat}\, \mathrm{cols}$ with $W_{mat}$ of shape $(C_{out}, C K_H K_W)$: one product computes all nine sums at once, and with C_out kernels as rows and a
 # batch of images it is the large matrix product that BLAS computes fast.
 
 # %%
@@ -114,8 +115,7 @@ for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
 fig.tight_layout()
-fig.savefig(out / "04_im2col.png", dpi=100)
-print("saved", out / "04_im2col.png")
+save(fig, "04_im2col.png")
 
 # %% [markdown]
 # ## Hand-made filters on a real photograph
@@ -140,8 +140,7 @@ for ax, (name, k) in zip(axes[1:], filters.items()):
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()
-fig.savefig(out / "04_handmade_filters.png", dpi=100)
-print("saved", out / "04_handmade_filters.png")
+save(fig, "04_handmade_filters.png")
 
 # %% [markdown]
 # ## Filters learned by a network
@@ -173,15 +172,18 @@ history = fit(
     seed=0,
     verbose=False,
 )
-print(f"small CNN: test accuracy {evaluate(cnn, nn.SoftmaxCrossEntropy(), test)['accuracy']:.3f}")
+accuracy = evaluate(cnn, nn.SoftmaxCrossEntropy(), test)["accuracy"]
+print(f"small CNN: test accuracy {accuracy:.3f}")
+headline("test_accuracy", accuracy)
 digit = test[0][:1]
 maps = cnn[1](cnn[0](digit))[0]  # conv1 then ReLU: (8, 8, 8)
 fig, axes = plt.subplots(2, 9, figsize=(13, 3.2))
 axes[0, 0].imshow(digit[0, 0], cmap="gray_r")
 axes[0, 0].set_title(f"digit {test[1][0]}")
 axes[1, 0].axis("off")
+limit = np.abs(cnn[0].weight.data).max()  # one zero-centred scale for all filters: colours compare
 for k in range(8):
-    axes[0, k + 1].imshow(cnn[0].weight.data[k, 0], cmap="RdBu_r")
+    axes[0, k + 1].imshow(cnn[0].weight.data[k, 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
     axes[0, k + 1].set_title(f"filter {k}", fontsize=8)
     axes[1, k + 1].imshow(maps[k], cmap="gray")
 for ax in axes.ravel():
@@ -189,5 +191,4 @@ for ax in axes.ravel():
     ax.set_yticks([])
 axes[1, 1].set_ylabel("feature map")
 fig.tight_layout()
-fig.savefig(out / "04_learned_filters.png", dpi=100)
-print("saved", out / "04_learned_filters.png")
+save(fig, "04_learned_filters.png")

@@ -1,44 +1,36 @@
-"""Tutorial 05: LeNet-5 on real images.
-
-The course's LeNet-5 (LeCun et al., 1998): a 32x32 image goes through
-
-    C1: 6 convolutions 5x5 -> S2: subsampling by 2 -> C3: 16 convolutions 5x5
-    -> S4: subsampling by 2 -> C5: 120 units -> F6: 84 units -> 10 outputs
-
-Here with today's habits (ReLU instead of sigmoids, max pooling for the subsampling, Adam)
-and PyTorch's layer names. A 28x28 image with padding 2 in C1 is the 32x32 of the paper.
-It trains on real Fashion-MNIST (clothes, 60000 + 10000 images) when the files are
-available (see ``minidl.data.load_mnist``), otherwise on the embedded 8x8 digits scaled
-up to 28x28, and says which. The course's practice: a validation set cut from the training
-images, learning curves, and the test set touched once at the end.
-
-Run: python tutorials/05_lenet.py [--quick] [--epochs 10] [--out outputs]
-"""
+# %% [markdown]
+# # Tutorial 05: LeNet-5 on real images
+#
+# LeNet-5 (LeCun et al., 1998): a 32x32 image goes through
+#
+#     C1: 6 convolutions 5x5 -> S2: subsampling by 2 -> C3: 16 convolutions 5x5
+#     -> S4: subsampling by 2 -> C5: 120 units -> F6: 84 units -> 10 outputs
+#
+# Here with today's habits (ReLU instead of sigmoids, max pooling for the subsampling, Adam)
+# and PyTorch's layer names. A 28x28 image with padding 2 in C1 is the 32x32 of the paper.
+# Each layer's output size follows the convolution's rule
+# $O = \lfloor (H + 2P - K)/S \rfloor + 1$: C1 gives $(28 + 4 - 5)/1 + 1 = 28$, S2 halves
+# it to 14, C3 gives $(14 - 5)/1 + 1 = 10$, S4 halves it to 5, so C5 sees
+# $16 \times 5 \times 5 = 400$ values.
+#
+# It trains on real Fashion-MNIST (clothes, 60000 + 10000 images) when the files are
+# available (see `minidl.data.load_mnist`), otherwise on the embedded 8x8 digits scaled
+# up to 28x28, and says which. Good practice: a validation set cut from the training
+# images, learning curves, and the test set touched once at the end.
+#
+# Run: `python tutorials/05_lenet.py [--quick] [--epochs 10] [--out outputs]`
 
 # %%
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-import minidl
 from minidl import nn, optim
 from minidl.data import load_digits, load_mnist, train_val_test_split
 from minidl.metrics import confusion_matrix
 from minidl.train import evaluate, fit, predict_classes
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="LeNet-5")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--epochs", type=int, default=10)
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-minidl.seed(0)
+args = setup("LeNet-5", epochs=10)
 
 # %% [markdown]
 # ## The data
@@ -72,12 +64,14 @@ for ax, image, label in zip(axes.ravel(), train[0], train[1]):
     ax.imshow(image[0], cmap="gray_r")
     ax.set_title(classes[label], fontsize=8)
     ax.axis("off")
-fig.savefig(out / "05_samples.png", dpi=100)
+save(fig, "05_samples.png")
 
 # %% [markdown]
 # ## LeNet-5 and its parameter count
-# C1: 6 x (1 x 5 x 5) + 6 = 156; C3: 16 x (6 x 5 x 5) + 16 = 2416; C5: 400 x 120 + 120 =
-# 48120; F6: 120 x 84 + 84 = 10164; output: 84 x 10 + 10 = 850. Total 61706.
+# A convolution has $C_{out} (C K_H K_W) + C_{out}$ parameters (weights and biases), a
+# linear layer $n_{out}\, n_{in} + n_{out}$: C1: 6 x (1 x 5 x 5) + 6 = 156;
+# C3: 16 x (6 x 5 x 5) + 16 = 2416; C5: 400 x 120 + 120 = 48120; F6: 120 x 84 + 84 = 10164;
+# output: 84 x 10 + 10 = 850. Total 61706.
 
 
 # %%
@@ -100,11 +94,13 @@ def lenet5():
 
 model = lenet5()
 total = model.summary((1, 28, 28))
-assert total == 61706
+print(f"{total} parameters (the count above: 61706)")
 
 # %% [markdown]
 # ## Training: Adam, batch 64, the learning rate annealed along a cosine to 0
-# (big steps first, small steps to settle). The time of each epoch is printed next to its
+# (big steps first, small steps to settle): in epoch $e$ of $T$,
+# $\eta_e = \eta_0 \cdot \tfrac12 \left(1 + \cos(\pi e / T)\right)$ (Loshchilov and Hutter's
+# cosine schedule, without restarts). The time of each epoch is printed next to its
 # accuracy.
 
 # %%
@@ -133,8 +129,8 @@ print(
     f"{dataset}: test accuracy {result['accuracy']:.4f} after {epochs} epochs "
     f"({np.mean(history.epoch_time):.1f} s per epoch on average)"
 )
-history.plot(out / "05_learning_curves.png")
-print("saved", out / "05_learning_curves.png")
+headline("test_accuracy", result["accuracy"])
+save(history.plot(), "05_learning_curves.png")
 
 # %% [markdown]
 # ## Which classes are confused?
@@ -151,5 +147,4 @@ ax.set_xticks(range(10), classes, rotation=60, fontsize=8)
 ax.set_yticks(range(10), classes, fontsize=8)
 ax.set(xlabel="predicted", ylabel="true", title=f"LeNet-5 on {dataset}: confusion matrix")
 fig.tight_layout()
-fig.savefig(out / "05_confusion.png", dpi=100)
-print("saved", out / "05_confusion.png")
+save(fig, "05_confusion.png")

@@ -1,24 +1,22 @@
-"""Tutorial 06: batch normalisation, dropout, and residual connections.
-
-The course's batch normalisation normalises each channel with the batch's statistics,
-
-    x_hat_i = (x_i - mu_B) / sqrt(sigma_B^2 + eps)        y_i = gamma x_hat_i + beta,
-
-and derives its backward pass as four equations (dl/dx_hat, dl/dsigma^2, dl/dmu, dl/dx).
-We check those equations numerically, then train the same deep network with and without
-batch norm and dropout, and finally see why a deep stack of layers learns slowly while
-the same stack with residual connections (y = x + f(x)) does not.
-
-Run: python tutorials/06_batchnorm_dropout_resnet.py [--quick] [--out outputs]
-"""
+# %% [markdown]
+# # Tutorial 06: batch normalisation, dropout, and residual connections
+#
+# Batch normalisation (Ioffe and Szegedy, 2015) normalises each channel with the
+# statistics of the batch. Over the $m$ values $x_1, \dots, x_m$ that one channel takes in
+# a batch (every image and, for images, every pixel),
+#
+# $$\mu = \frac1m \sum_{i=1}^m x_i, \qquad \sigma^2 = \frac1m \sum_{i=1}^m (x_i - \mu)^2, \qquad
+#   \hat x_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y_i = \gamma\, \hat x_i + \beta ,$$
+#
+# with a learned scale $\gamma$ and shift $\beta$ per channel. In evaluation mode the
+# running averages of $\mu$ and $\sigma^2$ seen in training replace the batch's.
+# We check the backward pass numerically, then train the same deep network with and
+# without batch norm and dropout, and finally see why a deep stack of layers does not train
+# while the same stack with residual connections ($y = x + f(x)$) does.
+#
+# Run: `python tutorials/06_batchnorm_dropout_resnet.py [--quick] [--out outputs]`
 
 # %%
-import argparse
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -28,19 +26,42 @@ from minidl.data import load_digits, train_val_test_split
 from minidl.gradcheck import numerical_gradient, relative_error
 from minidl.ops import batchnorm
 from minidl.train import evaluate, fit
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Batch norm, dropout, residual networks")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+args = setup("Batch norm, dropout, residual networks")
 
 # %% [markdown]
 # ## 1. The four backward equations, checked numerically
-# ``minidl.ops.batchnorm.backward`` is the course's four equations, ``backward_compact`` the
-# one-line form; both are compared with central differences of
-# f(x) = sum(batchnorm(x) * dy) for a random dy, in float64.
+# Every $x_i$ reaches the loss three ways: through its own $\hat x_i$, through $\mu$ and
+# through $\sigma^2$ (which every $\hat x_j$ uses). With $g_i = \partial L / \partial y_i$
+# from the layer above, the chain rule taken one node at a time gives four equations:
+#
+# $$\frac{\partial L}{\partial \hat x_i} = g_i\, \gamma$$
+#
+# $$\frac{\partial L}{\partial \sigma^2} = \sum_{i=1}^m \frac{\partial L}{\partial \hat x_i}\,(x_i - \mu)
+#   \cdot \left(-\tfrac12\right) (\sigma^2 + \epsilon)^{-3/2}$$
+#
+# $$\frac{\partial L}{\partial \mu} = \sum_{i=1}^m \frac{\partial L}{\partial \hat x_i}
+#   \cdot \frac{-1}{\sqrt{\sigma^2 + \epsilon}}
+#   \;+\; \frac{\partial L}{\partial \sigma^2} \cdot \frac{\sum_{i} -2 (x_i - \mu)}{m}$$
+#
+# $$\frac{\partial L}{\partial x_i} = \frac{\partial L}{\partial \hat x_i} \cdot \frac{1}{\sqrt{\sigma^2 + \epsilon}}
+#   \;+\; \frac{\partial L}{\partial \sigma^2} \cdot \frac{2 (x_i - \mu)}{m}
+#   \;+\; \frac{\partial L}{\partial \mu} \cdot \frac1m$$
+#
+# and for the parameters $\partial L / \partial \gamma = \sum_i g_i \hat x_i$,
+# $\partial L / \partial \beta = \sum_i g_i$. (In the third equation the second term is
+# zero, since $\sum_i (x_i - \mu) = 0$; the equations keep it to show the path.)
+# Substituting the first three into the fourth collapses them into one line,
+#
+# $$\frac{\partial L}{\partial x_i} = \frac{\gamma}{m \sqrt{\sigma^2 + \epsilon}}
+#   \left( m\, g_i - \sum_{j} g_j - \hat x_i \sum_{j} g_j \hat x_j \right),$$
+#
+# which shows two facts at once: the input gradient of a channel sums to zero, and it has
+# no component along $\hat x$ (shifting or scaling a channel's input changes nothing after
+# normalisation). `minidl.ops.batchnorm.backward` is the four equations,
+# `backward_compact` the one-line form; both are compared with central differences of
+# $f(x) = \sum \mathrm{batchnorm}(x) \odot dy$ for a random $dy$, in float64.
 
 # %%
 rng = np.random.default_rng(0)
@@ -70,7 +91,7 @@ x_digits, y_digits = load_digits()
 train, val, test = train_val_test_split(x_digits, y_digits, seed=0)
 epochs = 30
 if args.quick:
-    epochs, train = 1, (train[0][:300], train[1][:300])
+    epochs, train = 3, (train[0][:600], train[1][:600])
 
 
 def deep_mlp(batch_norm, dropout, depth=6, width=128):
@@ -104,30 +125,46 @@ for name, (bn, p) in variants.items():
         verbose=False,
     )
     acc = evaluate(model, nn.SoftmaxCrossEntropy(), test)["accuracy"]
+    if name == "batch norm":
+        batchnorm_accuracy = acc
     print(
         f"{name:26s}: final train loss {histories[name].train_loss[-1]:.4f}, "
         f"validation accuracy {histories[name].val_acc[-1]:.4f}, test accuracy {acc:.4f}"
     )
 
+headline("batchnorm_test_accuracy", batchnorm_accuracy)
+
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for name, h in histories.items():
-    (line,) = axes[0].plot(range(1, epochs + 1), h.train_loss, label=f"{name} (train)")
-    axes[0].plot(range(1, epochs + 1), h.val_loss, "--", color=line.get_color(), label=f"{name} (validation)")
-    axes[1].plot(range(1, epochs + 1), h.val_acc, color=line.get_color(), label=name)
+    (line,) = axes[0].plot(range(1, epochs + 1), h.train_loss, ".-", label=f"{name} (train)")
+    axes[0].plot(range(1, epochs + 1), h.val_loss, ".--", color=line.get_color(), label=f"{name} (validation)")
+    axes[1].plot(range(1, epochs + 1), h.val_acc, ".-", color=line.get_color(), label=name)
 axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="6 hidden layers: loss")
 axes[1].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
 axes[0].legend(fontsize=7)
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(out / "06_batchnorm_dropout.png", dpi=100)
-print("saved", out / "06_batchnorm_dropout.png")
+save(fig, "06_batchnorm_dropout.png")
 
 # %% [markdown]
 # ## 3. Why skips let deeper networks train
-# Twenty tanh layers in a row: each multiplies the backward signal by its Jacobian, and the
-# gradient that reaches the first layers shrinks layer after layer. With residual blocks,
-# y = x + f(x), the backward pass is dx = dy + J_f^T dy: the identity carries the gradient
-# through every block unchanged, so the first layers learn as fast as the last.
+# Twenty tanh blocks in a row. The backward pass of a block $y = f(x)$ multiplies the
+# gradient by its Jacobian, transposed: $dx = J_f^\top dy$. The gradient that reaches the
+# first layer is therefore a product of twenty Jacobians,
+# $J_1^\top J_2^\top \cdots J_{20}^\top\, dy$, and when they shrink vectors (tanh's
+# slope is at most 1) the product shrinks geometrically with the depth: the gradient
+# *vanishes*. With residual blocks (He et al., 2016), $y = x + f(x)$, the backward pass is
+#
+# $$dx = dy + J_f^\top dy = (I + J_f^\top)\, dy :$$
+#
+# the identity term hands $dy$ to the block below whatever $J_f$ does, so the gradient
+# that reaches the first layers no longer shrinks with each block: it is multiplied by
+# $I + J_f^\top$ rather than $J_f^\top$. (It is not passed on unchanged: each block adds its
+# own term.) The full run shows both sides: at initialisation the first layer's gradient
+# is about $10^{-6}$ in the plain stack and of order 1 in the residual one; after 30 epochs
+# the plain stack has not moved from chance (training loss $\ln 10 \approx 2.303$, the
+# cross-entropy of a uniform guess over ten classes; validation accuracy 0.10), while the
+# residual stack fits the training set.
 
 # %%
 depth = 20
@@ -169,11 +206,12 @@ for residual in (False, True):
         f"validation accuracy {curves[name].val_acc[-1]:.4f}"
     )
 
+headline("residual_val_accuracy", curves["residual"].val_acc[-1])
+
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, h in curves.items():
-    ax.plot(range(1, epochs + 1), h.train_loss, label=f"{name} ({depth} blocks)")
+    ax.plot(range(1, epochs + 1), h.train_loss, ".-", label=f"{name} ({depth} blocks)")
 ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Plain vs residual: training loss")
 ax.legend()
 fig.tight_layout()
-fig.savefig(out / "06_residual.png", dpi=100)
-print("saved", out / "06_residual.png")
+save(fig, "06_residual.png")

@@ -1,52 +1,36 @@
-"""Tutorial 07: the transposed convolution, a convolution whose forward and backward
-passes are swapped.
+# %% [markdown]
+# # Tutorial 07: the transposed convolution, a convolution whose forward and backward passes are swapped
+#
+# Segmentation: convolutions shrink an image, and to predict a class for every
+# pixel the network must grow it back. A convolution with kernel $u$ is a linear map, so it
+# is a matrix $U$: flatten the input $x$ and the output $h$ to vectors and
+# $v(h) = U\, v(x)$; its backward pass multiplies the upstream gradient by $U^\top$. The
+# TRANSPOSED convolution uses $U^\top$ in the forward pass (a small input becomes a large
+# one) and $U$ in the backward pass. In minidl this is literal: `minidl/ops/conv_transpose2d.py`'s forward
+# calls conv2d's input-gradient function, and its backward calls conv2d's forward.
+#
+# This tutorial:
+# 1. builds U for the worked example's 3x3 kernel over a 4x4 input as an explicit 4x16 matrix;
+# 2. computes the worked example U^T v(x) and gets the same 4x4 from `nn.ConvTranspose2d`;
+# 3. checks the adjoint identity $\langle \mathrm{conv}(z), y \rangle = \langle z, \mathrm{conv\_transpose}(y) \rangle$ numerically;
+# 4. shows stride-2 upsampling, its uneven overlap (the checkerboard pattern) and how
+#    output_padding picks the output size;
+# 5. learns an upsampling of the digits (4x4 -> 8x8) with a transposed convolution and
+#    compares it with copying pixels (`nn.Upsample`).
+#
+# Run: `python tutorials/07_transposed_convolution.py [--quick] [--out outputs]`
 
-Segmentation: convolutions shrink an image, and to predict a class for every
-pixel the network must grow it back. A convolution with kernel u is a linear map, a
-matrix U: v(h) = U v(x), and its backward pass multiplies by U^T. The TRANSPOSED
-convolution uses U^T in the forward pass (a small input becomes a large one) and U in the
-backward pass. In minidl this is literal: ``minidl/ops/conv_transpose2d.py``'s forward
-calls conv2d's input-gradient function, and its backward calls conv2d's forward.
-
-This tutorial:
-1. builds U for the worked example's 3x3 kernel over a 4x4 input as an explicit 4x16 matrix;
-2. computes the worked example U^T v(x) and gets the same 4x4 from ``nn.ConvTranspose2d``;
-3. checks the adjoint identity <conv(z), y> = <z, conv_transpose(y)> numerically;
-4. shows stride-2 upsampling, its uneven overlap (the checkerboard pattern) and how
-   output_padding picks the output size;
-5. learns an upsampling of the digits (4x4 -> 8x8) with a transposed convolution and
-   compares it with copying pixels (``nn.Upsample``).
-
-Run: python tutorials/07_transposed_convolution.py [--quick] [--out outputs]
-"""
 
 # %%
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-import minidl
 from minidl import nn, optim
 from minidl.data import load_digits
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Transposed convolution")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-minidl.seed(0)
-
-
-def save(fig, name):
-    fig.savefig(out / name, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    print("saved", out / name)
+args = setup("Transposed convolution")
 
 
 def show_grid(ax, a, title, fmt="{:g}"):
@@ -86,7 +70,7 @@ print("Conv2d(z) == U v(z): yes")
 # %% [markdown]
 # ## The worked example: U^T v(x)
 # The transposed convolution of the 2x2 input x = [[2, 1], [4, 4]] is U^T (16x4) times
-# v(x) = (2, 1, 4, 4), reshaped to 4x4. ``nn.ConvTranspose2d`` with the same kernel (its
+# v(x) = (2, 1, 4, 4), reshaped to 4x4. `nn.ConvTranspose2d` with the same kernel (its
 # weight is (C_in, C_out, KH, KW) = (1, 1, 3, 3)) must give exactly the worked example's numbers.
 
 # %%
@@ -134,7 +118,8 @@ save(fig, "07_scatter.png")
 # "Transposed" means: for every z (the size of the big image) and y (the size of the
 # small one), with the SAME weights,
 #
-#     <conv(z), y> = <U z, y> = <z, U^T y> = <z, conv_transpose(y)>.
+# $$\langle \mathrm{conv}(z), y \rangle = \langle U z, y \rangle = \langle z, U^\top y \rangle
+#   = \langle z, \mathrm{conv\_transpose}(y) \rangle .$$
 #
 # Conv2d's weight is (C_out, C_in, KH, KW); ConvTranspose2d's is (C_in, C_out, KH, KW) for
 # the map going back, so one array of shape (5, 3, 3, 3) serves as both: Conv2d(3 -> 5)
@@ -206,7 +191,7 @@ save(fig, "07_checkerboard.png")
 # %% [markdown]
 # ### output_padding
 # With stride 2, Conv2d(kernel 3, padding 1) maps both 7x7 and 8x8 to 4x4, so going back
-# is ambiguous: OH = (H - 1) stride - 2 padding + KH + output_padding, and output_padding
+# is ambiguous: $O_H = (H - 1) S - 2P + K_H + \text{output\_padding}$, and output_padding
 # (smaller than the stride) picks 7 (output_padding 0) or 8 (output_padding 1). Without
 # padding, the extra last row and column lie past every kernel copy: they receive only the
 # bias.
@@ -259,6 +244,7 @@ for name, layer in [
     print(f"{name}: train MSE {loss:.4f} after {steps} full-batch steps")
 for name, (mse, _) in results.items():
     print(f"test MSE {mse:.4f}  {name}")
+headline("nearest_mse_over_learned_k4_mse", results["Upsample(2), nearest"][0] / results["ConvTranspose2d k4 s2 p1"][0])
 
 fig, axes = plt.subplots(len(results) + 2, 6, figsize=(9, 1.6 * (len(results) + 2)))
 rows = [("8x8 original", test), ("4x4 input", small_test)] + [

@@ -1,59 +1,45 @@
-"""Tutorial 09: a convolutional autoencoder, and its latent space.
+# %% [markdown]
+# # Tutorial 09: a convolutional autoencoder, and its latent space
+#
+# An autoencoder: instead of a segmentation, teach the network to reconstruct its own input. No
+# labels: the input and the target are the same image. An ENCODER squeezes the image into a
+# few numbers, the latent code z (here 4 numbers for the 64 pixels of a digit); a DECODER
+# rebuilds the image from z alone:
+#
+# $$\mathbf{z} = \mathrm{encoder}(\mathbf{x}) \in \mathbb{R}^4, \qquad
+#   \hat{\mathbf{x}} = \mathrm{decoder}(\mathbf{z}) \in \mathbb{R}^{1 \times 8 \times 8}, \qquad
+#   L = \frac{1}{64} \sum_{p=1}^{64} (\hat x_p - x_p)^2 \ \text{(averaged over the batch)}.$$
+#
+# Because the only road from x to x_hat goes through 4 numbers, the network must learn what
+# the digits have in common. And the decoder can be fed 4 numbers of our own: points near
+# the codes of real digits decode to new digits ("the basis of image generation").
+#
+# This tutorial:
+# 1. builds the encoder (convolutions -> Flatten -> Linear to 4) and the decoder
+#    (Linear -> Unflatten back to feature maps -> transposed convolution -> Sigmoid);
+# 2. trains them together with `MSELoss` on the digits, target = input;
+# 3. compares the reconstruction error with two baselines: the mean digit, and PCA with 4
+#    components (the best LINEAR encoder/decoder with a code of 4);
+# 4. plots reconstructions next to the originals, the latent codes coloured by class, and
+#    new digits decoded from points on the line between the codes of two digits.
+#
+# Run: `python tutorials/09_autoencoder.py [--quick] [--out outputs]`
 
-An autoencoder: instead of a segmentation, teach the network to reconstruct its own input. No
-labels: the input and the target are the same image. An ENCODER squeezes the image into a
-few numbers, the latent code z (here 4 numbers for the 64 pixels of a digit); a DECODER
-rebuilds the image from z alone:
-
-    z = encoder(x)  (N, 4)        x_hat = decoder(z)  (N, 1, 8, 8)        loss = mean (x_hat - x)^2
-
-Because the only road from x to x_hat goes through 4 numbers, the network must learn what
-the digits have in common. And the decoder can be fed 4 numbers of our own: points near
-the codes of real digits decode to new digits ("the basis of image generation").
-
-This tutorial:
-1. builds the encoder (convolutions -> Flatten -> Linear to 4) and the decoder
-   (Linear -> Unflatten back to feature maps -> transposed convolution -> Sigmoid);
-2. trains them together with ``MSELoss`` on the digits, target = input;
-3. compares the reconstruction error with two baselines: the mean digit, and PCA with 4
-   components (the best LINEAR encoder/decoder with a code of 4);
-4. plots reconstructions next to the originals, the latent codes coloured by class, and
-   new digits decoded from points on the line between the codes of two digits.
-
-Run: python tutorials/09_autoencoder.py [--quick] [--out outputs]
-"""
 
 # %%
-import argparse
 import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-import minidl
 from minidl import nn, optim
 from minidl.data import load_digits, train_val_test_split
 from minidl.train import evaluate, fit, predict
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="A convolutional autoencoder on the digits")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-SEED = 0
+args = setup("A convolutional autoencoder on the digits")
+SEED = args.seed
 start = time.perf_counter()
-minidl.seed(SEED)
-
-
-def save(fig, name):
-    fig.savefig(out / name, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    print("saved", out / name)
 
 
 def show_digit(ax, image, title=None):
@@ -73,20 +59,20 @@ x, y = load_digits()
 (x_train, y_train), (x_val, y_val), (x_test, y_test) = train_val_test_split(x, y, seed=SEED)
 epochs = 60
 if args.quick:
-    epochs, x_train = 1, x_train[:256]
+    epochs, x_train = 8, x_train[:512]
 print(f"{len(x_train)} training, {len(x_val)} validation, {len(x_test)} test digits, each {x.shape[1:]}")
 
 # %% [markdown]
 # ## 2. Encoder and decoder
-# Encoder: two 3x3 convolutions (the second with stride 2: 8x8 -> 4x4), then ``Flatten``
-# and a ``Linear`` layer down to the LATENT_SIZE = 4 numbers of the code. No activation
+# Encoder: two 3x3 convolutions (the second with stride 2: 8x8 -> 4x4), then `Flatten`
+# and a `Linear` layer down to the LATENT_SIZE = 4 numbers of the code. No activation
 # after it: the code may take any real values.
 #
-# Decoder, the mirror image: a ``Linear`` layer from the 4 numbers up to 32 * 4 * 4
-# values, ``Unflatten`` to give them back the shape of feature maps (N, 32, 4, 4) (the
-# inverse of ``Flatten``, PyTorch's ``nn.Unflatten``), a transposed convolution with
+# Decoder, the mirror image: a `Linear` layer from the 4 numbers up to 32 * 4 * 4
+# values, `Unflatten` to give them back the shape of feature maps (N, 32, 4, 4) (the
+# inverse of `Flatten`, PyTorch's `nn.Unflatten`), a transposed convolution with
 # stride 2 (4x4 -> 8x8: OH = (4 - 1) * 2 - 2 * 1 + 4 = 8), a last convolution to one
-# channel, and a ``Sigmoid`` so that the pixels land in [0, 1] like the inputs.
+# channel, and a `Sigmoid` so that the pixels land in [0, 1] like the inputs.
 
 # %%
 LATENT_SIZE = 4
@@ -122,8 +108,8 @@ print(
 
 # %% [markdown]
 # ## 3. Training: the target is the input
-# ``fit`` does not care what the targets are: we hand it (x, x). With a float target and
-# ``MSELoss`` it reports no accuracy, only the loss.
+# `fit` does not care what the targets are: we hand it (x, x). With a float target and
+# `MSELoss` it reports no accuracy, only the loss.
 
 # %%
 loss_fn = nn.MSELoss()
@@ -144,9 +130,7 @@ print(
     f"training loss {history.train_loss[0]:.4f} -> {history.train_loss[-1]:.4f}, "
     f"validation loss {history.val_loss[0]:.4f} -> {history.val_loss[-1]:.4f}"
 )
-history.plot(out / "09_autoencoder_curves.png")
-plt.close("all")
-print("saved", out / "09_autoencoder_curves.png")
+save(history.plot(), "09_autoencoder_curves.png")
 
 # %% [markdown]
 # ## 4. How good are 4 numbers?
@@ -170,8 +154,12 @@ print(f"\nreconstruction MSE on the {len(x_test)} test digits (pixels in [0, 1])
 print(f"  the mean digit           {mean_mse:.4f}")
 print(f"  PCA, 4 components        {pca_mse:.4f}")
 print(f"  autoencoder, 4 numbers   {test_mse:.4f}")
-if not args.quick:
-    assert test_mse < pca_mse < mean_mse, "the autoencoder should beat PCA with as many numbers"
+print(
+    "the autoencoder "
+    + ("beats" if test_mse < pca_mse else "does not beat")
+    + " PCA with as many numbers (the full run does: a non-linear code is worth more than a linear one)"
+)
+headline("pca_mse_over_autoencoder_mse", pca_mse / test_mse)
 
 # %%
 reconstructions = predict(autoencoder, x_test)

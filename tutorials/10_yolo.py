@@ -1,34 +1,54 @@
-"""Tutorial 10: object detection with YOLO v1, from sliding windows to mAP.
+# %% [markdown]
+# # Tutorial 10: object detection with YOLO v1, from sliding windows to mAP
+#
+# From classification to detection in three steps. The simplest detector classifies local
+# regions, a window slid over the image at many positions and scales: one classifier run
+# per window. YOLO (Redmon et al., 2016) runs the network once: it cuts the image into an
+# $S \times S$ grid and, for every cell, regresses $B$ boxes
+# $[\hat x, \hat y, \sqrt{\hat w}, \sqrt{\hat h}, \hat C]$ and $C$ class scores
+# $\hat p(c)$, an $S \times S \times (5B + C)$ tensor. $(\hat x, \hat y)$ is the box
+# centre's offset inside the cell, $(\hat w, \hat h)$ its size as fractions of the image,
+# $\hat C$ its confidence (trained to be the IoU of the box with the object, 0 where there
+# is none), and $\hat p(c)$ the class probabilities $p_c$ of the cell, given that it holds an
+# object. A cell is responsible for the object whose centre falls in it, and of its $B$
+# boxes the one with the highest IoU with the object is responsible for it:
+# $\mathbb{1}^{obj}_{ij} = 1$ for that box $j$ of cell $i$, and
+# $\mathbb{1}^{noobj}_{ij} = 1 - \mathbb{1}^{obj}_{ij}$. Training minimises the paper's
+# multi-part squared error (`nn.YOLOLoss`), summed over the cells $i$ and boxes $j$ and
+# divided by the batch size:
+#
+# $$\begin{aligned}
+# L = {} & \lambda_{coord} \sum_{i=0}^{S^2-1} \sum_{j=0}^{B-1} \mathbb{1}^{obj}_{ij}
+#          \left[ (x_i - \hat x_{ij})^2 + (y_i - \hat y_{ij})^2
+#          + \left(\sqrt{w_i} - \sqrt{\hat w_{ij}}\right)^2 + \left(\sqrt{h_i} - \sqrt{\hat h_{ij}}\right)^2 \right] \\
+#   & + \sum_{i} \sum_{j} \mathbb{1}^{obj}_{ij} \left(\mathrm{IoU}_{ij} - \hat C_{ij}\right)^2
+#     + \lambda_{noobj} \sum_{i} \sum_{j} \mathbb{1}^{noobj}_{ij}\, \hat C_{ij}^2
+#     + \sum_{i} \mathbb{1}^{obj}_{i} \sum_{c} \left(p_i(c) - \hat p_i(c)\right)^2 .
+# \end{aligned}$$
+#
+# $\lambda_{coord} = 5$ makes the few box coordinates count more than the many
+# confidences; $\lambda_{noobj} = 0.5$ keeps the mass of empty cells from pushing every
+# confidence to zero. The square roots make an error of a few pixels cost more on a small
+# box than on a large one. The network predicts $\sqrt{\hat w}$ directly, so no root of a
+# prediction is ever taken. At test time each box is scored by $\hat C \cdot \hat p(c)$
+# for its cell's best class $c$, the many overlapping boxes are merged by non-maximum
+# suppression (NMS), and the detector is scored by the mean average precision (mAP): a
+# detection is a true positive when its IoU with an unmatched ground-truth box is at least
+# 0.5, where
+#
+# $$\mathrm{IoU}(A, B) = \frac{\mathrm{area}(A \cap B)}{\mathrm{area}(A \cup B)} .$$
+#
+# We draw the grid and the IoU, train a small YOLO on synthetic circles, squares and
+# triangles (64 x 64 pixels, 3 classes), draw its raw boxes, the boxes left after NMS and
+# the ground truth, and measure its mAP@0.5 on held-out images.
+#
+# Run: `python tutorials/10_yolo.py [--quick] [--out outputs] [--seed 0]`
+# (the full run takes a few minutes on 2 cores: 20 passes over 3000 images.)
 
-The course moves from classification to detection in three steps. The simplest detector
-classifies local regions, a window slid over the image at many positions and scales:
-one classifier run per window. YOLO (Redmon et al., 2015) runs the network once: it cuts
-the image into an S x S grid and, for every cell, regresses B boxes [x, y, sqrt_w,
-sqrt_h, conf] and C class scores, an S x S x (5B + C) tensor. A cell is responsible for
-the object whose centre falls in it. Training minimises the paper's multi-part squared
-error (``nn.YOLOLoss``); at test time the many overlapping boxes are merged by
-non-maximum suppression (NMS), and the detector is scored by the mean average precision
-(mAP): a detection is a true positive when its IoU with an unmatched ground-truth box is
-at least 0.5,
-
-    IoU(A, B) = area(A & B) / area(A | B).
-
-We draw the grid and the IoU, train a small YOLO on synthetic circles, squares and
-triangles (64 x 64 pixels, 3 classes), draw its raw boxes, the boxes left after NMS and
-the ground truth, and measure its mAP@0.5 on held-out images.
-
-Run: python tutorials/10_yolo.py [--quick] [--out outputs] [--seed 0]
-(the full run takes a few minutes on 2 cores: 20 passes over 3000 images.)
-"""
 
 # %%
-import argparse
 import time
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
@@ -45,14 +65,9 @@ from minidl.detection import (
     nms,
 )
 from minidl.train import fit, predict
+from minidl.tutorial import headline, save, setup
 
-parser = argparse.ArgumentParser(description="Object detection with YOLO v1")
-parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+args = setup("Object detection with YOLO v1", seed=0)
 start = time.perf_counter()
 
 CLASSES = ("circle", "square", "triangle")
@@ -80,7 +95,7 @@ def draw_box(ax, box, colour, text=None, fontsize=7, **style):
 
 # %% [markdown]
 # ## 1. The data: shapes with their boxes
-# ``make_shapes_detection`` draws 1 to 3 non-overlapping circles, squares and triangles on
+# `make_shapes_detection` draws 1 to 3 non-overlapping circles, squares and triangles on
 # a noisy background. Boxes are (x1, y1, x2, y2) in fractions of the image, so they do not
 # depend on the image size. The training, validation and test images come from three
 # different seeds: the test images are never seen during training.
@@ -88,7 +103,7 @@ def draw_box(ax, box, colour, text=None, fontsize=7, **style):
 # %%
 n_train, n_val, n_test, epochs = 3000, 300, 500, 20
 if args.quick:
-    n_train, n_val, n_test, epochs = 256, 16, 32, 2
+    n_train, n_val, n_test, epochs = 600, 16, 64, 4
 x_train, boxes_train, labels_train = make_shapes_detection(n_train, size=64, max_objects=3, seed=1)
 x_val, boxes_val, labels_val = make_shapes_detection(n_val, size=64, max_objects=3, seed=2)
 x_test, boxes_test, labels_test = make_shapes_detection(n_test, size=64, max_objects=3, seed=3)
@@ -105,7 +120,7 @@ print(
 # already 169 + 121 + 81 = 371 classifier runs, and their boxes can only be the windows'
 # own. YOLO runs one network on the whole image and lets every cell of an S x S grid
 # regress its boxes: the cell that holds an object's centre (dot) is responsible for it.
-# ``encode_yolo_targets`` writes, in that cell, [x, y, w, h, obj = 1, one-hot class]:
+# `encode_yolo_targets` writes, in that cell, [x, y, w, h, obj = 1, one-hot class]:
 # (x, y) the centre's offset inside the cell, (w, h) the size as fractions of the image.
 
 # %%
@@ -153,8 +168,7 @@ for k in range(1, S):
 for box, label in zip(boxes, labels):
     draw_box(axes[1], box, COLOURS[label], CLASSES[label], linewidth=2)
 fig.tight_layout()
-fig.savefig(out / "10_sliding_windows_vs_grid.png", dpi=100)
-print("saved", out / "10_sliding_windows_vs_grid.png")
+save(fig, "10_sliding_windows_vs_grid.png")
 print(f"target of image {n}: objects in cells {[tuple(c) for c in np.argwhere(target[..., 4] == 1).tolist()]}")
 
 # %% [markdown]
@@ -196,8 +210,7 @@ for box in (a, b):
 axes[2].text(0.5, 0.95, f"area {area(a) + area(b) - area(inter):.4f}", ha="center")
 fig.suptitle(f"IoU(A, B) = area(A & B) / area(A | B) = {iou:.3f}")
 fig.tight_layout()
-fig.savefig(out / "10_iou.png", dpi=100)
-print("saved", out / "10_iou.png")
+save(fig, "10_iou.png")
 
 # %% [markdown]
 # ## 4. A small YOLO
@@ -209,7 +222,7 @@ print("saved", out / "10_iou.png")
 # here the shapes are 9 to 26 pixels wide, and S = 4 cells of 16 pixels are enough: two
 # centres seldom fall in one cell (YOLO v1 can only keep one of them; see the count below).
 #
-# The output activation. The paper's last layer is linear, and ``nn.YOLOLoss`` accepts
+# The output activation. The paper's last layer is linear, and `nn.YOLOLoss` accepts
 # raw linear outputs: the network predicts sqrt_w, sqrt_h and the width is sqrt_w^2, so
 # no square root of a (possibly negative) prediction is ever taken. But every target lies
 # in [0, 1]: the offsets x, y, the square roots of the sizes (the widest shape is 0.41 of
@@ -222,7 +235,7 @@ print("saved", out / "10_iou.png")
 # cost: it multiplies the squared error's gradient by s (1 - s), which vanishes as s nears
 # 0 or 1, so the confidences of empty cells creep towards 0 slowly. That does no harm
 # here: a detection only has to score above the others. So the head ends with
-# ``nn.Sigmoid()``, and the scores conf x p_c lie in (0, 1).
+# `nn.Sigmoid()`, and the scores $\hat C \cdot \hat p(c)$ lie in (0, 1).
 
 # %%
 minidl.seed(args.seed)
@@ -258,7 +271,7 @@ print(
 
 # %% [markdown]
 # ## 5. Training
-# The targets are (N, S, S, 5 + C) float arrays, so ``fit`` trains on them like any other
+# The targets are (N, S, S, 5 + C) float arrays, so `fit` trains on them like any other
 # loss layer (it reports no accuracy: the targets are not class labels). Adam, its learning
 # rate falling from 1e-3 to 0 along a cosine over the epochs: large steps first, small
 # steps at the end to settle the boxes.
@@ -294,15 +307,16 @@ ax.plot(range(1, len(val_loss) + 1), val_loss, "s--", label="validation")
 ax.set(xlabel="epoch", ylabel="YOLO loss", yscale="log", title="YOLO v1 on the shapes (Adam, cosine lr)")
 ax.legend()
 fig.tight_layout()
-fig.savefig(out / "10_training.png", dpi=100)
-print("saved", out / "10_training.png")
+save(fig, "10_training.png")
 
 # %% [markdown]
 # ## 6. From the raw output to detections
-# ``decode_yolo`` turns each of the S * S * B boxes into image coordinates with the score
-# conf x p_c of its cell's best class and keeps those above a threshold. A well-trained
-# network puts high confidence in both boxes of a responsible cell, and neighbouring cells
-# may claim the same object too: the raw boxes come in near-duplicates. Non-maximum
+# `decode_yolo` turns each of the S * S * B boxes into image coordinates with the score
+# $\hat C \cdot \hat p(c)$ of its cell's best class and keeps those above a threshold. In a
+# responsible cell the responsible box learns a high confidence; the other box is pushed
+# towards 0, but only by the weak no-object term ($\lambda_{noobj} = 0.5$, and a sigmoid
+# whose gradient fades near 0), so it keeps a smaller score, and neighbouring cells may
+# claim the same object too: the raw boxes come in near-duplicates. Non-maximum
 # suppression keeps the best-scored box and drops every other box of the same class whose
 # IoU with it is above 0.5 (the VOC algorithm), class by class.
 
@@ -348,8 +362,7 @@ for row, n in enumerate(shown):
     for box, label in zip(boxes_test[n], labels_test[n]):
         draw_box(axes[row, 2], box, COLOURS[label], CLASSES[label], linewidth=2)
 fig.tight_layout()
-fig.savefig(out / "10_detections.png", dpi=100)
-print("saved", out / "10_detections.png")
+save(fig, "10_detections.png")
 
 # %% [markdown]
 # ## 7. Mean average precision on held-out images
@@ -376,5 +389,4 @@ print("AP@0.5 per class: " + ", ".join(f"{CLASSES[c]} {ap:.3f}" for c, ap in per
 print(f"mAP@0.5 on {n_test} held-out images: {map50:.4f} (without NMS {map50_raw:.4f}); mAP@0.75 {map75:.4f}")
 wall = time.perf_counter() - start
 print(f"seed {args.seed}, wall time {wall:.0f} s ({wall / 60:.1f} min), of which training {train_time:.0f} s")
-if not args.quick:
-    assert map50 >= 0.80, f"mAP@0.5 = {map50:.4f} is below the target 0.80"
+headline("map50", map50)

@@ -1,48 +1,39 @@
-"""Tutorial 11: the same ops on a GPU, written as CUDA kernels.
+# %% [markdown]
+# # Tutorial 11: the same ops on a GPU, written as CUDA kernels
+#
+# A GPU runs one small function, a KERNEL, on thousands of threads at once. minidl's CUDA
+# target (`minidl/cuda/`) has a kernel for every op of `minidl/ops/`; this tutorial reads
+# four of them: the thread/block/grid model with ReLU, the convolution as one thread per
+# output pixel, the tiled matrix product and the global-memory reads that its shared-memory
+# tiles save (counted), and LeNet-5 (tutorial 05) trained with `model.to("cuda")`.
+#
+# Without an NVIDIA GPU it runs in the CUDA SIMULATOR (`NUMBA_ENABLE_CUDASIM=1`: every GPU
+# thread becomes a Python thread, so every kernel can be stepped through in a debugger) at
+# tiny sizes, and says so. Without the numba-cuda package (`pip install -e ".[cuda]"`) it
+# only draws the counts that the formulas predict.
+#
+# Run: `python tutorials/11_cuda_kernels.py [--quick] [--out outputs]`
 
-A GPU runs one small function, a KERNEL, on thousands of threads at once. minidl's CUDA
-target (``minidl/cuda/``) has a kernel for every op of ``minidl/ops/``; this tutorial reads
-four of them: the thread/block/grid model with ReLU, the convolution as one thread per
-output pixel, the tiled matrix product and the global-memory reads that its shared-memory
-tiles save (counted), and LeNet-5 (tutorial 05) trained with ``model.to("cuda")``.
-
-Without an NVIDIA GPU it runs in the CUDA SIMULATOR (``NUMBA_ENABLE_CUDASIM=1``: every GPU
-thread becomes a Python thread, so every kernel can be stepped through in a debugger) at
-tiny sizes, and says so. Without the numba-cuda package (``pip install -e ".[cuda]"``) it
-only draws the counts that the formulas predict.
-
-Run: python tutorials/11_cuda_kernels.py [--quick] [--out outputs]
-"""
 
 # %%
-import argparse
 import importlib.util
 import os
 import shutil
 import time
-from pathlib import Path
 
 HAS_GPU = shutil.which("nvidia-smi") is not None or os.path.exists("/dev/nvidiactl")
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
 if HAS_NUMBA_CUDA and not HAS_GPU:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports numba.cuda
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minidl  # noqa: E402
 from minidl import nn, optim  # noqa: E402
+from minidl.tutorial import headline, save, setup  # noqa: E402
 
-parser = argparse.ArgumentParser(description="CUDA kernels")
-parser.add_argument("--quick", action="store_true", help="a short smoke run")
-parser.add_argument("--out", default="outputs", help="folder for the figures")
-args, _ = parser.parse_known_args()
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-minidl.seed(0)
+args = setup("CUDA kernels")
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 if not HAS_NUMBA_CUDA:
     print("numba-cuda is not installed: no kernel runs here, only the formulas (pip install -e '.[cuda]')")
@@ -52,9 +43,9 @@ elif SIMULATED:
 # %% [markdown]
 # ## Threads, blocks, the grid: ReLU
 #
-# A kernel launch names a grid of BLOCKS of THREADS: ``kernel[blocks, threads](args)``.
-# Thread t of block b is global thread i = b * blockDim + t (``cuda.grid(1)``). minidl's
-# ReLU kernel (``minidl/cuda/relu.py``) is
+# A kernel launch names a grid of BLOCKS of THREADS: `kernel[blocks, threads](args)`.
+# Thread t of block b is global thread i = b * blockDim + t (`cuda.grid(1)`). minidl's
+# ReLU kernel (`minidl/cuda/relu.py`) is
 #
 #     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
 #         y[i] = 0 if x[i] < 0 else x[i]
@@ -91,7 +82,7 @@ if HAS_NUMBA_CUDA:
 # y[n, co, oh, ow] = b[co] + sum_{c, i, j} w[co, c, i, j] x[n, c, oh*s - p + i, ow*s - p + j]
 # (tutorial 04). The most direct kernel gives each output pixel to one thread, which
 # computes the triple sum; no two threads write the same place. minidl's own conv2d
-# (``minidl/cuda/conv2d.py``) instead copies the windows into columns (im2col, one thread
+# (`minidl/cuda/conv2d.py`) instead copies the windows into columns (im2col, one thread
 # per entry) and does one tiled matrix product; both give the same y.
 
 # %%
@@ -129,10 +120,10 @@ if HAS_NUMBA_CUDA:
 #
 # C = A B with A (M, K), B (K, N). The textbook kernel: the thread of C[r, c] reads row r
 # of A and column c of B from GLOBAL memory (hundreds of cycles away): 2 K reads per output,
-# 2 M N K in all. The tiled kernel (``minidl/cuda/_gemm.py``): a block of TILE x TILE
+# 2 M N K in all. The tiled kernel (`minidl/cuda/_gemm.py`): a block of TILE x TILE
 # threads owns a TILE x TILE tile of C and walks along k; at each step every thread copies
 # ONE element of A and ONE of B into SHARED memory (on the chip), the block waits
-# (``cuda.syncthreads()``), and every thread does TILE multiply-adds from shared memory.
+# (`cuda.syncthreads()`), and every thread does TILE multiply-adds from shared memory.
 # Each global read now serves TILE threads: 2 M N K / TILE reads. The two kernels below
 # count their global reads with an atomic counter (a teaching device: it slows them down).
 
@@ -183,6 +174,9 @@ if HAS_NUMBA_CUDA:
             f"({time.perf_counter() - start:.2f} s)"
         )
 
+reads = counted or formula  # counted in the run when a kernel ran, else the formula
+headline("textbook_reads_over_tiled_reads", reads["textbook"] / reads["tiled"])
+
 fig, ax = plt.subplots(figsize=(6, 3.5))
 names = list(formula)
 ax.bar(np.arange(2) - 0.2, [formula[n] for n in names], 0.4, label="formula 2MNK, 2MNK/TILE")
@@ -193,15 +187,14 @@ ax.set_ylabel("global-memory reads")
 ax.set_title(f"C = A B, M = N = K = {M}, TILE = {TILE}")
 ax.legend()
 fig.tight_layout()
-fig.savefig(out / "11_tiled_reads.png")
-print(f"saved {out / '11_tiled_reads.png'}")
+save(fig, "11_tiled_reads.png")
 
 # %% [markdown]
 # ## LeNet-5 on the GPU
 #
-# Tutorial 05's network. ``model.to("cuda")`` moves every parameter, gradient and buffer;
-# ``fit`` moves each batch; the optimizer steps on the device (``minidl/cuda/adam.py``);
-# what comes back (losses, History, ``predict``) is on the host. On a GPU this trains on
+# Tutorial 05's network. `model.to("cuda")` moves every parameter, gradient and buffer;
+# `fit` moves each batch; the optimizer steps on the device (`minidl/cuda/adam.py`);
+# what comes back (losses, History, `predict`) is on the host. On a GPU this trains on
 # the digits scaled to 28x28 for a few epochs; in the simulator, 12x12 digits (the
 # 8x8 digits padded: the same layers, smaller maps), two images for one step, only to show that the
 # same lines run.

@@ -121,8 +121,8 @@ def im2col(x, KH, KW, stride, padding):
     """The columns of every KH x KW window of ``x``.
 
     x: (N, C, H, W); stride = (sh, sw); padding = (ph, pw).
-    Returns cols: (N, C*KH*KW, OH*OW), with cols[n][(c*KH + i)*KW + j, oh*OW + ow] =
-    x[n, c, oh*sh - ph + i, ow*sw - pw + j] (zero where that falls on the padding).
+    Returns cols: (N, C*KH*KW, OH*OW), with ``cols[n, (c*KH + i)*KW + j, oh*OW + ow] =
+    x[n, c, oh*sh - ph + i, ow*sw - pw + j]`` (zero where that falls on the padding).
     """
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape

@@ -1,6 +1,10 @@
-"""Every tutorial and the demo run end to end in their --quick smoke mode."""
+"""Every tutorial and the demo run end to end in their --quick smoke mode: each says it is a
+smoke run, saves its figures, and reports its headline number, which must clear a floor
+that quick mode honestly reaches (well above what an untrained or broken model scores:
+chance accuracy, an all-background mask)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +13,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+
+# headline name -> the floor its quick run must reach (seeded; the values measured in quick
+# mode on 2 cores are in the comments; the full runs' figures are in the tutorials' text)
+QUICK_FLOORS = {
+    "01_perceptron.py": {"xor_accuracy": 1.0},  # 1.00: 4 of 4 XOR points
+    "02_gradient_descent.py": {"r2_lr_0.3": 0.7},  # 0.75 (least squares: 0.75)
+    "03_mlp_digits.py": {"test_accuracy": 0.8},  # 0.90 (chance 0.10)
+    "04_convolution.py": {"test_accuracy": 0.4},  # 0.55 after one epoch (chance 0.10)
+    "05_lenet.py": {"test_accuracy": 0.4},  # 0.69 on Fashion-MNIST (chance 0.10)
+    "06_batchnorm_dropout_resnet.py": {"batchnorm_test_accuracy": 0.7, "residual_val_accuracy": 0.5},  # 0.94, 0.77
+    "07_transposed_convolution.py": {"nearest_mse_over_learned_k4_mse": 0.5},  # 0.78 after 20 steps
+    "08_segmentation.py": {"unet_mean_iou": 0.28},  # 0.38 (an all-background mask: about 0.2)
+    "09_autoencoder.py": {"pca_mse_over_autoencoder_mse": 0.6},  # 0.88
+    "10_yolo.py": {"map50": 0.02},  # 0.07 after 4 epochs on 600 images (untrained: 0.001)
+    "11_cuda_kernels.py": {"textbook_reads_over_tiled_reads": 4.0},  # = TILE, counted or by the formula
+}
+
+
+def headlines(stdout):
+    return {name: float(value) for name, value in re.findall(r"^headline: (\S+) = (\S+)$", stdout, re.M)}
 
 
 def run_script(args, tmp_path):
@@ -27,8 +51,13 @@ def run_script(args, tmp_path):
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
 def test_tutorial_quick(script, tmp_path):
-    run_script([str(script)], tmp_path)
+    stdout = run_script([str(script)], tmp_path)
+    assert "QUICK MODE" in stdout.splitlines()[0], "quick mode must say first that its numbers mean nothing"
     assert list(tmp_path.glob("*.png")), f"{script.name} saved no figure"
+    reported = headlines(stdout)
+    assert reported.keys() == QUICK_FLOORS[script.name].keys(), reported
+    for name, floor in QUICK_FLOORS[script.name].items():
+        assert reported[name] >= floor, f"{script.name}: {name} = {reported[name]:.4f} < {floor} in quick mode"
 
 
 def test_demo_quick(tmp_path):

@@ -1,0 +1,89 @@
+"""The set-up every tutorial shares: its command line, its figure folder, quick mode.
+
+    from minidl.tutorial import headline, setup
+    args = setup("LeNet-5", epochs=10)        # --quick, --out, --seed, and --epochs 10
+    ...
+    save(fig, "05_learning_curves.png")       # into the --out folder
+    headline("test_accuracy", acc)            # the number the tutorial is about
+
+A tutorial runs as a script (``python tutorials/05_lenet.py --quick``) or as a notebook;
+in a notebook the command line is the kernel's, so ``MINIDL_QUICK=1`` in the environment
+selects quick mode instead. Quick mode is a smoke run (a slice of the data, an epoch or
+two): it shows that the code runs, and says so, because its numbers mean nothing.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+QUICK_NOTICE = (
+    "QUICK MODE: a smoke run on a slice of the data for an epoch or two. It checks that the code runs;"
+    " its numbers and figures say nothing about the method. Run without --quick for the real results."
+)
+
+
+_out = Path("outputs")
+_quick = False
+
+
+def _in_notebook():
+    return "ipykernel" in sys.modules
+
+
+def setup(description, **options):
+    """Parse the tutorial's options, seed minidl, make the figure folder; return the options.
+
+    Every tutorial has ``--quick`` (also ``MINIDL_QUICK=1``), ``--out`` (the folder for its
+    figures, made if missing; ``args.out`` is a Path) and ``--seed`` (default 0, or the
+    ``seed`` keyword). Every other keyword adds an option with that default and its type,
+    e.g. ``epochs=10``.
+    """
+    import matplotlib
+
+    import minidl
+
+    if not _in_notebook():
+        matplotlib.use("Agg")  # scripts save figures; a notebook shows them inline
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run (also MINIDL_QUICK=1)")
+    parser.add_argument("--out", default="outputs", help="folder for the figures")
+    parser.add_argument("--seed", type=int, default=options.pop("seed", 0))
+    for name, default in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    args, _ = parser.parse_known_args([] if _in_notebook() else None)
+    args.quick = args.quick or os.environ.get("MINIDL_QUICK", "0") not in ("", "0")
+    global _out, _quick
+    args.out = _out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    _quick = args.quick
+    minidl.seed(args.seed)
+    if args.quick:
+        print(QUICK_NOTICE)
+    return args
+
+
+def save(fig, name):
+    """Save ``fig`` as ``name`` in the ``--out`` folder and say where; a script then closes
+    it (a notebook keeps it open, to show it under the cell). ``figures.json`` in that
+    folder records whether each figure came from a quick run (the docs say so)."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(_out / name, dpi=100, bbox_inches="tight")
+    record_path = _out / "figures.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record[name] = "quick" if _quick else "full"
+    record_path.write_text(json.dumps(record, indent=1, sort_keys=True))
+    print("saved", _out / name)
+    if not _in_notebook():
+        plt.close(fig)
+
+
+def headline(name, value):
+    """Print the tutorial's headline number as ``headline: name = value`` (the tests read it).
+
+    A tutorial reports its result and does not assert it: change a hyper-parameter and the
+    number changes, which is the point of trying.
+    """
+    print(f"headline: {name} = {value:.4f}")
