@@ -275,7 +275,7 @@ def batchnorm_case(key, shape, torch, rng):
 
 
 def lenet():
-    """LeNet-5 for 1x28x28 images, as in DESIGN.md."""
+    """LeNet-5 for 1x28x28 images, as in tutorial 05."""
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2),
         nn.ReLU(),

@@ -34,7 +34,11 @@ def tutorial_page(path):
     parts, images = [], []
     for kind, body in zip(cells[1::2], cells[2::2]):
         if "[markdown]" in kind:
-            parts.append("\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.strip("\n").splitlines()))
+            parts.append(
+                "\n".join(
+                    line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.strip("\n").splitlines()
+                )
+            )
             continue
         code = body.strip("\n")
         if code:
@@ -45,7 +49,7 @@ def tutorial_page(path):
                 note = " (from a `--quick` smoke run: its numbers mean nothing)" if record.get(name) == "quick" else ""
                 parts.append(f"![{name}](figures/{name})\n\n*{name}*{note}")
     source = f"[the script](../source/tutorials/{path.name}.md), `python tutorials/{path.name}`"
-    parts.insert(1, f"!!! note \"Run it\"\n    This page is {source}.")
+    parts.insert(1, f'!!! note "Run it"\n    This page is {source}.')
     return "\n\n".join(parts) + "\n", images
 
 
@@ -125,8 +129,14 @@ def on_config(config):
     return config
 
 
-API = [("Layers (minidl.nn)", "nn"), ("Optimizers (minidl.optim)", "optim"), ("Training (minidl.train)", "train"),
-       ("Data (minidl.data)", "data"), ("Metrics and detection", "metrics"), ("Saving, anomalies, reference loops", "misc")]
+API = [
+    ("Layers (minidl.nn)", "nn"),
+    ("Optimizers (minidl.optim)", "optim"),
+    ("Training (minidl.train)", "train"),
+    ("Data (minidl.data)", "data"),
+    ("Metrics and detection", "metrics"),
+    ("Saving, anomalies, reference loops", "misc"),
+]
 
 
 def on_post_build(config):
@@ -137,4 +147,6 @@ def on_post_build(config):
     target = Path(config["site_dir"]) / "mathjax"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(es5 / "tex-chtml.js", target / "tex-chtml.js")
-    shutil.copytree(es5 / "output" / "chtml" / "fonts" / "woff-v2", target / "output/chtml/fonts/woff-v2", dirs_exist_ok=True)
+    shutil.copytree(
+        es5 / "output" / "chtml" / "fonts" / "woff-v2", target / "output/chtml/fonts/woff-v2", dirs_exist_ok=True
+    )

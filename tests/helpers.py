@@ -82,7 +82,7 @@ def check_layer(layer, x, **kwargs):
 
 
 def lenet5():
-    """LeNet-5 as in DESIGN.md: (N, 1, 28, 28) -> (N, 10), 61706 parameters."""
+    """LeNet-5 as in tutorial 05 (LeCun et al., 1998, with ReLU and max pooling): (N, 1, 28, 28) -> (N, 10), 61706 parameters."""
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2),
         nn.ReLU(),

@@ -44,14 +44,16 @@ elif SIMULATED:
 # ## Threads, blocks, the grid: ReLU
 #
 # A kernel launch names a grid of BLOCKS of THREADS: `kernel[blocks, threads](args)`.
-# Thread t of block b is global thread i = b * blockDim + t (`cuda.grid(1)`). minidl's
+# Thread $t$ of block $b$ is the global thread $i = b \cdot \mathrm{blockDim} + t$
+# (`cuda.grid(1)`), and the grid holds $\mathrm{gridsize} = \mathrm{blocks} \cdot \mathrm{blockDim}$
+# threads. minidl's
 # ReLU kernel (`minidl/cuda/relu.py`) is
 #
 #     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
 #         y[i] = 0 if x[i] < 0 else x[i]
 #
-# a GRID-STRIDE loop: thread i does element i, then i + gridsize, ..., so any grid covers
-# every element exactly once. Below, 2 blocks of 4 threads do 20 elements, and each
+# a GRID-STRIDE loop: thread $i$ does the elements $i, i + \mathrm{gridsize}, i + 2\,\mathrm{gridsize}, \dots$,
+# so any grid covers every element exactly once. Below, 2 blocks of 4 threads do 20 elements, and each
 # element records which thread computed it.
 
 # %%
@@ -79,7 +81,8 @@ if HAS_NUMBA_CUDA:
 # %% [markdown]
 # ## The convolution: one thread per output pixel
 #
-# y[n, co, oh, ow] = b[co] + sum_{c, i, j} w[co, c, i, j] x[n, c, oh*s - p + i, ow*s - p + j]
+# $$y_{n,o,h',w'} = b_o + \sum_{c,i,j} w_{o,c,i,j}\; x_{n,\,c,\,h' s - p + i,\,w' s - p + j}$$
+#
 # (tutorial 04). The most direct kernel gives each output pixel to one thread, which
 # computes the triple sum; no two threads write the same place. minidl's own conv2d
 # (`minidl/cuda/conv2d.py`) instead copies the windows into columns (im2col, one thread
@@ -118,13 +121,14 @@ if HAS_NUMBA_CUDA:
 # %% [markdown]
 # ## The tiled matrix product, and the reads it saves
 #
-# C = A B with A (M, K), B (K, N). The textbook kernel: the thread of C[r, c] reads row r
-# of A and column c of B from GLOBAL memory (hundreds of cycles away): 2 K reads per output,
-# 2 M N K in all. The tiled kernel (`minidl/cuda/_gemm.py`): a block of TILE x TILE
+# $C = AB$ with $A$ of shape $(M, K)$ and $B$ of shape $(K, N)$:
+# $C_{rc} = \sum_{k} A_{rk} B_{kc}$. The textbook kernel: the thread of $C_{rc}$ reads row
+# $r$ of $A$ and column $c$ of $B$ from GLOBAL memory (hundreds of cycles away): $2K$ reads
+# per output, $2MNK$ in all. The tiled kernel (`minidl/cuda/_gemm.py`): a block of TILE x TILE
 # threads owns a TILE x TILE tile of C and walks along k; at each step every thread copies
 # ONE element of A and ONE of B into SHARED memory (on the chip), the block waits
 # (`cuda.syncthreads()`), and every thread does TILE multiply-adds from shared memory.
-# Each global read now serves TILE threads: 2 M N K / TILE reads. The two kernels below
+# Each global read now serves TILE threads: $2MNK / \mathrm{TILE}$ reads, TILE times fewer. The two kernels below
 # count their global reads with an atomic counter (a teaching device: it slows them down).
 
 # %%

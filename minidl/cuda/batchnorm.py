@@ -1,5 +1,5 @@
 """Batch normalization on the GPU (the equations, including the four backward equations
-of the course and their compact form: ``minidl/ops/batchnorm.py``). x is viewed as
+of Ioffe and Szegedy (2015) and their compact form: ``minidl/ops/batchnorm.py``). x is viewed as
 (N, C, L), L = 1 or H * W: channel c has m = N * L values.
 
     per-channel sums (mean, variance, the backward sums)   one block per channel: its
@@ -72,7 +72,7 @@ def update_running_stats_kernel(running_mean, running_var, mean, var, m, momentu
 
 @cuda.jit
 def batchnorm_backward_sums_kernel(dy, x, gamma, mean, var, eps, dsigma2, dmu):
-    """Block c: the first backward equations of the course,
+    """Block c: the first backward equations of Ioffe and Szegedy (2015),
     dl/dsigma_B^2 = sum_i dl/dx_hat_i (x_i - mu_B) (-1/2) (sigma_B^2 + eps)^(-3/2) and
     dl/dmu_B = sum_i dl/dx_hat_i (-1 / sqrt(sigma_B^2 + eps)) + dl/dsigma_B^2 sum_i -2 (x_i - mu_B) / m,
     with dl/dx_hat_i = dl/dy_i gamma."""

@@ -3,7 +3,7 @@
 Training mode normalises each channel with the batch's statistics and updates the running
 statistics (``running_mean``, ``running_var``: plain array attributes, in the state dict);
 evaluation mode uses the running statistics. The equations, including the four backward
-equations of the course, are in ``minidl/ops/batchnorm.py``.
+equations of Ioffe and Szegedy (2015), are in ``minidl/ops/batchnorm.py``.
 """
 
 import numpy as np

@@ -1,6 +1,13 @@
-"""One Adam step on one parameter, in place (Kingma & Ba, 2015; PyTorch's
+r"""One Adam step on one parameter, in place (Kingma & Ba, 2015; PyTorch's
 ``torch.optim.Adam``), element by element. With betas (beta1, beta2), eps, weight decay
 lambda, learning rate lr, at step t:
+
+In symbols:
+
+$$g = \frac{\partial L}{\partial p} + \lambda p, \quad
+  m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \quad
+  v \leftarrow \beta_2 v + (1 - \beta_2)\, g^2, \quad
+  p \leftarrow p - \eta\, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}$$
 
     g     = grad[i] + lambda * p[i]                (L2 weight decay, added to the gradient)
     m[i]  = beta1 * m[i] + (1 - beta1) * g         (first moment, m starts at 0)

@@ -1,4 +1,8 @@
-"""Addition of two arrays of one shape, element by element, and its in-place form.
+r"""Addition of two arrays of one shape, element by element, and its in-place form.
+
+In symbols:
+
+$$y_i = a_i + b_i, \qquad \frac{\partial L}{\partial a_i} = \frac{\partial L}{\partial b_i} = \frac{\partial L}{\partial y_i}$$
 
     forward:     y[i] = a[i] + b[i]          (Residual: y = x + inner(x))
     accumulate:  out[i] += a[i]              (Parameter.grad += dw: gradients add up)

@@ -1,4 +1,9 @@
-"""2-D average pooling, forward and backward.
+r"""2-D average pooling, forward and backward.
+
+In symbols:
+
+$$y_{n,c,o_h,o_w} = \frac{1}{K_H K_W} \sum_{i < K_H} \sum_{j < K_W} x_{n,\,c,\,o_h s_h - p_h + i,\,o_w s_w - p_w + j},
+  \qquad \frac{\partial L}{\partial x_{n,c,h,w}} = \frac{1}{K_H K_W} \sum_{\text{windows } (o_h, o_w) \ni (h, w)} \frac{\partial L}{\partial y_{n,c,o_h,o_w}}$$
 
 Forward. A KH x KW window moves with stride (sh, sw) over every channel of every image
 (padded with zeros, (ph, pw) on each side) and keeps the mean of what it covers:
@@ -9,7 +14,7 @@ Forward. A KH x KW window moves with stride (sh, sw) over every channel of every
                                              OW = (W + 2 pw - KW) // sw + 1
 
 The padding counts as zeros in the mean (the divisor is always KH*KW: PyTorch's default,
-count_include_pad=True). The 4x4 grid of the course with 2x2 windows and stride 2:
+count_include_pad=True). The classic worked 4x4 grid with 2x2 windows and stride 2:
 
     5 3 | 3 1
     0 2 | 8 5            2.5   4.25

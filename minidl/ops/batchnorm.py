@@ -1,5 +1,17 @@
-"""Batch normalization [Ioffe and Szegedy, 2015], forward (training and evaluation) and
+r"""Batch normalization [Ioffe and Szegedy, 2015], forward (training and evaluation) and
 backward.
+
+In symbols:
+
+$$\mu = \frac1m \sum_i x_i, \quad \sigma^2 = \frac1m \sum_i (x_i - \mu)^2, \quad
+  \hat x_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad y_i = \gamma \hat x_i + \beta$$
+
+$$\frac{\partial L}{\partial x_i} = \frac{\gamma}{m \sqrt{\sigma^2 + \epsilon}}
+  \Big( m\, g_i - \sum_j g_j - \hat x_i \sum_j g_j \hat x_j \Big), \quad
+  \frac{\partial L}{\partial \gamma} = \sum_i g_i \hat x_i, \quad \frac{\partial L}{\partial \beta} = \sum_i g_i,
+  \qquad g_i = \frac{\partial L}{\partial y_i}$$
+
+(the compact form of the four equations below).
 
 Every channel c is normalised with the statistics of the batch: over the m values x_i of
 that channel, i.e. over N for x (N, C), or over N*H*W positions for x (N, C, H, W):
@@ -21,7 +33,7 @@ Running statistics, for evaluation (as PyTorch, momentum = 0.1):
 (the running variance is the unbiased estimate). In evaluation mode they replace the
 batch statistics: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
 
-Backward (training mode), per channel, the four equations of the course, dl/dy_i given:
+Backward (training mode), per channel, the four equations of Ioffe and Szegedy (2015), dl/dy_i given:
 
     dl/dx_hat_i   = dl/dy_i * gamma
     dl/dsigma_B^2 = sum_i dl/dx_hat_i * (x_i - mu_B) * (-1/2) (sigma_B^2 + eps)^(-3/2)
@@ -113,7 +125,7 @@ def batchnorm_backward_eval_kernel(dy, x, gamma, running_mean, running_var, eps,
 
 @njit(cache=True, parallel=True)
 def batchnorm_backward_kernel(dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, dbeta):
-    """The four backward equations of the course, channel by channel.
+    """The four backward equations of Ioffe and Szegedy (2015), channel by channel.
 
     dy, x, x_hat (N, C, L); gamma, mean, var (C,); dx (N, C, L), dgamma, dbeta (C,) are
     overwritten. dx_hat_i = dy_i * gamma is recomputed where it is needed.

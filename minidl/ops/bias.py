@@ -1,4 +1,8 @@
-"""A per-channel bias: the "+ b" of Linear and of the (transposed) convolutions.
+r"""A per-channel bias: the "+ b" of Linear and of the (transposed) convolutions.
+
+In symbols:
+
+$$y_{n,c,l} \mathrel{+}= b_c, \qquad \frac{\partial L}{\partial b_c} = \sum_{n} \sum_{l} \frac{\partial L}{\partial y_{n,c,l}}$$
 
 Forward, on y viewed as (N, C, L) (L = 1 for Linear's (N, out), L = OH * OW for feature
 maps (N, C, OH, OW)), in place:

@@ -1,4 +1,10 @@
-"""Concatenation of two feature maps along the channels: the U-Net skip (``nn.Concat``).
+r"""Concatenation of two feature maps along the channels: the U-Net skip (``nn.Concat``).
+
+In symbols:
+
+$$y = [\,a ;\, b\,] \text{ (along the channels)}, \qquad
+  \frac{\partial L}{\partial a} = \Big(\frac{\partial L}{\partial y}\Big)_{:,\,0:C_A}, \quad
+  \frac{\partial L}{\partial b} = \Big(\frac{\partial L}{\partial y}\Big)_{:,\,C_A:C_A + C_B}$$
 
 Forward, for a (N, CA, ...) and b (N, CB, ...) with the same batch and spatial sizes,
 viewed as (N, C, L) (L = the product of the spatial sizes):

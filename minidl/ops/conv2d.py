@@ -1,4 +1,16 @@
-"""2-D convolution (cross-correlation, as in PyTorch), forward and backward.
+r"""2-D convolution (cross-correlation, as in PyTorch), forward and backward.
+
+In symbols:
+
+$$y_{n,o,h',w'} = b_o + \sum_{c=0}^{C-1} \sum_{i=0}^{K_H-1} \sum_{j=0}^{K_W-1}
+  w_{o,c,i,j}\; x_{n,\,c,\,h' s_h - p_h + i,\,w' s_w - p_w + j}, \qquad O_H = \Big\lfloor \frac{H + 2 p_h - K_H}{s_h} \Big\rfloor + 1$$
+
+$$\frac{\partial L}{\partial w_{o,c,i,j}} = \sum_{n,h',w'} \delta_{n,o,h',w'}\; x_{n,\,c,\,h' s_h - p_h + i,\,w' s_w - p_w + j}, \quad
+  \frac{\partial L}{\partial b_o} = \sum_{n,h',w'} \delta_{n,o,h',w'}$$
+
+$$\frac{\partial L}{\partial x_{n,c,h,w}} = \sum_{o,h',w',i,j \,:\, h' s_h - p_h + i = h,\ w' s_w - p_w + j = w} \delta_{n,o,h',w'}\; w_{o,c,i,j}$$
+
+with $\delta = \partial L / \partial y$ (written ``dy`` below) and $x$ taken as 0 outside the image.
 
 Forward. A batch x of N images with C channels, a bank of C_out kernels w, a bias b:
 

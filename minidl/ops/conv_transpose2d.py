@@ -1,4 +1,12 @@
-"""2-D transposed convolution: a convolution whose forward and backward passes are swapped.
+r"""2-D transposed convolution: a convolution whose forward and backward passes are swapped.
+
+In symbols:
+
+$$v(y) = U^\top v(x): \quad y_{n,\,o,\,h s_h - p_h + i,\,w s_w - p_w + j} \mathrel{+}= w_{c,o,i,j}\; x_{n,c,h,w}
+  \ \text{ for every } (n, c, h, w, i, j), \ \text{ then } y_{n,o,\cdot,\cdot} \mathrel{+}= b_o$$
+
+$$\frac{\partial L}{\partial x} = U\, \frac{\partial L}{\partial y} = \mathrm{conv2d}\Big(\frac{\partial L}{\partial y}, w\Big), \qquad
+  O_H = (H - 1)\, s_h - 2 p_h + K_H + \text{output\_padding}_h$$
 
 The transposed convolution, in one sentence: "a convolution where the implementation of the
 forward and backward passes are swapped." A convolution with kernel u is a linear map, so

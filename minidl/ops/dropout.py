@@ -1,5 +1,10 @@
-"""Inverted dropout: during training each element is kept with probability 1 - p and
+r"""Inverted dropout: during training each element is kept with probability 1 - p and
 scaled by 1 / (1 - p), or set to zero.
+
+In symbols:
+
+$$y_i = \frac{m_i\, x_i}{1 - p}, \quad m_i \sim \mathrm{Bernoulli}(1 - p), \qquad
+  \mathbb{E}[y_i] = x_i, \qquad \frac{\partial L}{\partial x_i} = \frac{m_i}{1 - p}\, \frac{\partial L}{\partial y_i}$$
 
 Forward, for every element i (any shape, flattened), with a keep-mask m[i] in {0, 1} drawn
 once per forward pass (m[i] = 1 with probability 1 - p):

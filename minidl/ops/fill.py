@@ -1,5 +1,9 @@
-"""Setting every element of an array to one value, in place: ``zero_grad`` and the zeros
+r"""Setting every element of an array to one value, in place: ``zero_grad`` and the zeros
 that a GPU array needs (``numba.cuda.device_array`` leaves memory as it finds it).
+
+In symbols:
+
+$$\mathrm{out}_i = v \quad \text{for every } i$$
 
     out[i] = value      for every i
 """

@@ -1,4 +1,11 @@
-"""im2col and col2im: turning a convolution into one matrix product.
+r"""im2col and col2im: turning a convolution into one matrix product.
+
+In symbols:
+
+$$\mathrm{cols}_{n,\,(c K_H + i) K_W + j,\; h' O_W + w'} = x_{n,\,c,\,h' s_h - p_h + i,\,w' s_w - p_w + j}, \qquad
+  \langle \mathrm{im2col}(x), G \rangle = \langle x, \mathrm{col2im}(G) \rangle$$
+
+(col2im is the adjoint: it adds every column back onto the pixels it was copied from).
 
 A convolution slides a KH x KW window over the (zero-padded) input; at every output
 position (oh, ow) it multiplies the window by the kernel and sums. ``im2col`` copies every

@@ -1,4 +1,9 @@
-"""Leaky ReLU, element by element: a ReLU that lets a small slope through for x < 0.
+r"""Leaky ReLU, element by element: a ReLU that lets a small slope through for x < 0.
+
+In symbols:
+
+$$y_i = \begin{cases} x_i & x_i > 0 \\ a\, x_i & \text{otherwise} \end{cases}
+  \qquad \frac{\partial L}{\partial x_i} = \begin{cases} \partial L / \partial y_i & x_i > 0 \\ a\, \partial L / \partial y_i & \text{otherwise} \end{cases}$$
 
 Forward, for every element i (any shape, flattened), with ``negative_slope`` = a:
 

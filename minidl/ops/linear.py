@@ -1,4 +1,10 @@
-"""Linear (fully connected) layer: y = x w^T + b.
+r"""Linear (fully connected) layer: y = x w^T + b.
+
+In symbols:
+
+$$y_{n,o} = \sum_i x_{n,i}\, w_{o,i} + b_o, \qquad
+  \frac{\partial L}{\partial x} = \delta\, w, \quad \frac{\partial L}{\partial w} = \delta^\top x, \quad
+  \frac{\partial L}{\partial b_o} = \sum_n \delta_{n,o}, \qquad \delta = \frac{\partial L}{\partial y}$$
 
 Forward, for a batch of N samples with ``in`` input and ``out`` output features:
 

@@ -1,4 +1,9 @@
-"""2-D max pooling, forward and backward.
+r"""2-D max pooling, forward and backward.
+
+In symbols:
+
+$$y_{n,c,h',w'} = \max_{i < K_H,\ j < K_W} x_{n,\,c,\,h' s_h - p_h + i,\,w' s_w - p_w + j}, \qquad
+  \frac{\partial L}{\partial x_{n,c,h,w}} = \sum_{(h', w') \,:\, \arg\max \text{ of window } (h', w') = (h, w)} \frac{\partial L}{\partial y_{n,c,h',w'}}$$
 
 Forward. Every channel of every image is summarised window by window: a KH x KW window
 moves with stride (sh, sw) over the image (padded by (ph, pw) on each side, the padding
@@ -9,7 +14,7 @@ never being the maximum) and keeps the largest value it covers:
     x (N, C, H, W)  ->  y (N, C, OH, OW),    OH = (H + 2 ph - KH) // sh + 1
                                              OW = (W + 2 pw - KW) // sw + 1
 
-The 4x4 grid of the course with 2x2 windows and stride 2:
+The classic worked 4x4 grid with 2x2 windows and stride 2:
 
     5 3 | 3 1
     0 2 | 8 5            5 8

@@ -1,4 +1,8 @@
-"""Mean squared error: the regression loss L = mean((pred - target)^2).
+r"""Mean squared error: the regression loss L = mean((pred - target)^2).
+
+In symbols:
+
+$$L = \frac1M \sum_{i=1}^{M} (\hat y_i - y_i)^2, \qquad \frac{\partial L}{\partial \hat y_i} = \frac{2}{M}\, (\hat y_i - y_i)$$
 
 Forward, over all M elements of pred and target (same shape, any shape, flattened to one
 index i):

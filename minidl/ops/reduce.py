@@ -1,5 +1,9 @@
-"""Whole-array reductions that the checks need: how many values are NaN or infinite, and
+r"""Whole-array reductions that the checks need: how many values are NaN or infinite, and
 the smallest and largest value (are the labels class indices?).
+
+In symbols:
+
+$$\text{count\_nonfinite}(a) = \big|\{ i : a_i \notin \mathbb{R} \}\big|, \qquad \text{min\_max}(a) = \big(\min_i a_i,\ \max_i a_i\big)$$
 
     count_nonfinite(a) = #{i : a[i] is NaN or +-inf}
     min_max(a)         = (min_i a[i], max_i a[i])

@@ -1,4 +1,8 @@
-"""ReLU, the rectified linear unit, element by element: y = max(x, 0).
+r"""ReLU, the rectified linear unit, element by element: y = max(x, 0).
+
+In symbols:
+
+$$y_i = \max(x_i, 0), \qquad \frac{\partial L}{\partial x_i} = [x_i > 0]\; \frac{\partial L}{\partial y_i}$$
 
 Forward, for every element i of an array of any shape (flattened to one index):
 

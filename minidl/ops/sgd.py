@@ -1,5 +1,10 @@
-"""One SGD step on one parameter, in place: PyTorch's ``torch.optim.SGD`` update (with
+r"""One SGD step on one parameter, in place: PyTorch's ``torch.optim.SGD`` update (with
 dampening 0), element by element. With momentum mu, weight decay lambda, learning rate lr:
+
+In symbols:
+
+$$g = \frac{\partial L}{\partial p} + \lambda p, \qquad b \leftarrow \mu b + g \ \ (b = g \text{ at the first step}), \qquad
+  p \leftarrow p - \eta \cdot \begin{cases} g + \mu b & \text{Nesterov} \\ b & \text{otherwise} \end{cases}$$
 
     g      = grad[i] + lambda * p[i]              (L2 weight decay)
     buf[i] = g                       on the first step (the velocity starts at g)

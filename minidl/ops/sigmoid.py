@@ -1,4 +1,8 @@
-"""The logistic sigmoid, element by element: y = 1 / (1 + exp(-x)).
+r"""The logistic sigmoid, element by element: y = 1 / (1 + exp(-x)).
+
+In symbols:
+
+$$y = \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \frac{\partial L}{\partial x} = y\,(1 - y)\, \frac{\partial L}{\partial y}$$
 
 Forward, for every element i (any shape, flattened). Written as it stands, exp(-x)
 overflows for x below about -709 (float64) or -88 (float32). With z = exp(-|x|), which

@@ -1,4 +1,11 @@
-"""Softmax cross-entropy, fused: the loss of a classifier that outputs K scores (logits).
+r"""Softmax cross-entropy, fused: the loss of a classifier that outputs K scores (logits).
+
+In symbols:
+
+$$p_{k} = \frac{e^{z_k}}{\sum_j e^{z_j}}, \qquad \ell = -\log p_t = \log \sum_j e^{z_j} - z_t, \qquad
+  L = \frac{\sum \omega_t\, \ell}{\sum \omega_t}, \qquad \frac{\partial L}{\partial z_k} = \frac{\omega_t}{\sum \omega_t}\, \big(p_k - [k = t]\big)$$
+
+per position, with true class $t$ and class weights $\omega$ (all 1 by default: the plain mean).
 
 Shapes. Logits z of shape (N, K) with integer labels t of shape (N,): one class per sample;
 or z of shape (N, K, H, W) with labels (N, H, W): one class per pixel (segmentation).

@@ -1,4 +1,8 @@
-"""The hyperbolic tangent, element by element: y = tanh(x) = (e^x - e^-x) / (e^x + e^-x).
+r"""The hyperbolic tangent, element by element: y = tanh(x) = (e^x - e^-x) / (e^x + e^-x).
+
+In symbols:
+
+$$y = \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}}, \qquad \frac{\partial L}{\partial x} = (1 - y^2)\, \frac{\partial L}{\partial y}$$
 
 Forward, for every element i (any shape, flattened):
 

@@ -1,4 +1,9 @@
-"""Nearest-neighbour upsampling by integer scale factors, forward and backward.
+r"""Nearest-neighbour upsampling by integer scale factors, forward and backward.
+
+In symbols:
+
+$$y_{n,c,i,j} = x_{n,\,c,\,\lfloor i / s_h \rfloor,\,\lfloor j / s_w \rfloor}, \qquad
+  \frac{\partial L}{\partial x_{n,c,h,w}} = \sum_{a < s_h} \sum_{b < s_w} \frac{\partial L}{\partial y_{n,\,c,\,h s_h + a,\,w s_w + b}}$$
 
 Forward. Every pixel of every channel is copied into an sh x sw block of the output:
 

@@ -1,4 +1,14 @@
-"""The YOLO v1 loss (Redmon et al., 2016, "You Only Look Once"): object detection as one regression.
+r"""The YOLO v1 loss (Redmon et al., 2016, "You Only Look Once"): object detection as one regression.
+
+In symbols:
+
+$$\begin{aligned}
+L = \frac1N \sum_{n} \sum_{i,j} \Big[ & \lambda_{coord} \sum_b \mathbb{1}^{obj}_b \big( (x - \hat x_b)^2 + (y - \hat y_b)^2
+    + (\sqrt{w} - \widehat{sw}_b)^2 + (\sqrt{h} - \widehat{sh}_b)^2 \big) \\
+  & + \sum_b \mathbb{1}^{obj}_b \big(\mathrm{IoU} - \widehat{conf}_b\big)^2
+    + \lambda_{noobj} \sum_b \big(1 - \mathbb{1}^{obj}_b\big)\, \widehat{conf}_b^{\,2}
+    + obj \sum_c \big(p_c - \hat p_c\big)^2 \Big]
+\end{aligned}$$
 
 Layout. The image is cut into an S x S grid; cell (i, j) is row i (y, downwards) and
 column j (x). In every cell the network predicts B boxes and C class scores, 5B + C
