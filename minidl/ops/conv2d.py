@@ -130,7 +130,7 @@ def reference_backward_kernel(dy, x, w, sh, sw, ph, pw, dx, dw, db):
                                     dw[co, c, i, j] += g * x[n, c, ih, iw]
 
 
-def reference_backward(dy, x, w, stride, padding):
+def _reference_backward(dy, x, w, stride, padding):
     """(dx, dw, db) from ``reference_backward_kernel``: the loops that the fast
     ``backward_input`` and ``backward_params`` must equal."""
     (sh, sw), (ph, pw) = stride, padding
@@ -235,7 +235,7 @@ def backward_input(dy, w, x_shape, stride, padding):
     """
     dy = np.ascontiguousarray(dy)
     if reference.enabled():
-        return reference_backward(dy, np.zeros(x_shape, dy.dtype), np.ascontiguousarray(w), stride, padding)[0]
+        return _reference_backward(dy, np.zeros(x_shape, dy.dtype), np.ascontiguousarray(w), stride, padding)[0]
     N, C, H, W = x_shape
     C_out, _, KH, KW = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -255,7 +255,7 @@ def backward_params(dy, x, w_shape, stride, padding):
     dy = np.ascontiguousarray(dy)
     x = np.ascontiguousarray(x)
     if reference.enabled():
-        return reference_backward(dy, x, np.zeros(w_shape, dy.dtype), stride, padding)[1:]
+        return _reference_backward(dy, x, np.zeros(w_shape, dy.dtype), stride, padding)[1:]
     N, C_out, OH, OW = dy.shape
     _, C, KH, KW = w_shape
     (sh, sw), (ph, pw) = stride, padding

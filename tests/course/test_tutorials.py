@@ -21,7 +21,7 @@ QUICK_FLOORS = {
     "02_gradient_descent.py": {"r2_lr_0.3": 0.7},  # 0.75 (least squares: 0.75)
     "03_mlp_digits.py": {"test_accuracy": 0.8},  # 0.90 (chance 0.10)
     "04_convolution.py": {"test_accuracy": 0.4},  # 0.55 after one epoch (chance 0.10)
-    "05_lenet.py": {"test_accuracy": 0.4},  # 0.69 on Fashion-MNIST (chance 0.10)
+    "05_lenet.py": {"test_accuracy": 0.4},  # 0.73 on Fashion-MNIST after 2 epochs on 3000 images (chance 0.10)
     "06_batchnorm_dropout_resnet.py": {"batchnorm_test_accuracy": 0.7, "residual_val_accuracy": 0.5},  # 0.94, 0.77
     "07_transposed_convolution.py": {"nearest_mse_over_learned_k4_mse": 0.5},  # 0.78 after 20 steps
     "08_segmentation.py": {"unet_mean_iou": 0.28},  # 0.38 (an all-background mask: about 0.2)
