@@ -59,10 +59,6 @@ def assert_same(cpu, gpu, dtype, what="output", loose=False):
     np.testing.assert_allclose(gpu, cpu, rtol=rtol, atol=atol, err_msg=what)
 
 
-def rand(shape, dtype, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
 def tiny_lenet():
     """LeNet-5's layer sequence on 1x12x12 images: conv 5x5 pad 2, pool, conv 5x5, pool, three Linears."""
     return nn.Sequential(

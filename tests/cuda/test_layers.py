@@ -7,8 +7,9 @@ import pytest
 import minidl
 from minidl import nn, optim
 from minidl.gradcheck import check_layer
+from tests.helpers import randn
 
-from .helpers import assert_same, dev, host, rand, tiny_lenet
+from .helpers import assert_same, dev, host, tiny_lenet
 
 F64 = np.float64
 
@@ -25,7 +26,7 @@ F64 = np.float64
 )
 def test_device_gradients_match_finite_differences(layer, shape):
     """The full check: each finite difference is a forward pass on the device."""
-    report = check_layer(layer, rand(shape, F64), device="cuda")
+    report = check_layer(layer, randn(*shape, dtype=F64), device="cuda")
     assert report.ok, report
 
 
@@ -60,7 +61,7 @@ def test_every_layer_equals_the_cpu(dtype, training):
     gpu.load_state_dict(cpu.state_dict())
     gpu.to("cuda")
     cpu[8].p = gpu[8].p = 0.0  # dropout: the targets draw different masks (tested below)
-    x, dy = rand((2, 2, 4, 4), dtype), rand((2, 4), dtype, 1)
+    x, dy = randn(2, 2, 4, 4, dtype=dtype), randn(2, 4, seed=1, dtype=dtype)
     assert_same(cpu(x), gpu(dev(x)), dtype, loose=True)
     assert_same(cpu.backward(dy), gpu.backward(dev(dy)), dtype, loose=True)
     for (key, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters()):
@@ -75,7 +76,7 @@ def test_two_adam_steps_of_a_lenet_end_with_the_cpus_parameters():
     gpu = tiny_lenet().to(F64)
     gpu.load_state_dict(cpu.state_dict())
     assert gpu.to("cuda") is gpu
-    x, labels = rand((2, 1, 12, 12), F64), np.array([0, 2])
+    x, labels = randn(2, 1, 12, 12, dtype=F64), np.array([0, 2])
     for model in (cpu, gpu):
         loss_fn, opt = nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
         for _ in range(2):
@@ -91,7 +92,7 @@ def test_two_adam_steps_of_a_lenet_end_with_the_cpus_parameters():
 def test_fit_evaluate_predict_move_batches_and_return_host_results():
     minidl.seed(2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")
-    x = rand((6, 1, 2, 2), np.float32)
+    x = randn(6, 1, 2, 2, dtype=np.float32)
     y = np.array([0, 1, 2, 0, 1, 2])
     history = minidl.fit(
         model,
@@ -156,7 +157,7 @@ def test_host_input_to_a_device_layer_and_the_reverse_are_clear_errors():
 
 
 def test_losses_take_targets_from_either_side_and_refuse_nan_on_the_device():
-    logits = dev(rand((3, 4), np.float32))
+    logits = dev(randn(3, 4, dtype=np.float32))
     loss_fn = nn.SoftmaxCrossEntropy()
     a = loss_fn(logits, np.array([0, 1, 3]))
     b = loss_fn(logits, dev(np.array([0, 1, 3])))
@@ -166,12 +167,12 @@ def test_losses_take_targets_from_either_side_and_refuse_nan_on_the_device():
         ValueError, match=r"labels must be class indices in \[0, K\) = \[0, 4\), got values from 0 to 7"
     ):
         loss_fn(logits, dev(np.array([0, 7, 3])))
-    bad = rand((3, 4), np.float32)
+    bad = randn(3, 4, dtype=np.float32)
     bad[1, 1] = np.nan
     with pytest.raises(ValueError, match=r"found NaN or inf in the logits \(1 of 12 values\)"):
         loss_fn(dev(bad), np.array([0, 1, 3]))
     mse = nn.MSELoss()
-    pred = rand((2, 3), np.float32)
+    pred = randn(2, 3, dtype=np.float32)
     assert mse(dev(pred), pred.astype(np.float64)) == 0.0
 
 
@@ -181,7 +182,7 @@ def test_optimizer_state_follows_the_model_to_the_device():
     gpu = nn.Linear(2, 2)
     gpu.load_state_dict(cpu.state_dict())
     opt_cpu, opt_gpu = optim.SGD(cpu.parameters(), 0.1, momentum=0.9), optim.SGD(gpu.parameters(), 0.1, momentum=0.9)
-    x = rand((3, 2), np.float32)
+    x = randn(3, 2, dtype=np.float32)
     for model, opt in ((cpu, opt_cpu), (gpu, opt_gpu)):
         model(x)
         model.backward(np.ones((3, 2), np.float32))
@@ -203,7 +204,7 @@ def test_nothing_silent_on_the_device(tmp_path):
     minidl.seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).to("cuda")
     opt = optim.Adam(model.parameters())
-    x = rand((5, 3), np.float32)
+    x = randn(5, 3, dtype=np.float32)
     model(dev(x))
     model.backward(dev(np.ones((5, 2), np.float32)))
     opt.step()

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.ops.im2col import output_size
+from tests.helpers import randn
 
-from .helpers import assert_same, cpu_and_cuda, dev, rand
+from .helpers import assert_same, cpu_and_cuda, dev
 
 DTYPES = [np.float32, np.float64]
 
@@ -17,9 +18,9 @@ DTYPES = [np.float32, np.float64]
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh"])
 def test_elementwise_activations(name, dtype):
     cpu, gpu = cpu_and_cuda(name)
-    x = rand((3, 5), dtype) * 3
+    x = randn(3, 5, dtype=dtype) * 3
     x[0, 0] = 0.0  # the kink
-    dy = rand((3, 5), dtype, seed=1)
+    dy = randn(3, 5, seed=1, dtype=dtype)
     y = cpu.forward(x)
     assert_same(y, gpu.forward(dev(x)), dtype)
     kept = y if name in ("sigmoid", "tanh") else x
@@ -29,19 +30,19 @@ def test_elementwise_activations(name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_add_fill_concat_bias(dtype):
     add, add_g = cpu_and_cuda("add")
-    a, b = rand((2, 3, 2), dtype), rand((2, 3, 2), dtype, seed=1)
+    a, b = randn(2, 3, 2, dtype=dtype), randn(2, 3, 2, seed=1, dtype=dtype)
     assert_same(add.forward(a, b), add_g.forward(dev(a), dev(b)), dtype)
     out, out_g = a.copy(), dev(a)
     assert_same(add.accumulate(out, b), add_g.accumulate(out_g, dev(b)), dtype)
     fill, fill_g = cpu_and_cuda("fill")
     assert_same(fill.fill(a.copy(), 0), fill_g.fill(dev(a), 0), dtype)
     concat, concat_g = cpu_and_cuda("concat")
-    c = rand((2, 1, 2), dtype, seed=2)
+    c = randn(2, 1, 2, seed=2, dtype=dtype)
     assert_same(concat.forward(a, c), concat_g.forward(dev(a), dev(c)), dtype)
-    dy = rand((2, 4, 2), dtype, seed=3)
+    dy = randn(2, 4, 2, seed=3, dtype=dtype)
     assert_same(concat.backward(dy, 3), concat_g.backward(dev(dy), 3), dtype)
     bias, bias_g = cpu_and_cuda("bias")
-    y, bb = rand((2, 3, 2, 2), dtype), rand(3, dtype, seed=4)
+    y, bb = randn(2, 3, 2, 2, dtype=dtype), randn(3, seed=4, dtype=dtype)
     assert_same(bias.forward(y.copy(), bb), bias_g.forward(dev(y), dev(bb)), dtype)
     assert_same(bias.backward(y), bias_g.backward(dev(y)), dtype)
 
@@ -49,7 +50,7 @@ def test_add_fill_concat_bias(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_reductions(dtype):
     reduce, reduce_g = cpu_and_cuda("reduce")
-    a = rand((4, 7), dtype)
+    a = randn(4, 7, dtype=dtype)
     a[1, 2], a[3, 3] = np.nan, -np.inf
     assert reduce.count_nonfinite(a) == reduce_g.count_nonfinite(dev(a)) == 2
     labels = np.array([[3, 0, 7], [2, 9, 1]])
@@ -60,7 +61,12 @@ def test_reductions(dtype):
 @pytest.mark.parametrize("has_bias", [True, False])
 def test_linear(dtype, has_bias):
     cpu, gpu = cpu_and_cuda("linear")
-    x, w, b, dy = rand((5, 7), dtype), rand((3, 7), dtype, 1), rand(3, dtype, 2), rand((5, 3), dtype, 3)
+    x, w, b, dy = (
+        randn(5, 7, dtype=dtype),
+        randn(3, 7, seed=1, dtype=dtype),
+        randn(3, seed=2, dtype=dtype),
+        randn(5, 3, seed=3, dtype=dtype),
+    )
     b = b if has_bias else None
     assert_same(cpu.forward(x, w, b), gpu.forward(dev(x), dev(w), dev(b)), dtype)
     assert_same(cpu.backward(dy, x, w, has_bias), gpu.backward(dev(dy), dev(x), dev(w), has_bias), dtype)
@@ -80,7 +86,11 @@ geometry = st.tuples(
 def test_im2col_col2im_and_conv2d(geo, dtype):
     KH, KW, sh, sw, ph, pw = geo
     N, C, H, W, C_out = 2, 2, 4, 5, 3
-    x, w, b = rand((N, C, H, W), dtype), rand((C_out, C, KH, KW), dtype, 1), rand(C_out, dtype, 2)
+    x, w, b = (
+        randn(N, C, H, W, dtype=dtype),
+        randn(C_out, C, KH, KW, seed=1, dtype=dtype),
+        randn(C_out, seed=2, dtype=dtype),
+    )
     OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
     im2col, im2col_g = cpu_and_cuda("im2col")
     cols = im2col.im2col(x, KH, KW, (sh, sw), (ph, pw))
@@ -94,7 +104,7 @@ def test_im2col_col2im_and_conv2d(geo, dtype):
     assert_same(
         conv.forward(x, w, b, (sh, sw), (ph, pw)), conv_g.forward(dev(x), dev(w), dev(b), (sh, sw), (ph, pw)), dtype
     )
-    dy = rand((N, C_out, OH, OW), dtype, 3)
+    dy = randn(N, C_out, OH, OW, seed=3, dtype=dtype)
     assert_same(
         conv.backward(dy, x, w, (sh, sw), (ph, pw)), conv_g.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype
     )
@@ -105,10 +115,10 @@ def test_conv_transpose2d(geo, extra, dtype):
     KH, KW, sh, sw, ph, pw = geo
     output_padding = (min(extra, sh - 1), min(extra, sw - 1))
     cpu, gpu = cpu_and_cuda("conv_transpose2d")
-    x, w, b = rand((2, 2, 3, 3), dtype), rand((2, 3, KH, KW), dtype, 1), rand(3, dtype, 2)
+    x, w, b = randn(2, 2, 3, 3, dtype=dtype), randn(2, 3, KH, KW, seed=1, dtype=dtype), randn(3, seed=2, dtype=dtype)
     y = cpu.forward(x, w, b, (sh, sw), (ph, pw), output_padding)
     assert_same(y, gpu.forward(dev(x), dev(w), dev(b), (sh, sw), (ph, pw), output_padding), dtype)
-    dy = rand(y.shape, dtype, 3)
+    dy = randn(*y.shape, seed=3, dtype=dtype)
     assert_same(
         cpu.backward(dy, x, w, (sh, sw), (ph, pw)), gpu.backward(dev(dy), dev(x), dev(w), (sh, sw), (ph, pw)), dtype
     )
@@ -121,7 +131,7 @@ pool_geometry = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3
 def test_pooling(geo, dtype):
     KH, KW, sh, sw, padded = geo
     padding = (KH // 2, KW // 2) if padded else (0, 0)
-    x = rand((2, 2, 5, 4), dtype)
+    x = randn(2, 2, 5, 4, dtype=dtype)
     x[0, 0, 1, 1] = x[0, 0, 1, 2] = 9.0  # a tie: the first one wins on both targets
     x[1, 1, 2, 0] = x[1, 1, 2, 1] = np.nan  # a NaN wins its window (the last one) on both targets
     for name in ("maxpool2d", "avgpool2d"):
@@ -130,11 +140,11 @@ def test_pooling(geo, dtype):
         assert_same(y, gpu.forward(dev(x), (KH, KW), (sh, sw), padding), dtype, name)
         if name == "maxpool2d":
             y, argmax = y
-            dy = rand(y.shape, dtype, 1)
+            dy = randn(*y.shape, seed=1, dtype=dtype)
             dx = cpu.backward(dy, argmax, x.shape, (KH, KW), (sh, sw), padding)
             assert_same(dx, gpu.backward(dev(dy), dev(argmax), x.shape, (KH, KW), (sh, sw), padding), dtype)
         else:
-            dy = rand(y.shape, dtype, 1)
+            dy = randn(*y.shape, seed=1, dtype=dtype)
             assert_same(
                 cpu.backward(dy, x.shape, (KH, KW), (sh, sw), padding),
                 gpu.backward(dev(dy), x.shape, (KH, KW), (sh, sw), padding),
@@ -145,7 +155,7 @@ def test_pooling(geo, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_upsample_nearest(dtype):
     cpu, gpu = cpu_and_cuda("upsample_nearest")
-    x, dy = rand((1, 2, 2, 3), dtype), rand((1, 2, 4, 9), dtype, 1)
+    x, dy = randn(1, 2, 2, 3, dtype=dtype), randn(1, 2, 4, 9, seed=1, dtype=dtype)
     assert_same(cpu.forward(x, (2, 3)), gpu.forward(dev(x), (2, 3)), dtype)
     assert_same(cpu.backward(dy, (2, 3)), gpu.backward(dev(dy), (2, 3)), dtype)
 
@@ -155,7 +165,12 @@ def test_upsample_nearest(dtype):
 def test_batchnorm(dtype, shape):
     cpu, gpu = cpu_and_cuda("batchnorm")
     C = shape[1]
-    x, gamma, beta, dy = rand(shape, dtype) * 2 + 1, rand(C, dtype, 1), rand(C, dtype, 2), rand(shape, dtype, 3)
+    x, gamma, beta, dy = (
+        randn(*shape, dtype=dtype) * 2 + 1,
+        randn(C, seed=1, dtype=dtype),
+        randn(C, seed=2, dtype=dtype),
+        randn(*shape, seed=3, dtype=dtype),
+    )
     y, cache = cpu.forward_train(x, gamma, beta, 1e-5)
     y_g, cache_g = gpu.forward_train(dev(x), dev(gamma), dev(beta), 1e-5)
     assert_same(
@@ -171,7 +186,7 @@ def test_batchnorm(dtype, shape):
             dtype,
             backward,
         )
-    rm, rv = rand(C, dtype, 4), np.abs(rand(C, dtype, 5)) + 0.5
+    rm, rv = randn(C, seed=4, dtype=dtype), np.abs(randn(C, seed=5, dtype=dtype)) + 0.5
     assert_same(
         cpu.update_running_stats(rm, rv, cache["mean"], cache["var"], cache["m"]),
         gpu.update_running_stats(dev(rm), dev(rv), cache_g["mean"], cache_g["var"], cache_g["m"]),
@@ -194,7 +209,7 @@ def test_batchnorm(dtype, shape):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_softmax_cross_entropy(dtype, shape, weighted):
     cpu, gpu = cpu_and_cuda("softmax_cross_entropy")
-    z = rand(shape, dtype) * 5
+    z = randn(*shape, dtype=dtype) * 5
     labels = np.random.default_rng(1).integers(0, shape[1], (shape[0],) + shape[2:])
     w = np.array([0.5, 2.0, 1.0]) if weighted else None
     loss, probs = cpu.forward(z, labels, w)
@@ -207,7 +222,7 @@ def test_softmax_cross_entropy(dtype, shape, weighted):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mse(dtype):
     cpu, gpu = cpu_and_cuda("mse")
-    pred, target = rand((3, 4), dtype), rand((3, 4), dtype, 1)
+    pred, target = randn(3, 4, dtype=dtype), randn(3, 4, seed=1, dtype=dtype)
     assert_same(cpu.forward(pred, target), gpu.forward(dev(pred), dev(target)), dtype)
     assert_same(cpu.backward(pred, target), gpu.backward(dev(pred), dev(target)), dtype)
 
@@ -215,7 +230,7 @@ def test_mse(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_apply(dtype):
     cpu, gpu = cpu_and_cuda("dropout")
-    x = rand((3, 4), dtype)
+    x = randn(3, 4, dtype=dtype)
     mask = np.random.default_rng(0).random((3, 4)) >= 0.3
     assert_same(cpu.forward(x, mask, 0.3), gpu.forward(dev(x), dev(mask), 0.3), dtype)
     assert_same(cpu.backward(x, mask, 0.3), gpu.backward(dev(x), dev(mask), 0.3), dtype)
@@ -250,7 +265,7 @@ def test_yolo_loss(dtype):
 @pytest.mark.parametrize("momentum, nesterov, weight_decay", [(0.0, False, 0.0), (0.9, False, 0.1), (0.9, True, 0.0)])
 def test_sgd_and_adam_steps(dtype, momentum, nesterov, weight_decay):
     sgd, sgd_g = cpu_and_cuda("sgd")
-    p, g, buf = rand(7, dtype), rand(7, dtype, 1), rand(7, dtype, 2)
+    p, g, buf = randn(7, dtype=dtype), randn(7, seed=1, dtype=dtype), randn(7, seed=2, dtype=dtype)
     p_g, buf_g = dev(p), dev(buf) if momentum else None
     for first_step in (True, False):
         sgd.step(p, g, buf if momentum else None, 0.1, momentum, weight_decay, nesterov, first_step)

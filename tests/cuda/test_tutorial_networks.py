@@ -10,8 +10,9 @@ import pytest
 
 import minidl
 from minidl import nn, optim
+from tests.helpers import randn
 
-from .helpers import assert_same, rand
+from .helpers import assert_same
 
 
 def conv_block(c_in, c_out):
@@ -57,7 +58,7 @@ NETWORKS = {
         ),
         (2, 1, 4, 4),
         nn.MSELoss,
-        rand((2, 1, 4, 4), np.float64, 2),
+        randn(2, 1, 4, 4, seed=2, dtype=np.float64),
     ),
     "08 FCN": (
         lambda: nn.Sequential(
@@ -113,7 +114,7 @@ def yolo_target():
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_tutorial_network_trains_on_cuda_as_on_the_cpu(name):
     make, shape, make_loss, target = NETWORKS[name]
-    x = rand(shape, np.float64)
+    x = randn(*shape, dtype=np.float64)
     if target is None:
         target = yolo_target() if name == "10 YOLO" else x
     minidl.seed(0)

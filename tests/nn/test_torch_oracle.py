@@ -10,7 +10,7 @@ import pytest
 
 import minidl
 from minidl import nn, optim
-from tests.helpers import randn
+from tests.helpers import lenet5, randn
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle for these tests (pip install torch)")
 
@@ -467,20 +467,7 @@ def test_model_with_every_layer_against_torch_in_training_and_eval():
 
 def lenet_pair():
     minidl.seed(0)
-    ours = nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120),
-        nn.ReLU(),
-        nn.Linear(120, 84),
-        nn.ReLU(),
-        nn.Linear(84, 10),
-    )
+    ours = lenet5()
     T = torch.nn
     theirs = T.Sequential(
         T.Conv2d(1, 6, kernel_size=5, padding=2),
