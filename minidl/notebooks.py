@@ -75,11 +75,14 @@ def main(argv=None):
     parser.add_argument("--execute", nargs="*", metavar="NN", help="run the tutorials with these numbers (e.g. 01 04)")
     parser.add_argument("--quick", action="store_true", help="run them in quick mode")
     args = parser.parse_args(argv)
-    for path in write(args.out):
+    paths = write(args.out)
+    for path in paths:
         print("wrote", path)
-    for path in write(args.out, args.execute) if args.execute else []:
-        execute(path, quick=args.quick)
-        print("ran", path)
+    chosen = {script.stem for script in tutorials(args.execute)} if args.execute else set()
+    for path in paths:
+        if path.stem in chosen:
+            execute(path, quick=args.quick)
+            print("ran", path)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The set-up every tutorial shares: its command line, its figure folder, quick mode.
 
-    from minidl.tutorial import headline, setup
+    from minidl.tutorial import headline, save, setup
     args = setup("LeNet-5", epochs=10)        # --quick, --out, --seed, and --epochs 10
     ...
     save(fig, "05_learning_curves.png")       # into the --out folder
