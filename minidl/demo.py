@@ -73,7 +73,7 @@ def with_shifted_copies(x, y):
 
 def kernels_cached():
     """True when Numba's cache already holds minidl's compiled convolution (not a first run)."""
-    ops = Path(minidl.ops.__file__).parent
+    ops = Path(__file__).parent / "ops"
     root = Path(os.environ["NUMBA_CACHE_DIR"]) if os.environ.get("NUMBA_CACHE_DIR") else ops / "__pycache__"
     return root.exists() and any(root.rglob("conv2d.*.nbi"))
 
@@ -124,14 +124,14 @@ def main(argv=None):
         f"{len(test[0])} test, of shape {x.shape[1:]}"
     )
 
+    if not kernels_cached():  # before summary(), whose forward pass is the first to compile
+        print("first run: Numba is compiling minidl's kernels, for a few seconds (once: they are cached)")
     minidl.seed(args.seed)
     model = build_model()
     model.summary(x.shape[1:])
     loss_fn = nn.SoftmaxCrossEntropy()
     optimizer = optim.Adam(model.parameters(), lr=2e-3)
     schedule = optim.CosineAnnealingLR(optimizer, T_max=epochs)
-    if not kernels_cached():
-        print("first run: Numba is compiling minidl's kernels before the first batch (once; they are cached)")
     start = time.perf_counter()
     history = fit(
         model, loss_fn, optimizer, train, val_data=val, epochs=epochs, batch_size=32, seed=args.seed, scheduler=schedule

@@ -65,3 +65,14 @@ def test_demo_quick(tmp_path):
     assert "test accuracy" in stdout
     pngs = list(tmp_path.glob("*.png"))
     assert pngs and all(p.name in stdout for p in pngs)
+
+
+def test_the_demo_knows_a_first_run_by_numba_s_empty_cache(tmp_path, monkeypatch):
+    from minidl.demo import kernels_cached
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not kernels_cached()  # nothing compiled yet: the demo announces the compilation
+    index = tmp_path / "work" / "minidl" / "ops" / "conv2d.conv2d_forward_kernel-99.py311.nbi"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"")
+    assert kernels_cached()
