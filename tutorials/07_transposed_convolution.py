@@ -95,7 +95,7 @@ show_grid(axes[0], x, "input x (2x2)")
 show_grid(axes[1], U.T, "U^T (16x4)")
 show_grid(axes[2], kernel, "kernel u (3x3)")
 show_grid(axes[3], by_layer, "ConvTranspose2d(x) = U^T v(x)")
-save(fig, "07_seed_example.png")
+save(fig, "07_worked_example.png")
 
 # %% [markdown]
 # ## Read U^T by columns: every input pixel drops a scaled copy of the kernel

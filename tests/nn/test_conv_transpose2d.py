@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import minidl
 from minidl import nn
 from tests.helpers import assert_bias_grad_and_accumulation, check_layer, one_or_pair, raises, randn
-from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y
+from tests.ops.test_conv_transpose2d import WORKED_KERNEL, WORKED_X, WORKED_Y
 from tests.strategies import seeds, transposed_windows
 
 RTOL, ATOL = 1e-7, 1e-10  # against PyTorch; atol for entries that are zero up to round-off
@@ -99,11 +99,11 @@ def test_int_arguments_become_pairs_and_repr_shows_them():
     )
 
 
-def test_the_seed_example_through_the_layer():
+def test_the_worked_example_through_the_layer():
     """kernel [[1,4,1],[1,4,3],[3,3,1]], input [[2,1],[4,4]], stride 1, no padding."""
     layer = nn.ConvTranspose2d(1, 1, 3, bias=False)
-    layer.weight.data = SEED_KERNEL[None, None].astype(np.float32)
-    np.testing.assert_array_equal(layer(SEED_X[None, None].astype(np.float32))[0, 0], SEED_Y)
+    layer.weight.data = WORKED_KERNEL[None, None].astype(np.float32)
+    np.testing.assert_array_equal(layer(WORKED_X[None, None].astype(np.float32))[0, 0], WORKED_Y)
 
 
 def test_bias_adds_per_output_channel_and_gradients_accumulate():

@@ -46,9 +46,9 @@ def conv_transpose2d_reference(x, w, b, stride, padding, output_padding):
 
 # The course's example: a 3x3 kernel over a 4x4 input is the 4x16 matrix U (stride 1, no
 # padding: 4x4 -> 2x2); its transposed convolution takes the 2x2 input back to 4x4.
-SEED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], dtype=np.float64)
-SEED_X = np.array([[2, 1], [4, 4]], dtype=np.float64)
-SEED_Y = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
+WORKED_KERNEL = np.array([[1, 4, 1], [1, 4, 3], [3, 3, 1]], dtype=np.float64)
+WORKED_X = np.array([[2, 1], [4, 4]], dtype=np.float64)
+WORKED_Y = np.array([[2, 9, 6, 1], [6, 29, 30, 7], [10, 29, 33, 13], [12, 24, 16, 4]], dtype=np.float64)
 EXAMPLE_U_T = np.array(
     [  # the worked example's 16x4 matrix, row by row
         [1, 0, 0, 0],
@@ -73,23 +73,23 @@ EXAMPLE_U_T = np.array(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_seed_example_2x2_to_4x4(dtype):
-    x, w = SEED_X[None, None].astype(dtype), SEED_KERNEL[None, None].astype(dtype)
+def test_the_worked_example_2x2_to_4x4(dtype):
+    x, w = WORKED_X[None, None].astype(dtype), WORKED_KERNEL[None, None].astype(dtype)
     y = conv_transpose2d.forward(x, w, None, (1, 1), (0, 0), (0, 0))
     assert y.dtype == dtype
-    np.testing.assert_array_equal(y[0, 0], SEED_Y)
+    np.testing.assert_array_equal(y[0, 0], WORKED_Y)
 
 
 def test_the_seed_matrix_is_the_transpose_of_the_convolution():
     """Column k of U^T is the transposed convolution of the k-th unit 2x2 input; row k of U
     is the convolution of a 4x4 input read at output pixel k. Both give the worked example's matrix."""
-    w = SEED_KERNEL[None, None]
+    w = WORKED_KERNEL[None, None]
     units = np.eye(4).reshape(4, 1, 2, 2)
     U_T = conv_transpose2d.forward(units, w, None, (1, 1), (0, 0), (0, 0)).reshape(4, 16).T
     np.testing.assert_array_equal(U_T, EXAMPLE_U_T)
     U = conv2d.forward(np.eye(16).reshape(16, 1, 4, 4), w, None, (1, 1), (0, 0)).reshape(16, 4).T
     np.testing.assert_array_equal(U, EXAMPLE_U_T.T)
-    np.testing.assert_array_equal(EXAMPLE_U_T @ SEED_X.reshape(4), SEED_Y.reshape(16))
+    np.testing.assert_array_equal(EXAMPLE_U_T @ WORKED_X.reshape(4), WORKED_Y.reshape(16))
 
 
 @given(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from minidl import nn
 from minidl.ops import avgpool2d, batchnorm, conv2d, conv_transpose2d, maxpool2d, upsample_nearest
 from tests.helpers import batchnorm_inputs, random_dy
-from tests.ops.test_conv_transpose2d import SEED_KERNEL, SEED_X, SEED_Y
+from tests.ops.test_conv_transpose2d import WORKED_KERNEL, WORKED_X, WORKED_Y
 from tests.ops.test_upsample_nearest import geometries
 from tests.strategies import bn_shapes, seeds, transposed_windows, windows
 
@@ -190,10 +190,10 @@ def test_decoder_geometries_on_a_batch(kernel, stride, padding, output_padding):
     compare(x, w, b, stride, padding, output_padding, seed=1)
 
 
-def test_the_seed_example():
-    yt = F.conv_transpose2d(torch.tensor(SEED_X[None, None]), torch.tensor(SEED_KERNEL[None, None]))
-    np.testing.assert_array_equal(yt.numpy()[0, 0], SEED_Y)
-    y = conv_transpose2d.forward(SEED_X[None, None], SEED_KERNEL[None, None], None, (1, 1), (0, 0), (0, 0))
+def test_the_worked_example():
+    yt = F.conv_transpose2d(torch.tensor(WORKED_X[None, None]), torch.tensor(WORKED_KERNEL[None, None]))
+    np.testing.assert_array_equal(yt.numpy()[0, 0], WORKED_Y)
+    y = conv_transpose2d.forward(WORKED_X[None, None], WORKED_KERNEL[None, None], None, (1, 1), (0, 0), (0, 0))
     np.testing.assert_array_equal(y, yt.numpy())
 
 
