@@ -1,5 +1,5 @@
 """nn.ConvTranspose2d: the gradient checker on drawn shapes and hyper-parameters, what the
-layer adds to its op (parameter shapes, PyTorch's initialisation, arguments, the seed
+layer adds to its op (parameter shapes, PyTorch's initialisation, arguments, the worked
 example, gradient accumulation, dtypes, repr), a Conv2d/ConvTranspose2d round trip of
 sizes, PyTorch's nn.ConvTranspose2d as the oracle (float64, output_padding included), and
 every bad input with its message. The op's own math is tested in tests/ops/."""
