@@ -133,6 +133,7 @@ def reference_backward_kernel(dy, x, w, sh, sw, ph, pw, dx, dw, db):
 def _reference_backward(dy, x, w, stride, padding):
     """(dx, dw, db) from ``reference_backward_kernel``: the loops that the fast
     ``backward_input`` and ``backward_params`` must equal."""
+    dy, x, w = np.ascontiguousarray(dy), np.ascontiguousarray(x), np.ascontiguousarray(w)
     (sh, sw), (ph, pw) = stride, padding
     dx, dw = np.zeros(x.shape, dy.dtype), np.zeros(w.shape, dy.dtype)
     db = np.zeros(w.shape[0], dy.dtype)
@@ -235,7 +236,7 @@ def backward_input(dy, w, x_shape, stride, padding):
     """
     dy = np.ascontiguousarray(dy)
     if reference.enabled():
-        return _reference_backward(dy, np.zeros(x_shape, dy.dtype), np.ascontiguousarray(w), stride, padding)[0]
+        return _reference_backward(dy, np.zeros(x_shape, dy.dtype), w, stride, padding)[0]
     N, C, H, W = x_shape
     C_out, _, KH, KW = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -272,6 +273,12 @@ def backward(dy, x, w, stride, padding, has_bias=True):
     dy (N, C_out, OH, OW); x (N, C, H, W) and w (C_out, C, KH, KW) as given to forward.
     db is None when ``has_bias`` is False (forward was called with b=None).
     """
+    if reference.enabled():  # one pass of the loops gives all three
+        dx, dw, db = _reference_backward(dy, x, w, stride, padding)
+    else:
+        dx = backward_input(dy, w, x.shape, stride, padding)
+        dw, db = backward_params(dy, x, w.shape, stride, padding)
+    return dx, dw, (db if has_bias else None)
     dx = backward_input(dy, w, x.shape, stride, padding)
     dw, db = backward_params(dy, x, w.shape, stride, padding)
     return dx, dw, (db if has_bias else None)
