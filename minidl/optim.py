@@ -1,7 +1,8 @@
-"""Optimisers: how the gradients in ``Parameter.grad`` become a change of ``Parameter.data``.
+"""Optimisers: how the gradients in ``Parameter.grad`` become a change of ``Parameter.data``;
+and learning-rate schedules.
 
-Both follow PyTorch's ``torch.optim.SGD`` and ``torch.optim.Adam`` update for update, so a
-model trained here and one trained with PyTorch from the same weights take the same steps.
+SGD, Adam and AdamW follow PyTorch's ``torch.optim`` update for update, so a model trained
+here and one trained with PyTorch from the same weights take the same steps.
 
 SGD with momentum mu, weight decay lambda, learning rate lr; at step t, for each parameter p
 with gradient grad:
@@ -25,12 +26,31 @@ betas (beta1, beta2) and eps:
     v_hat = v / (1 - beta2^t)                    so early averages are too small)
     p     = p - lr * m_hat / (sqrt(v_hat) + eps)
 
+AdamW (Loshchilov & Hutter, 2019) decouples the weight decay from the gradient: with the
+L2 penalty inside g, Adam divides it by sqrt(v_hat) like any gradient, so weights with
+large gradients are barely decayed. AdamW shrinks the weights directly instead,
+
+    p     = p * (1 - lr * lambda)               (then Adam's update with g = grad)
+
+Parameter groups. Like PyTorch, an optimizer takes either parameters or a list of groups,
+each a dict with its own hyper-parameters (the optimizer's arguments are the defaults):
+
+    opt = optim.Adam([{"params": backbone.parameters(), "lr": 1e-4},   # fine-tune gently
+                      {"params": head.parameters()}],                  # lr=1e-3 from below
+                     lr=1e-3)
+    opt.param_groups[0]["lr"]          # each group's numbers, in a dict
+
+A parameter with ``requires_grad = False`` (frozen: ``backbone.requires_grad_(False)``)
+is skipped: it gets no update, no weight decay, no momentum, and its step count stays.
+
 Every update writes into ``p.data`` in place (the layers read ``.data`` at each call, and any
-other reference to the array sees the new values), and the state arrays (buf, m, v) have
-the parameter's shape and dtype and live on its device. The updates themselves are ops
-(``minidl/ops/sgd.py``, ``minidl/ops/adam.py`` and their CUDA twins), so a model on the GPU
-is updated on the GPU. ``model.to(np.float64)`` or ``model.to("cuda")`` after the optimiser
-was made is fine: the state follows the parameter's new dtype and device at the next step.
+other reference to the array sees the new values), and the state arrays live on the
+parameter's device with its shape and dtype: PyTorch's names, ``opt.state[i]`` for
+``opt.params[i]`` (``"momentum_buffer"``; ``"step"``, ``"exp_avg"``, ``"exp_avg_sq"``).
+The updates themselves are ops (``minidl/ops/sgd.py``, ``minidl/ops/adam.py`` and their
+CUDA twins), so a model on the GPU is updated on the GPU. ``model.to(np.float64)`` or
+``model.to("cuda")`` after the optimiser was made is fine: the state follows the
+parameter's new dtype and device at the next step.
 
 Usage, as in PyTorch:
 
@@ -46,33 +66,42 @@ import numpy as np
 
 from . import dispatch
 from .device import astype, device_of, to_device, to_host, zeros
-from .nn.checks import real_array, real_number
+from .nn.checks import integer, loaded_number, real_array, real_number
 from .nn.module import Parameter
 
 
 class Optimizer:
-    """Base class: holds the list of Parameters to update and clears their gradients.
+    """Base class: the parameter groups, the per-parameter state, the checks, the state dict.
 
-    ``params`` is any iterable of ``Parameter`` (usually ``model.parameters()``). Subclasses
-    implement ``step()``. Hyper-parameters are plain attributes (``opt.lr = 1e-4`` changes
-    the learning rate from the next step on; it is checked like the constructor's).
+    ``params`` is an iterable of ``Parameter`` (usually ``model.parameters()``) or a list of
+    groups ``{"params": [...], "lr": ..., ...}``; ``defaults`` holds every hyper-parameter's
+    value for a group that does not set it. ``param_groups`` is the list of groups (dicts;
+    ``group["params"]`` a list), ``params`` every parameter in group order, ``state[i]``
+    the dict of state arrays of ``params[i]`` (empty until its first step).
 
-    A step never half-happens: every gradient is checked first (finite, unless the
-    optimizer was made with ``check_finite=False``) and every state array prepared, and
-    only then is any parameter updated. A NaN or inf gradient raises ``FloatingPointError``
-    naming the parameter by its state-dict key, with every parameter and every moment as
-    it was. ``state_dict()`` / ``load_state_dict()`` save and restore the hyper-parameters
-    and the per-parameter state (momentum buffers, moments), so training can resume.
+    ``opt.lr = 1e-4`` sets the learning rate of every group (checked like the
+    constructor's); reading ``opt.lr`` works while all groups share one. A subclass
+    implements ``check_hyper(values)`` (the hyper-parameters' ranges), ``prepare(i, group)``
+    (make or convert ``params[i]``'s state) and ``update(i, p, group, ready)`` (one
+    parameter's step; ``ready`` is what ``prepare`` returned).
+
+    A step never half-happens: every group's hyper-parameters and every gradient are
+    checked first (finite, unless the optimizer was made with ``check_finite=False``) and
+    every state array prepared, and only then is any parameter updated. A NaN or inf
+    gradient raises ``FloatingPointError`` naming the parameter by its state-dict key, with
+    every parameter and every moment as it was. ``state_dict()`` / ``load_state_dict()``
+    save and restore the groups' hyper-parameters and the per-parameter state, so training
+    can resume.
     """
 
-    state_names = ()  # attributes holding one state array (or None) per parameter
+    state_names = ()  # the keys of a stepped parameter's state dict
 
-    def __init__(self, params, check_finite=True):
+    def __init__(self, params, defaults, check_finite=True):
         name = type(self).__name__
-        if isinstance(params, Parameter):
+        if isinstance(params, (Parameter, dict)):
             raise TypeError(
-                f"{name}: expected an iterable of Parameters (e.g. model.parameters()), "
-                f"got one Parameter; wrap it in a list"
+                f"{name}: expected an iterable of Parameters (e.g. model.parameters()) or a list of parameter "
+                f"groups, got one {type(params).__name__}; wrap it in a list"
             )
         try:
             params = list(params)
@@ -82,43 +111,100 @@ class Optimizer:
             ) from None
         if not params:
             raise ValueError(f"{name}: got an empty parameter list (does the model have any parameters?)")
+        groups = params if all(isinstance(g, dict) for g in params) else [{"params": params}]
+        self.defaults = self.check_hyper(defaults)
+        self.check_finite = bool(check_finite)
+        self.param_groups, self.params, self.state = [], [], []
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add a group ``{"params": [...], hyper-parameter: value, ...}``; the hyper-parameters
+        it leaves out come from the optimizer's defaults. (PyTorch's method; also how the
+        constructor reads its argument.)"""
+        name = type(self).__name__
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(
+                f"{name}: a parameter group must be a dict with a 'params' entry, got {type(group).__name__}"
+            )
+        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        if unknown:
+            raise ValueError(
+                f"{name}: parameter group {len(self.param_groups)} has unknown keys {unknown}; "
+                f"known: {sorted(self.defaults)}"
+            )
+        params = group["params"]
+        params = [params] if isinstance(params, Parameter) else list(params)
         for i, p in enumerate(params):
             if not isinstance(p, Parameter):
-                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a minidl Parameter")
-        if len({id(p) for p in params}) != len(params):
+                raise TypeError(
+                    f"{name}: parameter {i} of group {len(self.param_groups)} is a {type(p).__name__}, "
+                    f"not a minidl Parameter"
+                )
+        ids = [id(p) for p in self.params + params]
+        if len(set(ids)) != len(ids):
             raise ValueError(
-                f"{name}: a Parameter appears more than once in the parameter list (it would be updated twice per step)"
+                f"{name}: a Parameter appears more than once in the parameter list or in two groups "
+                f"(it would be updated twice per step)"
             )
-        self.params = params
-        self.check_finite = bool(check_finite)
+        hyper = self.check_hyper({**self.defaults, **{k: v for k, v in group.items() if k != "params"}})
+        self.param_groups.append({"params": params, **hyper})
+        self.params.extend(params)
+        self.state.extend({} for _ in params)
 
     @property
     def lr(self):
-        """The learning rate: a finite number >= 0 (a schedule may bring it down to 0)."""
-        return self._lr
+        """The learning rate, while every group has the same (else read ``param_groups``)."""
+        lrs = {group["lr"] for group in self.param_groups}
+        if len(lrs) > 1:
+            raise AttributeError(
+                f"{type(self).__name__}: the parameter groups have different learning rates {sorted(lrs)}; "
+                f"read opt.param_groups[k]['lr']"
+            )
+        return self.param_groups[0]["lr"]
 
     @lr.setter
     def lr(self, value):
-        self._lr = real_number(type(self).__name__, "lr", value, 0.0)
+        value = real_number(type(self).__name__, "lr", value, 0.0)
+        for group in self.param_groups:
+            group["lr"] = value
 
     def zero_grad(self):
         """Set every parameter's ``.grad`` to zero (backward adds into it)."""
         for p in self.params:
             p.zero_grad()
 
+    def _trainable(self):
+        """``(i, p, group)`` for every parameter that takes part in a step: not frozen."""
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.requires_grad:
+                    yield i, p, group
+                i += 1
+
     def step(self):
-        """Update every parameter's ``.data`` from its ``.grad``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement step")
+        """One update of every trainable parameter (see the class docstrings)."""
+        for k, group in enumerate(self.param_groups):  # a group's numbers may have been edited since
+            try:
+                self.check_hyper({key: value for key, value in group.items() if key != "params"})
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{err} (in param_groups[{k}])") from None
+        todo = list(self._trainable())
+        self._check_gradients(todo)
+        prepared = [self.prepare(i, group) for i, _, group in todo]
+        for (i, p, group), ready in zip(todo, prepared):
+            self.update(i, p, group, ready)
 
     def _param_name(self, i):
         p = self.params[i]
         return repr(p.name) if p.name is not None else f"params[{i}]"
 
-    def _check_gradients(self):
+    def _check_gradients(self, todo):
         """Before any update: every gradient is finite (when ``check_finite``)."""
         if not self.check_finite:
             return
-        for i, p in enumerate(self.params):
+        for i, p, _ in todo:
             bad = dispatch.op("reduce", p.grad).count_nonfinite(p.grad)
             if bad:
                 raise FloatingPointError(
@@ -128,10 +214,10 @@ class Optimizer:
                     f"often helps)"
                 )
 
-    def _state_like(self, state, i):
-        """A state array (momentum buffer, moment) matching ``params[i]``: zeros if there is
-        none yet, converted if its data changed dtype or device since the last step."""
-        p = self.params[i]
+    def _state_like(self, i, key):
+        """``state[i][key]`` matching ``params[i]``: zeros if there is none yet, converted if
+        the parameter changed dtype or device since the last step."""
+        p, state = self.params[i], self.state[i].get(key)
         if state is None:
             return zeros(p.shape, p.dtype, like=p.data)
         if tuple(state.shape) != tuple(p.shape):
@@ -141,29 +227,38 @@ class Optimizer:
             )
         return astype(to_device(state, device_of(p.data)), p.dtype)
 
-    # --- state ----------------------------------------------------------------------------
-    def hyper(self):
-        """The hyper-parameters and counters, ``{name: number}``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement hyper")
-
     def check_hyper(self, values):
-        """``{attribute: value}`` to set from ``values`` (a number for every name of
-        ``hyper()``), each checked against its range; raises before anything is set."""
+        """``values`` (a value for every hyper-parameter) checked against their ranges, as
+        the group stores them; raises before anything is set."""
         raise NotImplementedError(f"{type(self).__name__} does not implement check_hyper")
 
-    def set_hyper(self, values):
-        """Check ``values`` and set them all, or raise and set none."""
-        for attr, value in self.check_hyper(values).items():
-            setattr(self, attr, value)
+    def prepare(self, i, group):
+        """Make (or convert) ``state[i]`` for this step, before any parameter changes;
+        return what ``update`` needs to know of it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement prepare")
 
+    def update(self, i, p, group, ready):
+        """Update ``p = params[i]`` with ``group``'s hyper-parameters."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update")
+
+    # --- state ----------------------------------------------------------------------------
     def state_dict(self):
-        """Host copies: each hyper-parameter as a 0-d array (``"lr"``) and each state array
-        as ``"<name>.<i>"`` for parameter i (``"m.0"``, ``"momentum_buffers.3"``)."""
-        state = {key: np.array(value, dtype=np.float64) for key, value in self.hyper().items()}
-        for attr in self.state_names:
-            for i, a in enumerate(getattr(self, attr)):
-                if a is not None:
-                    state[f"{attr}.{i}"] = np.array(to_host(a), copy=True)
+        """Host copies, flat (a checkpoint stores arrays):
+
+        "param_groups.<k>.<name>"   group k's hyper-parameter (0-d, or (2,) for betas)
+        "param_groups.<k>.params"   the indices i of group k's parameters
+        "state.<i>.<name>"          params[i]'s state ("state.0.exp_avg", "state.3.step")
+        """
+        state, first = {}, 0
+        for k, group in enumerate(self.param_groups):
+            for key, value in group.items():
+                if key != "params":
+                    state[f"param_groups.{k}.{key}"] = np.array(value, dtype=np.float64)
+            state[f"param_groups.{k}.params"] = np.arange(first, first + len(group["params"]), dtype=np.int64)
+            first += len(group["params"])
+        for i, per_param in enumerate(self.state):
+            for key, value in per_param.items():
+                state[f"state.{i}.{key}"] = np.array(to_host(value) if hasattr(value, "shape") else value, copy=True)
         return state
 
     def load_state_dict(self, state):
@@ -173,36 +268,74 @@ class Optimizer:
 
     def checked_state(self, state):
         """Check ``state`` against this optimizer without changing it; return a function
-        that applies it. Keys, shapes (each parameter's), finite real values and the
-        hyper-parameters' ranges are checked, each error naming its key."""
+        that applies it. Keys (the same groups of the same parameters), shapes (each
+        parameter's), finite real values and the hyper-parameters' ranges are checked, each
+        error naming its key."""
         name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, dict):
             raise TypeError(f"{name}: expected a dict (from state_dict()), got {type(state).__name__}")
-        hyper_keys = list(self.hyper())
-        array_keys = {f"{attr}.{i}": (attr, i) for attr in self.state_names for i in range(len(self.params))}
-        missing = [k for k in hyper_keys if k not in state]
-        unexpected = [k for k in state if k not in hyper_keys and k not in array_keys]
+        expected = self.state_dict()
+        group_keys = [key for key in expected if key.startswith("param_groups.")]
+        state_keys = {f"state.{i}.{key}": (i, key) for i in range(len(self.params)) for key in self.state_names}
+        missing = [key for key in group_keys if key not in state]
+        unexpected = [key for key in state if key not in group_keys and key not in state_keys]
         if missing or unexpected:
             raise KeyError(
                 f"{name}: missing keys {missing}, unexpected keys {unexpected} "
-                f"(the state of another optimizer, or of other parameters?)"
+                f"(the state of another optimizer, or of other parameters or groups?)"
             )
-        values = {key: real_array(name, key, state[key], ()).item() for key in hyper_keys}
-        arrays = {attr: [None] * len(self.params) for attr in self.state_names}
-        for key, (attr, i) in array_keys.items():
+        groups = []
+        for k, group in enumerate(self.param_groups):
+            indices = np.asarray(state[f"param_groups.{k}.params"])
+            if indices.shape != expected[f"param_groups.{k}.params"].shape or not np.array_equal(
+                indices, expected[f"param_groups.{k}.params"]
+            ):
+                raise ValueError(
+                    f"{name}: 'param_groups.{k}.params' is {indices.tolist()}, this optimizer's group {k} holds "
+                    f"parameters {expected[f'param_groups.{k}.params'].tolist()}"
+                )
+            values = {}
+            for key in group:
+                if key != "params":
+                    entry = f"param_groups.{k}.{key}"
+                    array = real_array(name, entry, state[entry], np.shape(expected[entry]))
+                    values[key] = array.item() if array.ndim == 0 else tuple(array.tolist())
+            try:
+                groups.append(self.check_hyper(values))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{name}: param_groups.{k}: {err}") from None
+        per_param = [{} for _ in self.params]
+        for key, (i, state_name) in state_keys.items():
             if key in state:
                 p = self.params[i]
-                arrays[attr][i] = to_device(real_array(name, key, state[key], tuple(p.shape), p.dtype), p.device)
-        for attr, per_param in arrays.items():
-            if any(a is None for a in per_param) and any(a is not None for a in per_param):
-                raise KeyError(f"{name}: {attr} is given for some parameters and not for others")
-        hyper = self.check_hyper(values)
+                if state_name == "step":
+                    per_param[i][state_name] = integer(name, repr(key), loaded_number(name, key, state[key], True), 1)
+                else:
+                    per_param[i][state_name] = to_device(
+                        real_array(name, key, state[key], tuple(p.shape), p.dtype), p.device
+                    )
+        for i, entries in enumerate(per_param):
+            if entries and set(entries) != set(self.state_names):
+                raise KeyError(
+                    f"{name}: the state of params[{i}] has {sorted(entries)}, a stepped parameter has "
+                    f"{sorted(self.state_names)}"
+                )
 
         def apply():
-            for attr, value in {**hyper, **arrays}.items():
-                setattr(self, attr, value)
+            for group, values in zip(self.param_groups, groups):
+                group.update(values)
+            self.state[:] = per_param
 
         return apply
+
+    def __repr__(self):
+        first = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in self.param_groups[0].items()
+            if k != "params"
+        )
+        groups = "" if len(self.param_groups) == 1 else f" (group 0 of {len(self.param_groups)})"
+        return f"{type(self).__name__}({first}{groups}, {len(self.params)} parameters)"
 
 
 class SGD(Optimizer):
@@ -218,24 +351,16 @@ class SGD(Optimizer):
         p   = p - lr * g
 
     (PyTorch's update with ``dampening=0``; with ``momentum=0`` simply ``p = p - lr * g``.)
-    ``momentum_buffers[i]`` is the velocity ``buf`` of ``params[i]`` (None before step 1).
+    ``state[i]["momentum_buffer"]`` is the velocity ``buf`` of ``params[i]`` (absent before
+    its first step, and always without momentum).
     """
 
-    state_names = ("momentum_buffers",)
+    state_names = ("momentum_buffer",)
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False, check_finite=True):
-        super().__init__(params, check_finite)
         real_number("SGD", "lr", lr, 0.0, low_open=True)
-        self.set_hyper({"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "nesterov": nesterov})
-        self.momentum_buffers = [None] * len(self.params)
-
-    def hyper(self):
-        return {
-            "lr": self.lr,
-            "momentum": self.momentum,
-            "weight_decay": self.weight_decay,
-            "nesterov": float(self.nesterov),
-        }
+        defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "nesterov": nesterov}
+        super().__init__(params, defaults, check_finite)
 
     def check_hyper(self, values):
         momentum = real_number("SGD", "momentum", values["momentum"], 0.0)
@@ -253,22 +378,19 @@ class SGD(Optimizer):
             "nesterov": bool(nesterov),
         }
 
-    def step(self):
-        """One update of every parameter (see the class docstring)."""
-        self._check_gradients()
-        first_step = [buf is None for buf in self.momentum_buffers]
-        if self.momentum != 0:  # zeros at step 1 (overwritten by g there), prepared before any update
-            self.momentum_buffers = [self._state_like(buf, i) for i, buf in enumerate(self.momentum_buffers)]
-        for i, p in enumerate(self.params):
-            buf = self.momentum_buffers[i] if self.momentum != 0 else None
-            dispatch.op("sgd", p.data, p.grad, buf).step(
-                p.data, p.grad, buf, self.lr, self.momentum, self.weight_decay, self.nesterov, first_step[i]
-            )
+    def prepare(self, i, group):
+        """The velocity, when the group has momentum (zeros at the parameter's first step,
+        where the op overwrites it with g); returns whether this is that first step."""
+        if group["momentum"] == 0:
+            return False
+        first_step = "momentum_buffer" not in self.state[i]
+        self.state[i]["momentum_buffer"] = self._state_like(i, "momentum_buffer")
+        return first_step
 
-    def __repr__(self):
-        return (
-            f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, weight_decay={self.weight_decay:g}, "
-            f"nesterov={self.nesterov}, {len(self.params)} parameters)"
+    def update(self, i, p, group, first_step):
+        buf = self.state[i]["momentum_buffer"] if group["momentum"] != 0 else None
+        dispatch.op("sgd", p.data, p.grad, buf).step(
+            p.data, p.grad, buf, group["lr"], group["momentum"], group["weight_decay"], group["nesterov"], first_step
         )
 
 
@@ -276,7 +398,7 @@ class Adam(Optimizer):
     """Adam: per-element step sizes from running moments of the gradient.
 
     ``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, check_finite=True)``;
-    at step t, for each parameter p:
+    at step t of each parameter p:
 
         g     = grad + weight_decay * p
         m     = beta1 * m + (1 - beta1) * g
@@ -287,71 +409,164 @@ class Adam(Optimizer):
 
     ``eps`` must be > 0: where a gradient has always been 0, m_hat = v_hat = 0 and the step
     is 0 / (0 + eps). ``weight_decay`` is PyTorch's ``Adam`` L2 penalty (added to the
-    gradient, then scaled by the adaptive step), not AdamW's decoupled decay. ``m[i]``,
-    ``v[i]`` are the moments of ``params[i]``; ``t`` counts the steps taken.
+    gradient, then scaled by the adaptive step), not AdamW's decoupled decay.
+    ``state[i]`` holds ``"step"`` (t of ``params[i]``: a frozen parameter's t stays, as in
+    PyTorch), ``"exp_avg"`` (m) and ``"exp_avg_sq"`` (v).
     """
 
-    state_names = ("m", "v")
+    state_names = ("step", "exp_avg", "exp_avg_sq")
+    decoupled = False  # AdamW: the weight decay shrinks p instead of joining the gradient
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, check_finite=True):
-        super().__init__(params, check_finite)
-        real_number("Adam", "lr", lr, 0.0, low_open=True)
-        try:
-            beta1, beta2 = betas
-        except (TypeError, ValueError):
-            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}") from None
-        self.set_hyper({"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay, "t": 0})
-        self.m = [None] * len(self.params)
-        self.v = [None] * len(self.params)
-
-    def hyper(self):
-        beta1, beta2 = self.betas
-        return {
-            "lr": self.lr,
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "t": self.t,
-        }
+        real_number(type(self).__name__, "lr", lr, 0.0, low_open=True)
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}, check_finite)
 
     def check_hyper(self, values):
-        t = real_number("Adam", "t (the steps taken)", values["t"], 0.0)
-        if t != int(t):
-            raise ValueError(f"Adam: t (the steps taken) must be a whole number, got {t!r}")
+        name = type(self).__name__
+        try:
+            beta1, beta2 = values["betas"]
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {values['betas']!r}") from None
         return {
-            "lr": real_number("Adam", "lr", values["lr"], 0.0),
+            "lr": real_number(name, "lr", values["lr"], 0.0),
             "betas": tuple(
-                real_number("Adam", f"beta{k}", values[f"beta{k}"], 0.0, 1.0, high_open=True) for k in (1, 2)
+                real_number(name, f"beta{k}", b, 0.0, 1.0, high_open=True) for k, b in ((1, beta1), (2, beta2))
             ),
-            "eps": real_number("Adam", "eps", values["eps"], 0.0, low_open=True),
-            "weight_decay": real_number("Adam", "weight_decay", values["weight_decay"], 0.0),
-            "t": int(t),
+            "eps": real_number(name, "eps", values["eps"], 0.0, low_open=True),
+            "weight_decay": real_number(name, "weight_decay", values["weight_decay"], 0.0),
         }
 
-    def step(self):
-        """One update of every parameter (see the class docstring)."""
-        self._check_gradients()
-        beta1, beta2 = self.betas
-        self.m = [self._state_like(m, i) for i, m in enumerate(self.m)]  # all prepared before any update
-        self.v = [self._state_like(v, i) for i, v in enumerate(self.v)]
-        self.t += 1
-        for i, p in enumerate(self.params):
-            dispatch.op("adam", p.data, p.grad, self.m[i], self.v[i]).step(
-                p.data, p.grad, self.m[i], self.v[i], self.lr, beta1, beta2, self.eps, self.weight_decay, self.t
-            )
+    def prepare(self, i, group):
+        """The moments (zeros before the first step) on the parameter's device and dtype."""
+        state = self.state[i]
+        state["exp_avg"] = self._state_like(i, "exp_avg")
+        state["exp_avg_sq"] = self._state_like(i, "exp_avg_sq")
+        state.setdefault("step", 0)
 
-    def __repr__(self):
-        return (
-            f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "
-            f"weight_decay={self.weight_decay:g}, {len(self.params)} parameters)"
+    def update(self, i, p, group, ready):
+        state = self.state[i]
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        dispatch.op("adam", p.data, p.grad, m, v).step(
+            p.data,
+            p.grad,
+            m,
+            v,
+            group["lr"],
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            state["step"],
+            self.decoupled,
         )
 
 
-class CosineAnnealingLR:
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019; PyTorch's ``AdamW``).
+
+    ``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, check_finite=True)``;
+    at step t of each parameter p:
+
+        p     = p * (1 - lr * weight_decay)     the decay, on the weights themselves
+        m     = beta1 * m + (1 - beta1) * grad
+        v     = beta2 * v + (1 - beta2) * grad^2
+        p     = p - lr * m_hat / (sqrt(v_hat) + eps)   (m_hat, v_hat as in Adam)
+
+    With Adam's L2 penalty the decay is divided by sqrt(v_hat) like the gradient, so it
+    hardly acts on the weights that move most; here every weight shrinks by the same factor.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, check_finite=True):
+        super().__init__(params, lr, betas, eps, weight_decay, check_finite)
+
+
+class LRScheduler:
+    """Base class of the learning-rate schedules: after ``t`` calls of ``step()`` (one per
+    epoch), every parameter group's learning rate is ``lr_at(base_lr, t)``, where
+    ``base_lr`` is the group's learning rate when the scheduler was made.
+
+    ``state_dict()`` / ``load_state_dict()`` save and restore ``t``, the base learning rates
+    and the schedule's own numbers (PyTorch's scheduler state, as flat arrays); the
+    optimizer's state dict holds the current learning rates.
+    """
+
+    def __init__(self, optimizer):
+        name = type(self).__name__
+        if not isinstance(getattr(optimizer, "param_groups", None), list):
+            raise TypeError(f"{name}: expected a minidl optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.t = 0
+
+    def lr_at(self, base_lr, t):
+        """The learning rate after ``t`` epochs of a group that started at ``base_lr``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement lr_at")
+
+    def hyper(self):
+        """The schedule's own numbers, ``{name: value}``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement hyper")
+
+    def check_hyper(self, values):
+        """``values`` checked as the constructor checks them."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement check_hyper")
+
+    def step(self):
+        """Advance one epoch and set every group's lr for the next one."""
+        self.t += 1
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base_lr, self.t)
+
+    def get_last_lr(self):
+        """Every group's current learning rate (PyTorch's name)."""
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """``{"t": 0-d, "base_lrs": (groups,), <hyper>: 0-d}``, host arrays."""
+        state = {"t": np.array(self.t, dtype=np.int64), "base_lrs": np.array(self.base_lrs, dtype=np.float64)}
+        state.update({key: np.array(value, dtype=np.float64) for key, value in self.hyper().items()})
+        return state
+
+    def load_state_dict(self, state):
+        """Restore ``state_dict()``'s values; all are checked before any is set."""
+        self.checked_state(state)()
+        return self
+
+    def checked_state(self, state):
+        """Check ``state`` without changing anything; return a function that applies it."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, dict):
+            raise TypeError(f"{name}: expected a dict (from state_dict()), got {type(state).__name__}")
+        keys = ["t", "base_lrs", *self.hyper()]
+        if sorted(state) != sorted(keys):
+            raise KeyError(f"{name}: expected the keys {sorted(keys)}, got {sorted(state)} (another scheduler's?)")
+        t = integer(name, "'t'", loaded_number(name, "t", state["t"], True), 0)
+        base_lrs = real_array(name, "base_lrs", state["base_lrs"], (len(self.optimizer.param_groups),))
+        for k, lr in enumerate(base_lrs):
+            real_number(name, f"base_lrs[{k}]", lr, 0.0)
+        hyper = self.check_hyper(
+            {key: loaded_number(name, key, state[key], isinstance(value, int)) for key, value in self.hyper().items()}
+        )
+
+        def apply():
+            self.t, self.base_lrs = t, base_lrs.tolist()
+            for key, value in hyper.items():
+                setattr(self, key, value)
+
+        return apply
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v:g}" for k, v in self.hyper().items())
+        return f"{type(self).__name__}({hyper}, t={self.t})"
+
+
+class CosineAnnealingLR(LRScheduler):
     """Cosine learning-rate schedule, PyTorch's ``CosineAnnealingLR`` (without restarts).
 
-    After ``t`` calls of ``step()`` (one per epoch), the optimizer's learning rate is
+    After ``t`` calls of ``step()`` (one per epoch), each group's learning rate is
 
         lr_t = eta_min + (lr_0 - eta_min) * (1 + cos(pi * t / T_max)) / 2
 
@@ -360,18 +575,46 @@ class CosineAnnealingLR:
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if not hasattr(optimizer, "lr"):
-            raise TypeError(f"CosineAnnealingLR: expected an optimizer with an lr, got {type(optimizer).__name__}")
+        super().__init__(optimizer)
+        values = self.check_hyper({"T_max": T_max, "eta_min": eta_min})
+        self.T_max, self.eta_min = values["T_max"], values["eta_min"]
+
+    def hyper(self):
+        return {"T_max": self.T_max, "eta_min": self.eta_min}
+
+    def check_hyper(self, values):
+        T_max = values["T_max"]
         if isinstance(T_max, bool) or not isinstance(T_max, (int, np.integer)) or T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        self.optimizer = optimizer
-        self.T_max = int(T_max)
-        self.eta_min = real_number("CosineAnnealingLR", "eta_min", eta_min, 0.0)
-        self.base_lr = optimizer.lr
-        self.t = 0
+        return {"T_max": int(T_max), "eta_min": real_number("CosineAnnealingLR", "eta_min", values["eta_min"], 0.0)}
 
-    def step(self):
-        """Advance one epoch and set the optimizer's lr for the next one."""
-        self.t += 1
-        cosine = (1.0 + math.cos(math.pi * self.t / self.T_max)) / 2.0
-        self.optimizer.lr = self.eta_min + (self.base_lr - self.eta_min) * cosine
+    def lr_at(self, base_lr, t):
+        cosine = (1.0 + math.cos(math.pi * t / self.T_max)) / 2.0
+        return self.eta_min + (base_lr - self.eta_min) * cosine
+
+
+class StepLR(LRScheduler):
+    """Step decay, PyTorch's ``StepLR``: every ``step_size`` epochs the learning rate is
+    multiplied by ``gamma``,
+
+        lr_t = lr_0 * gamma ** (t // step_size)
+
+    (``StepLR(opt, step_size=10, gamma=0.1)``: lr_0 for epochs 0-9, lr_0/10 for 10-19, ...).
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        values = self.check_hyper({"step_size": step_size, "gamma": gamma})
+        self.step_size, self.gamma = values["step_size"], values["gamma"]
+
+    def hyper(self):
+        return {"step_size": self.step_size, "gamma": self.gamma}
+
+    def check_hyper(self, values):
+        return {
+            "step_size": integer("StepLR", "step_size", values["step_size"], 1),
+            "gamma": real_number("StepLR", "gamma", values["gamma"], 0.0),
+        }
+
+    def lr_at(self, base_lr, t):
+        return base_lr * self.gamma ** (t // self.step_size)

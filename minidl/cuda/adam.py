@@ -11,15 +11,18 @@ adam_update = from_cpu(adam.adam_update)
 
 
 @cuda.jit
-def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
-    """Thread i updates p[i] and its moments m[i], v[i] by Adam's equations."""
+def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
+    """Thread i updates p[i] and its moments m[i], v[i] by Adam's (or AdamW's) equations."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)
+        adam_update(
+            p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2
+        )
 
 
-def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
+def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t, decoupled=False):
     """Adam's step number ``t`` (from 1) on the device array ``p``, in place; m and v are
-    the moments, updated in place. Scalars are taken in p's dtype. Returns p."""
+    the moments, updated in place; ``decoupled`` makes it AdamW's. Scalars are taken in
+    p's dtype. Returns p."""
     d = p.dtype.type
     launch(
         adam_kernel,
@@ -33,6 +36,7 @@ def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
         d(beta2),
         d(eps),
         d(weight_decay),
+        bool(decoupled),
         d(1 - beta1**t),
         d(1 - beta2**t),
     )

@@ -150,3 +150,14 @@ def real_array(where, key, value, shape, dtype=np.float64):
             f"{where}: {key!r} holds {bad} NaN or infinite values (as {np.dtype(dtype)}); nothing was loaded"
         )
     return value
+
+
+def loaded_number(where, key, value, whole=False):
+    """A single number being loaded (state-dict entry ``key``, a 0-d array): a finite real,
+    returned as a float, or as an int when ``whole`` (then 3.0 is 3 and 2.5 is refused)."""
+    value = real_array(where, key, value, ()).item()
+    if not whole:
+        return value
+    if not float(value).is_integer():
+        raise ValueError(f"{where}: {key!r} must be a whole number, got {value!r}")
+    return int(value)

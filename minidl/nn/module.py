@@ -68,10 +68,16 @@ class Parameter:
     zeros). ``name`` is the parameter's key in the state dict of the model it was last
     listed from (``model.named_parameters()`` or ``model.parameters()``), so that the
     optimizers' errors can say which parameter they mean; None before that.
+
+    ``requires_grad`` (True by default) says whether the parameter is trained. A frozen one
+    (False) accumulates no gradient and the optimizers skip it, so its ``data`` stays
+    bit-identical; the layer still returns the gradient of its input, so the layers below
+    keep learning (``model.requires_grad_(False)`` freezes a whole sub-network).
     """
 
-    def __init__(self, data):
+    def __init__(self, data, requires_grad=True):
         self.name = None
+        self.requires_grad = requires_grad
         self._grad = None
         self.data = data if is_device_array(data) else np.asarray(data)
 
@@ -110,6 +116,16 @@ class Parameter:
         self._grad = value
 
     @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"Parameter.requires_grad must be True or False, got {value!r}")
+        self._requires_grad = bool(value)
+
+    @property
     def device(self):
         """Where ``data`` lives: "cpu" or "cuda"."""
         return device_of(self._data)
@@ -131,7 +147,10 @@ class Parameter:
         dispatch.op("fill", self._grad).fill(self._grad, 0)
 
     def accumulate(self, g):
-        """grad += g, in place (the add op): gradients add up over backward calls."""
+        """grad += g, in place (the add op): gradients add up over backward calls. A frozen
+        parameter (``requires_grad`` False) keeps its gradient as it is."""
+        if not self._requires_grad:
+            return
         if tuple(g.shape) != tuple(self.shape):
             raise ValueError(
                 f"Parameter.accumulate: the gradient has shape {tuple(g.shape)}, the parameter {tuple(self.shape)}"
@@ -140,7 +159,8 @@ class Parameter:
 
     def __repr__(self):
         where = "" if self.device == "cpu" else f", device={self.device!r}"
-        return f"Parameter(shape={self.shape}, dtype={self.dtype}{where})"
+        frozen = "" if self._requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.shape}, dtype={self.dtype}{where}{frozen})"
 
 
 def _checked_array(where, value):
@@ -354,6 +374,16 @@ class Layer:
         return [(key, owner, attr) for key, owner, attr, is_param in self._named_state(prefix, set()) if not is_param]
 
     # --- modes and gradients ------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze (True) every parameter of this layer and its children,
+        as PyTorch's ``Module.requires_grad_``; returns the layer. A frozen parameter gets no
+        gradient and no update; gradients still flow through the layer to its input."""
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.requires_grad_: expected True or False, got {requires_grad!r}")
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
     def train(self, mode=True):
         """Training mode (dropout drops, batch norm uses batch statistics). Returns self."""
         self.training = bool(mode)

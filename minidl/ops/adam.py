@@ -16,6 +16,14 @@ $$g = \frac{\partial L}{\partial p} + \lambda p, \quad
     v_hat = v[i] / (1 - beta2^t)                    so the early averages are too small)
     p[i]  = p[i] - lr * m_hat / (sqrt(v_hat) + eps)
 
+AdamW (``decoupled=True``; Loshchilov & Hutter, 2019) takes the weight decay out of the
+gradient and applies it to the weights first:
+
+$$p \leftarrow p\,(1 - \eta \lambda), \quad g = \frac{\partial L}{\partial p}, \quad \text{then Adam's } m, v, p \text{ updates}$$
+
+    p[i]  = p[i] * (1 - lr * lambda)               (decoupled decay: the weights shrink)
+    g     = grad[i]                                (and the gradient stays as it is)
+
 ``minidl/optim.py`` holds m, v and t and calls this for every parameter.
 """
 
@@ -26,10 +34,14 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
-def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
+def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
     """The update above for element i (p[i], m[i], v[i] in place). The CUDA kernel calls
     this same function, one thread per element."""
-    g = grad[i] + weight_decay * p[i]
+    if decoupled:  # AdamW
+        p[i] = p[i] * (1 - lr * weight_decay)
+        g = grad[i]
+    else:  # Adam: the L2 penalty's gradient
+        g = grad[i] + weight_decay * p[i]
     m[i] = beta1 * m[i] + (1 - beta1) * g
     v[i] = beta2 * v[i] + (1 - beta2) * g * g
     m_hat = m[i] / bias_correction1
@@ -38,15 +50,18 @@ def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_corr
 
 
 @njit(cache=True)
-def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
+def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
     """The update for every element of the flat arrays (p, m, v in place)."""
     for i in range(p.size):
-        adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)
+        adam_update(
+            p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2
+        )
 
 
-def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
+def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t, decoupled=False):
     """Adam's step number ``t`` (from 1) on ``p``, in place; m and v (p's shape) are the
-    moments, updated in place. Scalars are taken in p's dtype. Returns p."""
+    moments, updated in place; ``decoupled`` makes it AdamW's. Scalars are taken in p's
+    dtype. Returns p."""
     d = p.dtype.type
     adam_kernel(
         p.reshape(-1),
@@ -58,6 +73,7 @@ def step(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
         d(beta2),
         d(eps),
         d(weight_decay),
+        bool(decoupled),
         d(1 - beta1**t),
         d(1 - beta2**t),
     )

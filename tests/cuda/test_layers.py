@@ -193,7 +193,7 @@ def test_optimizer_state_follows_the_model_to_the_device():
         model(dev(x) if model is gpu else x)
         model.backward(dev(np.ones((3, 2), np.float32)) if model is gpu else np.ones((3, 2), np.float32))
         opt.step()  # ... the next one on the GPU, the velocity moved along
-    assert minidl.device_of(opt_gpu.momentum_buffers[0]) == "cuda"
+    assert minidl.device_of(opt_gpu.state[0]["momentum_buffer"]) == "cuda"
     assert_same(cpu.state_dict(), gpu.state_dict(), np.float32, loose=True)
 
 
@@ -226,4 +226,4 @@ def test_nothing_silent_on_the_device(tmp_path):
     with pytest.raises(FloatingPointError, match="the gradient of '0.weight'"):
         opt.step()
     minidl.load(model, tmp_path / "c.npz", optimizer=opt)
-    assert opt.t == 1 and minidl.device_of(opt.m[0]) == "cuda"
+    assert opt.state[0]["step"] == 1 and minidl.device_of(opt.state[0]["exp_avg"]) == "cuda"

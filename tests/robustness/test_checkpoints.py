@@ -84,9 +84,10 @@ def test_sgd_momentum_state_round_trips(tmp_path):
     model2 = small_model()
     opt2 = optim.SGD(model2.parameters(), lr=0.5)
     minidl.load(model2, tmp_path / "c", optimizer=opt2)
-    assert (opt2.lr, opt2.momentum, opt2.nesterov) == (0.1, 0.9, True)
-    for a, b in zip(opt.momentum_buffers, opt2.momentum_buffers):
-        np.testing.assert_array_equal(a, b)
+    group = opt2.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (0.1, 0.9, True)
+    for a, b in zip(opt.state, opt2.state):
+        np.testing.assert_array_equal(a["momentum_buffer"], b["momentum_buffer"])
 
 
 @pytest.mark.parametrize(
@@ -141,15 +142,15 @@ def test_a_bad_optimizer_value_leaves_model_and_optimizer_unchanged(tmp_path):
     minidl.save(model, tmp_path / "c.npz", optimizer=opt)
     with np.load(tmp_path / "c.npz") as archive:
         arrays = {k: archive[k] for k in archive.files}
-    arrays["optimizer/v.1"] = -np.inf * np.ones_like(arrays["optimizer/v.1"])
+    arrays["optimizer/state.1.exp_avg_sq"] = -np.inf * np.ones_like(arrays["optimizer/state.1.exp_avg_sq"])
     np.savez(tmp_path / "bad.npz", **arrays)
     target, target_opt = trained()
     before = snapshot(target, target_opt)
-    with raises(ValueError, "Adam.load_state_dict: 'v.1' holds 4 NaN or infinite values"):
+    with raises(ValueError, "Adam.load_state_dict: 'state.1.exp_avg_sq' holds 4 NaN or infinite values"):
         minidl.load(target, tmp_path / "bad.npz", optimizer=target_opt)
     assert_same_snapshot(before, snapshot(target, target_opt))
-    arrays["optimizer/v.1"] = np.zeros_like(arrays["optimizer/v.1"])
-    arrays["optimizer/eps"] = np.array(0.0)
+    arrays["optimizer/state.1.exp_avg_sq"] = np.zeros_like(arrays["optimizer/state.1.exp_avg_sq"])
+    arrays["optimizer/param_groups.0.eps"] = np.array(0.0)
     np.savez(tmp_path / "bad.npz", **arrays)
     with raises(ValueError, "Adam: eps must be a finite number in (0, inf), got 0.0"):
         minidl.load(target, tmp_path / "bad.npz", optimizer=target_opt)

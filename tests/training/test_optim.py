@@ -35,24 +35,31 @@ def gradient(t, i, p_data):
     return g
 
 
-def run_minidl(make_opt):
+def never(t, i):
+    return False
+
+
+def run_minidl(make_opt, frozen=never):
+    """STEPS steps of ``make_opt(params)``; parameter i is frozen at step t when ``frozen(t, i)``."""
     params = make_params()
     opt = make_opt(params)
     for t in range(STEPS):
         opt.zero_grad()
         for i, p in enumerate(params):
-            p.grad += gradient(t, i, p.data)
+            p.requires_grad = not frozen(t, i)
+            p.grad += gradient(t, i, p.data)  # the optimizer skips a frozen parameter, whatever its grad
         opt.step()
     return [p.data for p in params]
 
 
-def run_torch(torch, make_opt):
+def run_torch(torch, make_opt, frozen=never):
+    """The same steps in PyTorch, where a frozen parameter has no gradient (None)."""
     params = [torch.nn.Parameter(torch.tensor(p.data)) for p in make_params()]
     opt = make_opt(params)
     for t in range(STEPS):
         opt.zero_grad()
         for i, p in enumerate(params):
-            p.grad = torch.tensor(gradient(t, i, p.detach().numpy()))
+            p.grad = None if frozen(t, i) else torch.tensor(gradient(t, i, p.detach().numpy()))
         opt.step()
     return [p.detach().numpy() for p in params]
 
@@ -154,10 +161,10 @@ def test_momentum_buffer_starts_at_first_gradient():
     opt = optim.SGD([p], lr=1.0, momentum=0.9)
     p.grad[...] = [1.0, 2.0]
     opt.step()
-    np.testing.assert_allclose(opt.momentum_buffers[0], [1.0, 2.0])
+    np.testing.assert_allclose(opt.state[0]["momentum_buffer"], [1.0, 2.0])
     np.testing.assert_allclose(p.data, [-1.0, -2.0])
     opt.step()  # same gradient: buf = 0.9 * buf + g = 1.9 g
-    np.testing.assert_allclose(opt.momentum_buffers[0], [1.9, 3.8])
+    np.testing.assert_allclose(opt.state[0]["momentum_buffer"], [1.9, 3.8])
     np.testing.assert_allclose(p.data, [-2.9, -5.8])
 
 
@@ -190,8 +197,8 @@ def test_updates_in_place_and_keeps_float32(make_opt):
         assert p.data is array  # the same array object: layers and views see the update
         assert p.data.dtype == np.float32 and p.grad.dtype == np.float32
         assert not np.array_equal(array, old)
-    states = opt.momentum_buffers if isinstance(opt, optim.SGD) else opt.m + opt.v
-    assert all(s.dtype == np.float32 for s in states)
+    states = [s for per_param in opt.state for s in per_param.values() if isinstance(s, np.ndarray)]
+    assert states and all(s.dtype == np.float32 for s in states)
 
 
 def test_state_follows_a_dtype_change():
@@ -204,7 +211,7 @@ def test_state_follows_a_dtype_change():
     p.grad[...] = 1.0
     opt.step()
     assert p.data.dtype == np.float64
-    assert opt.m[0].dtype == np.float64 and opt.v[0].dtype == np.float64
+    assert opt.state[0]["exp_avg"].dtype == np.float64 and opt.state[0]["exp_avg_sq"].dtype == np.float64
 
 
 def test_changed_shape_raises():
@@ -295,7 +302,7 @@ def test_bad_hyper_parameters(make_opt, error, message):
     "params, error, message",
     [
         ([], ValueError, r"SGD: got an empty parameter list"),
-        ([np.zeros(3)], TypeError, r"SGD: parameter 0 is a ndarray, not a minidl Parameter"),
+        ([np.zeros(3)], TypeError, r"SGD: parameter 0 of group 0 is a ndarray, not a minidl Parameter"),
         (Parameter(np.zeros(3)), TypeError, r"SGD: expected an iterable of Parameters .* got one Parameter"),
         (3, TypeError, r"SGD: expected an iterable of Parameters .* got int"),
     ],
@@ -311,9 +318,16 @@ def test_duplicate_parameter_raises():
         optim.Adam([p, p])
 
 
-def test_base_step_is_abstract():
-    with pytest.raises(NotImplementedError, match="Optimizer does not implement step"):
-        optim.Optimizer(make_params()).step()
+def test_base_class_is_abstract():
+    with pytest.raises(NotImplementedError, match="Optimizer does not implement check_hyper"):
+        optim.Optimizer(make_params(), {})
+
+    class NoUpdate(optim.Optimizer):
+        def check_hyper(self, values):
+            return {"lr": values["lr"]}
+
+    with pytest.raises(NotImplementedError, match="NoUpdate does not implement prepare"):
+        NoUpdate(make_params(), {"lr": 0.1}).step()
 
 
 def test_cosine_annealing_matches_formula_and_torch_schedule():
@@ -346,5 +360,5 @@ def test_cosine_annealing_rejects_bad_arguments():
     opt = optim.SGD([Parameter(np.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be a positive int"):
         optim.CosineAnnealingLR(opt, T_max=0)
-    with pytest.raises(TypeError, match="expected an optimizer"):
+    with pytest.raises(TypeError, match="expected a minidl optimizer, got object"):
         optim.CosineAnnealingLR(object(), T_max=3)
