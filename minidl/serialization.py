@@ -1,13 +1,17 @@
-"""Checkpoints: a model's ``state_dict`` (and optionally an optimizer's state and the
-epoch) in one NumPy ``.npz`` file, written so that it cannot be torn, read so that a
-bad file changes nothing.
+"""Checkpoints: a model's ``state_dict`` (and optionally an optimizer's and a scheduler's
+state and the epoch) in one NumPy ``.npz`` file, written so that it cannot be torn, read
+so that a bad file changes nothing.
 
 The file is a zip of ``.npy`` arrays, no pickle. Its keys:
 
     "0.weight", "3.running_mean", ...      the model's state dict, as ``state_dict()`` has it
-    "optimizer/lr", "optimizer/m.0", ...   the optimizer's ``state_dict()``, when saved
-    "meta/optimizer"                       the optimizer's class name ("Adam"), when saved
+    "optimizer/param_groups.0.lr", ...     the optimizer's ``state_dict()``, when saved
+    "scheduler/t", ...                     the scheduler's ``state_dict()``, when saved
+    "meta/optimizer", "meta/scheduler"     their class names ("Adam"), when saved
     "meta/epoch"                           the epoch, when saved
+    "fit/..."                              what ``fit(checkpoint=...)`` adds to resume
+                                           exactly: the random generators' states and
+                                           the history (see ``minidl/train.py``)
 
 (a layer attribute cannot hold a "/", so the model's keys never collide with the others).
 
@@ -30,27 +34,38 @@ import numpy as np
 
 from .nn.checks import integer
 
-OPTIMIZER, META = "optimizer/", "meta/"
+OPTIMIZER, SCHEDULER, META, FIT = "optimizer/", "scheduler/", "meta/", "fit/"
 UNREADABLE = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, ValueError, NotImplementedError)
 
 
-def save(model, path, *, optimizer=None, epoch=None):
-    """Write ``model.state_dict()`` (and ``optimizer.state_dict()`` and ``epoch`` when given)
-    to ``path``, atomically. Returns ``path``."""
+def save(model, path, *, optimizer=None, scheduler=None, epoch=None):
+    """Write ``model.state_dict()`` (and ``optimizer.state_dict()``,
+    ``scheduler.state_dict()`` and ``epoch`` when given) to ``path``, atomically. Returns
+    ``path``."""
     path = os.fspath(path)
-    arrays = dict(model.state_dict())
-    if optimizer is not None:
-        if not hasattr(optimizer, "state_dict") or not hasattr(optimizer, "params"):
-            raise TypeError(f"minidl.save: optimizer must be a minidl optimizer, got {type(optimizer).__name__}")
-        arrays.update({OPTIMIZER + key: value for key, value in optimizer.state_dict().items()})
-        arrays[META + "optimizer"] = np.array(type(optimizer).__name__)
-    if epoch is not None:
-        arrays[META + "epoch"] = np.array(integer("minidl.save", "epoch", epoch, 0), dtype=np.int64)
-    _write_atomically(path, arrays)
+    write_atomically(path, checkpoint_arrays(model, optimizer, scheduler, epoch))
     return path
 
 
-def _write_atomically(path, arrays):
+def checkpoint_arrays(model, optimizer=None, scheduler=None, epoch=None):
+    """The arrays ``save`` writes, ``{key: array}`` (keys in the module docstring)."""
+    arrays = dict(model.state_dict())
+    for prefix, part, kind, attr in (
+        (OPTIMIZER, optimizer, "optimizer", "params"),
+        (SCHEDULER, scheduler, "scheduler", "base_lrs"),
+    ):
+        if part is None:
+            continue
+        if not hasattr(part, "state_dict") or not hasattr(part, attr):
+            raise TypeError(f"minidl.save: {kind} must be a minidl {kind}, got {type(part).__name__}")
+        arrays.update({prefix + key: value for key, value in part.state_dict().items()})
+        arrays[META + kind] = np.array(type(part).__name__)
+    if epoch is not None:
+        arrays[META + "epoch"] = np.array(integer("minidl.save", "epoch", epoch, 0), dtype=np.int64)
+    return arrays
+
+
+def write_atomically(path, arrays):
     """np.savez into ``<path>.<random>.tmp`` beside ``path``, fsync, then rename it to ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -77,7 +92,8 @@ def _write_atomically(path, arrays):
 def read_checkpoint(path):
     """The parts of a checkpoint, read and checked for readability (not yet against a
     model): ``{"model": {key: array}, "optimizer": {key: array} or None, "optimizer_type":
-    str or None, "epoch": int or None}``.
+    str or None, "scheduler": ..., "scheduler_type": ..., "epoch": int or None, "fit":
+    {key: array} or None}``.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that is
     not a readable ``.npz`` of plain arrays (a torn or foreign file, an array that needs
@@ -105,13 +121,16 @@ def read_checkpoint(path):
             f"minidl.load: {path!r} is not a readable minidl checkpoint: {where} cannot be read as a "
             f"plain array ({type(err).__name__}: {err}); a damaged file, or one that needs pickle"
         ) from err
-    parts = {"model": {}, "optimizer": None, "optimizer_type": None, "epoch": None}
+    parts = {"model": {}, "epoch": None}
+    parts.update(dict.fromkeys(("optimizer", "optimizer_type", "scheduler", "scheduler_type", "fit")))
     for key, value in arrays.items():
-        if key.startswith(OPTIMIZER):
-            parts["optimizer"] = parts["optimizer"] or {}
-            parts["optimizer"][key[len(OPTIMIZER) :]] = value
-        elif key == META + "optimizer":
-            parts["optimizer_type"] = str(value)
+        prefix = next((p for p in (OPTIMIZER, SCHEDULER, FIT) if key.startswith(p)), None)
+        if prefix is not None:
+            part = prefix[:-1]
+            parts[part] = parts[part] or {}
+            parts[part][key[len(prefix) :]] = value
+        elif key in (META + "optimizer", META + "scheduler"):
+            parts[key[len(META) :] + "_type"] = str(value)
         elif key == META + "epoch":
             if value.shape != () or not np.issubdtype(value.dtype, np.integer):
                 raise ValueError(f"minidl.load: {path!r}: 'meta/epoch' must be one integer, got {value!r}")
@@ -121,29 +140,40 @@ def read_checkpoint(path):
     return parts
 
 
-def load(model, path, *, optimizer=None):
-    """Load a file written by ``save`` into ``model`` (and ``optimizer``); returns the model.
+def load(model, path, *, optimizer=None, scheduler=None):
+    """Load a file written by ``save`` into ``model`` (and ``optimizer``, ``scheduler``);
+    returns the model.
 
     Everything is checked before anything is written (keys, shapes, real and finite
-    values, the optimizer's type and hyper-parameters), so a failed load leaves the model
-    and the optimizer exactly as they were. Raises ``FileNotFoundError`` for a missing
-    file, ``ValueError`` for an unreadable file, ``KeyError`` for keys that do not match,
-    ``ValueError``/``TypeError`` for shapes and values, each naming the key. The epoch of a
-    checkpoint is ``read_checkpoint(path)["epoch"]``.
+    values, the optimizer's and scheduler's types and hyper-parameters), so a failed load
+    leaves the model, the optimizer and the scheduler exactly as they were. Raises
+    ``FileNotFoundError`` for a missing file, ``ValueError`` for an unreadable file,
+    ``KeyError`` for keys that do not match, ``ValueError``/``TypeError`` for shapes and
+    values, each naming the key. The epoch of a checkpoint is
+    ``read_checkpoint(path)["epoch"]``.
     """
-    parts = read_checkpoint(path)
-    apply_model = model.checked_state(parts["model"])
-    apply_optimizer = None
-    if optimizer is not None:
-        if parts["optimizer"] is None:
-            raise KeyError(f"minidl.load: {os.fspath(path)!r} holds no optimizer state (saved without optimizer=)")
-        if parts["optimizer_type"] != type(optimizer).__name__:
-            raise TypeError(
-                f"minidl.load: {os.fspath(path)!r} holds the state of a {parts['optimizer_type']}, "
-                f"not of a {type(optimizer).__name__}"
-            )
-        apply_optimizer = optimizer.checked_state(parts["optimizer"])
-    apply_model()
-    if apply_optimizer is not None:
-        apply_optimizer()
+    checked_load(os.fspath(path), read_checkpoint(path), model, optimizer, scheduler)()
     return model
+
+
+def checked_load(path, parts, model, optimizer=None, scheduler=None):
+    """Check the ``parts`` of a checkpoint (from ``read_checkpoint``) against the model,
+    the optimizer and the scheduler without changing any; return a function that loads
+    them all."""
+    appliers = [model.checked_state(parts["model"])]
+    for kind, part in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if part is None:
+            continue
+        if parts[kind] is None:
+            raise KeyError(f"minidl.load: {path!r} holds no {kind} state (saved without {kind}=)")
+        if parts[kind + "_type"] != type(part).__name__:
+            raise TypeError(
+                f"minidl.load: {path!r} holds the state of a {parts[kind + '_type']}, not of a {type(part).__name__}"
+            )
+        appliers.append(part.checked_state(parts[kind]))
+
+    def apply():
+        for apply_part in appliers:
+            apply_part()
+
+    return apply

@@ -17,18 +17,27 @@ Devices. Each batch is moved to the model's device (``model.to("cuda")`` is all 
 to train on the GPU); what comes back (losses, accuracies, ``predict``'s outputs) is on
 the host.
 
+Checkpoints and resuming. ``fit(..., checkpoint="run.npz")`` saves, after every epoch, the
+model, the optimizer, the scheduler, the epoch, the history and the state of every random
+generator in play (minidl's global one, which draws dropout masks, and the loader's own
+when ``seed`` is given, which draws the order and the augmentations). ``fit(...,
+resume_from="run.npz")`` loads all of it and goes on with the next epoch, so 2 epochs,
+then 2 more resumed from the checkpoint, end with the same bits as 4 epochs in one go.
+
 Accuracy is reported when the targets are integer class labels: the predicted class is
 the argmax of the outputs over axis 1 (the class axis of (N, K) logits, or of (N, K, H, W)
 per-pixel logits). For regression targets (float ``y``, e.g. with ``MSELoss``) it is None.
 """
 
 import contextlib
+import json
+import os
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from . import anomaly
+from . import anomaly, rng, serialization
 from .data.loader import DataLoader
 from .device import to_device, to_host
 
@@ -140,6 +149,9 @@ def fit(
     verbose=True,
     scheduler=None,
     detect_anomaly=False,
+    transform=None,
+    checkpoint=None,
+    resume_from=None,
 ):
     """Train ``model`` for ``epochs`` passes over ``train_data``; return a ``History``.
 
@@ -153,7 +165,15 @@ def fit(
     the mode it had before. A ``scheduler`` (e.g. ``optim.CosineAnnealingLR``) gets one
     ``step()`` at the end of every epoch. With ``detect_anomaly``, training runs inside
     ``minidl.detect_anomaly()``: the first NaN or inf in a layer's output or gradient stops
-    it with an error naming the layer (slower: every array is checked).
+    it with an error naming the layer (slower: every array is checked). ``transform``
+    (e.g. ``minidl.data.transforms.Compose([...])``) augments every training batch, never
+    the validation data.
+
+    ``checkpoint`` (a path) saves everything needed to resume after every epoch;
+    ``resume_from`` (a path written that way) loads it into ``model``, ``optimizer`` and
+    ``scheduler`` and trains from the epoch after the saved one up to ``epochs`` (the same
+    arguments as the first run give the same bits as one uninterrupted run); the returned
+    history holds the earlier epochs too.
     """
     x, y = _check_data("fit", "train_data", train_data)
     if val_data is not None:
@@ -174,18 +194,100 @@ def fit(
         raise TypeError(
             f"fit: scheduler must have a step() method (e.g. optim.CosineAnnealingLR), got {type(scheduler).__name__}"
         )
-    loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    if checkpoint is not None or resume_from is not None:
+        for kind, part in (("optimizer", optimizer), ("scheduler", scheduler)):
+            if part is not None and not callable(getattr(part, "state_dict", None)):
+                raise TypeError(
+                    f"fit: checkpoint/resume_from need a {kind} with state_dict(), got {type(part).__name__}"
+                )
+    loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, transform=transform)
     history = History()
+    done = 0 if resume_from is None else _resume(resume_from, model, optimizer, scheduler, loader, history, epochs)
     with anomaly.detect_anomaly() if detect_anomaly else contextlib.nullcontext():
-        _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, scheduler, history)
+        _fit_epochs(
+            model,
+            loss_fn,
+            optimizer,
+            loader,
+            val_data,
+            range(done + 1, epochs + 1),
+            verbose,
+            scheduler,
+            history,
+            checkpoint,
+        )
     return history
 
 
-def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, scheduler, history):
-    """The epochs of ``fit``, appending to ``history``."""
-    was_training = model.training
+def _save_checkpoint(path, model, optimizer, scheduler, epoch, loader, history):
+    """``minidl.save``'s arrays plus what resuming exactly needs: the generators' states
+    (as JSON strings) and the history (None as NaN)."""
+    arrays = serialization.checkpoint_arrays(model, optimizer, scheduler, epoch)
+    arrays[serialization.FIT + "rng"] = np.array(json.dumps(rng.get_state()))
+    if loader.seed is not None:
+        arrays[serialization.FIT + "loader_rng"] = np.array(json.dumps(loader.generator().bit_generator.state))
+    for field in History.FIELDS:
+        values = [np.nan if v is None else v for v in getattr(history, field)]
+        arrays[f"{serialization.FIT}history.{field}"] = np.array(values, dtype=np.float64)
+    serialization.write_atomically(os.fspath(path), arrays)
+
+
+def _generator_state(path, parts, key):
+    """The generator state stored under ``fit/<key>``, checked by setting it on a scratch
+    generator (so a bad one raises before anything is loaded)."""
     try:
-        for epoch in range(1, epochs + 1):
+        state = json.loads(str(parts[key]))
+        np.random.default_rng().bit_generator.state = state
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"fit: {path!r}: 'fit/{key}' is not a random generator's state ({err})") from None
+    return state
+
+
+def _resume(path, model, optimizer, scheduler, loader, history, epochs):
+    """Load a checkpoint of ``fit(checkpoint=...)``: everything is checked first, then the
+    model, optimizer, scheduler, generators and ``history`` are set. Returns the number of
+    epochs done."""
+    path = os.fspath(path)
+    parts = serialization.read_checkpoint(path)
+    if parts["fit"] is None or parts["epoch"] is None:
+        raise ValueError(
+            f"fit: {path!r} was not written by fit(checkpoint=...): it lacks the random generators' states that "
+            f"resuming exactly needs (minidl.load(model, path) loads its weights)"
+        )
+    if parts["scheduler"] is not None and scheduler is None:
+        raise ValueError(f"fit: {path!r} holds the state of a {parts['scheduler_type']}; pass it as scheduler=")
+    done, fit_parts = parts["epoch"], parts["fit"]
+    if done >= epochs:
+        raise ValueError(f"fit: {path!r} has {done} epochs done and epochs={epochs}; ask for more epochs to resume")
+    if (loader.seed is not None) != ("loader_rng" in fit_parts):
+        raise ValueError(
+            f"fit: {path!r} was written by a fit {'with' if 'loader_rng' in fit_parts else 'without'} a seed, "
+            f"this one has seed={loader.seed}; resume with the arguments of the first run"
+        )
+    apply = serialization.checked_load(path, parts, model, optimizer, scheduler)
+    global_state = _generator_state(path, fit_parts, "rng")
+    loader_state = _generator_state(path, fit_parts, "loader_rng") if loader.seed is not None else None
+    past = {}
+    for field in History.FIELDS:
+        values = np.asarray(fit_parts.get(f"history.{field}"))
+        if values.shape != (done,) or not np.issubdtype(values.dtype, np.floating):
+            raise ValueError(f"fit: {path!r}: 'fit/history.{field}' must hold {done} numbers, got {values!r}")
+        past[field] = [None if np.isnan(v) else float(v) for v in values]
+    apply()
+    rng.set_state(global_state)
+    if loader_state is not None:
+        loader.generator().bit_generator.state = loader_state
+    for epoch in range(done):
+        history.append(**{field: past[field][epoch] for field in History.FIELDS})
+    return done
+
+
+def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epoch_numbers, verbose, scheduler, history, checkpoint):
+    """The epochs of ``fit``, appending to ``history`` (and saving to ``checkpoint``)."""
+    was_training = model.training
+    epochs = epoch_numbers.stop - 1
+    try:
+        for epoch in epoch_numbers:
             start = time.perf_counter()
             model.train()
             loss_sum, n_seen, n_correct, n_predicted = 0.0, 0, 0, 0
@@ -228,6 +330,8 @@ def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epochs, verbose, sc
                 print(_summary_line(history, epoch, epochs))
             if scheduler is not None:
                 scheduler.step()
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, epoch, loader, history)
     finally:
         model.train(was_training)
 

@@ -6,8 +6,11 @@ x, y = load_mnist("digits", "train")              # (60000, 1, 28, 28), see data
 train, val, test = train_val_test_split(x, y, val=0.15, test=0.15, seed=0)
 for xb, yb in DataLoader(*train, batch_size=32, shuffle=True):
     ...
+augment = transforms.Compose([transforms.RandomCrop(28, padding=2), transforms.RandomHorizontalFlip()])
+DataLoader(*train, batch_size=32, shuffle=True, transform=augment)   # see data/transforms.py
 """
 
+from . import transforms
 from .digits import load_digits
 from .loader import DataLoader
 from .mnist import load_mnist
@@ -21,4 +24,5 @@ __all__ = [
     "DataLoader",
     "make_shapes_detection",
     "make_shapes_segmentation",
+    "transforms",
 ]

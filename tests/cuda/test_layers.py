@@ -89,6 +89,31 @@ def test_two_adam_steps_of_a_lenet_end_with_the_cpus_parameters():
     assert_same(cpu.state_dict(), gpu.state_dict(), F64)
 
 
+def test_frozen_layers_and_parameter_groups_on_the_device():
+    """A frozen first layer stays bit-identical on the GPU, and AdamW with two parameter
+    groups takes the CPU's steps; the state dict comes back to the host."""
+    minidl.seed(3)
+    cpu = tiny_lenet().to(F64)
+    gpu = tiny_lenet().to(F64)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    x, labels = randn(2, 1, 12, 12, dtype=F64), np.array([1, 2])
+    for model in (cpu, gpu):
+        model[0].requires_grad_(False)
+        groups = [{"params": model[3].parameters(), "lr": 1e-3}, {"params": model[11].parameters()}]
+        loss_fn, opt = nn.SoftmaxCrossEntropy(), optim.AdamW(groups, lr=1e-2)
+        for _ in range(2):
+            opt.zero_grad()
+            loss_fn(model(dev(x) if model is gpu else x), labels)
+            model.backward(loss_fn.backward())
+            opt.step()
+        model.opt_state = opt.state_dict()
+    assert_same(cpu.state_dict(), gpu.state_dict(), F64)
+    assert_same(cpu.opt_state, gpu.opt_state, F64)
+    np.testing.assert_array_equal(gpu.state_dict()["0.weight"], cpu.state_dict()["0.weight"])
+    assert not host(gpu[0].weight.grad).any()
+
+
 def test_fit_evaluate_predict_move_batches_and_return_host_results():
     minidl.seed(2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")

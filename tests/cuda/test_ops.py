@@ -274,10 +274,23 @@ def test_sgd_and_adam_steps(dtype, momentum, nesterov, weight_decay):
     adam, adam_g = cpu_and_cuda("adam")
     m, v = np.zeros(7, dtype), np.zeros(7, dtype)
     m_g, v_g = dev(m), dev(v)
-    for t in (1, 2):
-        adam.step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
-        adam_g.step(p_g, dev(g), m_g, v_g, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t)
+    for t, decoupled in ((1, False), (2, False), (3, True), (4, True)):  # Adam, then AdamW's update
+        adam.step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t, decoupled)
+        adam_g.step(p_g, dev(g), m_g, v_g, 1e-2, 0.9, 0.999, 1e-8, weight_decay, t, decoupled)
         assert_same((p, m, v), (p_g, m_g, v_g), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_warp_affine(dtype):
+    from minidl.data.transforms import RandomAffine
+
+    cpu, gpu = cpu_and_cuda("warp_affine")
+    N, C, H, W = 2, 2, 3, 4
+    theta = RandomAffine(30, translate=(0.3, 0.3), scale=(0.7, 1.3)).theta(N, H, W, np.random.default_rng(0))
+    theta = theta.astype(dtype)
+    x, dy = randn(N, C, H, W, dtype=dtype), randn(N, C, H, W, seed=1, dtype=dtype)
+    assert_same(cpu.forward(x, theta), gpu.forward(dev(x), dev(theta)), dtype)
+    assert_same(cpu.backward(dy, theta), gpu.backward(dev(dy), dev(theta)), dtype)
 
 
 def test_dropout_mask_keeps_about_1_minus_p_and_follows_the_generator():
