@@ -136,6 +136,7 @@ API = [
     ("Data (minidl.data)", "data"),
     ("Metrics and detection", "metrics"),
     ("Saving, anomalies, reference loops", "misc"),
+    ("PyTorch and ONNX (minidl.interop)", "interop"),
 ]
 
 

@@ -12,7 +12,7 @@ from ._threads import single_threaded_blas
 
 single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS (see _threads.py)
 
-from . import cuda, data, dispatch, gradcheck, metrics, nn, optim  # noqa: E402 (after the threading policy)
+from . import cuda, data, dispatch, gradcheck, interop, metrics, nn, optim  # noqa: E402 (after the threading policy)
 from .anomaly import AnomalyError, detect_anomaly  # noqa: E402
 from .device import device_of, to_device  # noqa: E402
 from .reference import reference_loops  # noqa: E402
@@ -33,6 +33,7 @@ __all__ = [
     "evaluate",
     "fit",
     "gradcheck",
+    "interop",
     "load",
     "metrics",
     "nn",

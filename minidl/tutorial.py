@@ -80,6 +80,34 @@ def save(fig, name):
         plt.close(fig)
 
 
+FASHION_CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
+
+
+def fashion_mnist(n_train=None, n_test=None):
+    """The real images the later tutorials train on: ``(train, test, dataset, classes)``.
+
+    ``train`` and ``test`` are ``(x, y)`` pairs, x float32 (N, 1, 28, 28) in [0, 1]: the
+    first ``n_train`` / ``n_test`` images of Fashion-MNIST (all when None) when its files are
+    installed (see ``minidl.data.load_mnist``), otherwise the embedded 8x8 digits scaled up
+    to 28x28 (a fixed 80/20 split), and it says which.
+    """
+    import numpy as np
+
+    from .data import load_digits, load_mnist, train_val_test_split
+
+    try:
+        train = load_mnist("fashion", "train", download=False, n=n_train)
+        test = load_mnist("fashion", "test", download=False, n=n_test)
+        return train, test, "Fashion-MNIST", list(FASHION_CLASSES)
+    except FileNotFoundError as missing:
+        print(f"Fashion-MNIST not found ({str(missing).splitlines()[0]}); using the embedded digits instead")
+    x, y = load_digits()
+    x = np.pad(x.repeat(3, axis=2).repeat(3, axis=3), ((0, 0), (0, 0), (2, 2), (2, 2)))  # 8x8 -> 24x24 -> 28x28
+    train, _, test = train_val_test_split(x, y, val=0.0, test=0.2, seed=0)
+    train, test = (train[0][:n_train], train[1][:n_train]), (test[0][:n_test], test[1][:n_test])
+    return train, test, "digits (8x8 scaled to 28x28)", [str(k) for k in range(10)]
+
+
 def headline(name, value):
     """Print the tutorial's headline number as ``headline: name = value`` (the tests read it).
 

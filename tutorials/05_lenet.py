@@ -25,10 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minidl import nn, optim
-from minidl.data import load_digits, load_mnist, train_val_test_split
 from minidl.metrics import confusion_matrix
 from minidl.train import evaluate, fit, predict_classes
-from minidl.tutorial import headline, save, setup
+from minidl.tutorial import fashion_mnist, headline, save, setup
 
 args = setup("LeNet-5", epochs=10)
 
@@ -36,22 +35,11 @@ args = setup("LeNet-5", epochs=10)
 # ## The data
 
 # %%
-try:
-    x_train, y_train = load_mnist("fashion", "train", download=False, n=3000 if args.quick else None)
-    x_test, y_test = load_mnist("fashion", "test", download=False, n=1000 if args.quick else None)
-    dataset = "Fashion-MNIST"
-    classes = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
-    n_val = len(x_train) // 12  # 5000 of the 60000
-    order = np.random.default_rng(0).permutation(len(x_train))
-    val = (x_train[order[:n_val]], y_train[order[:n_val]])
-    train = (x_train[order[n_val:]], y_train[order[n_val:]])
-    test = (x_test, y_test)
-except FileNotFoundError as missing:
-    print(f"Fashion-MNIST not found ({str(missing).splitlines()[0]}); using the embedded digits instead")
-    x, y = load_digits()
-    x = np.pad(x.repeat(3, axis=2).repeat(3, axis=3), ((0, 0), (0, 0), (2, 2), (2, 2)))  # 8x8 -> 24x24 -> 28x28
-    train, val, test = train_val_test_split(x, y, seed=0)
-    dataset, classes = "digits (8x8 scaled to 28x28)", [str(k) for k in range(10)]
+(x_train, y_train), test, dataset, classes = fashion_mnist(3000 if args.quick else None, 1000 if args.quick else None)
+n_val = len(x_train) // 12  # 5000 of Fashion-MNIST's 60000
+order = np.random.default_rng(0).permutation(len(x_train))
+val = (x_train[order[:n_val]], y_train[order[:n_val]])
+train = (x_train[order[n_val:]], y_train[order[n_val:]])
 # Standardise with the training statistics (one mean and one spread for all pixels).
 mean, std = train[0].mean(), train[0].std()
 train, val, test = [((xs - mean) / std, ys) for xs, ys in (train, val, test)]
