@@ -104,25 +104,13 @@ def _torch_layer(torch, layer, where):
         return skip(_torch_layer(torch, layer.inner, f"{where}.inner"))
     if isinstance(layer, nn.Linear):
         return T.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-    if isinstance(layer, nn.ConvTranspose2d):
-        return T.ConvTranspose2d(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel_size,
-            layer.stride,
-            layer.padding,
-            layer.output_padding,
-            bias=layer.bias is not None,
-        )
-    if isinstance(layer, nn.Conv2d):
-        return T.Conv2d(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel_size,
-            layer.stride,
-            layer.padding,
-            bias=layer.bias is not None,
-        )
+    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(layer, nn.ConvTranspose2d):
+            kind, extra = T.ConvTranspose2d, {"output_padding": layer.output_padding}
+        else:
+            kind, extra = T.Conv2d, {}
+        geometry = (layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+        return kind(*geometry, bias=layer.bias is not None, **extra)
     if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
         kind = T.BatchNorm1d if isinstance(layer, nn.BatchNorm1d) else T.BatchNorm2d
         return kind(layer.num_features, eps=layer.eps, momentum=layer.momentum)

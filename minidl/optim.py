@@ -494,10 +494,14 @@ class LRScheduler:
     optimizer's state dict holds the current learning rates.
     """
 
-    def __init__(self, optimizer):
+    hyper_names = ()  # the schedule's own numbers, attributes of the same names
+
+    def __init__(self, optimizer, **hyper):
         name = type(self).__name__
         if not isinstance(getattr(optimizer, "param_groups", None), list):
             raise TypeError(f"{name}: expected a minidl optimizer, got {type(optimizer).__name__}")
+        for key, value in self.check_hyper(hyper).items():
+            setattr(self, key, value)
         self.optimizer = optimizer
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.t = 0
@@ -508,7 +512,7 @@ class LRScheduler:
 
     def hyper(self):
         """The schedule's own numbers, ``{name: value}``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement hyper")
+        return {key: getattr(self, key) for key in self.hyper_names}
 
     def check_hyper(self, values):
         """``values`` checked as the constructor checks them."""
@@ -574,13 +578,10 @@ class CosineAnnealingLR(LRScheduler):
     after, as in PyTorch). Large steps first, small steps to settle at the end.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
-        super().__init__(optimizer)
-        values = self.check_hyper({"T_max": T_max, "eta_min": eta_min})
-        self.T_max, self.eta_min = values["T_max"], values["eta_min"]
+    hyper_names = ("T_max", "eta_min")
 
-    def hyper(self):
-        return {"T_max": self.T_max, "eta_min": self.eta_min}
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def check_hyper(self, values):
         T_max = values["T_max"]
@@ -602,13 +603,10 @@ class StepLR(LRScheduler):
     (``StepLR(opt, step_size=10, gamma=0.1)``: lr_0 for epochs 0-9, lr_0/10 for 10-19, ...).
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
-        super().__init__(optimizer)
-        values = self.check_hyper({"step_size": step_size, "gamma": gamma})
-        self.step_size, self.gamma = values["step_size"], values["gamma"]
+    hyper_names = ("step_size", "gamma")
 
-    def hyper(self):
-        return {"step_size": self.step_size, "gamma": self.gamma}
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def check_hyper(self, values):
         return {

@@ -46,7 +46,9 @@ args = setup("Transfer learning and fine-tuning", pretrain_epochs=5)
 # with the preprocessing it was trained with.
 
 # %%
-(x_all, y_all), (x_test, y_test), dataset, classes = fashion_mnist(2000 if args.quick else None, 500 if args.quick else None)
+(x_all, y_all), (x_test, y_test), dataset, classes = fashion_mnist(
+    2000 if args.quick else None, 500 if args.quick else None
+)
 mean, std = x_all[y_all < 5].mean(), x_all[y_all < 5].std()
 
 
@@ -58,7 +60,9 @@ def task(x, y, first):
 task_a, test_a = task(x_all, y_all, 0), task(x_test, y_test, 0)
 task_b, test_b = task(x_all, y_all, 5), task(x_test, y_test, 5)
 names_b = classes[5:]
-print(f"{dataset}: task A {len(task_a[0])} training images, task B {len(task_b[0])} training and {len(test_b[0])} test images")
+print(
+    f"{dataset}: task A {len(task_a[0])} training images, task B {len(task_b[0])} training and {len(test_b[0])} test images"
+)
 
 
 # %% [markdown]
@@ -105,7 +109,9 @@ history = fit(
 )  # fmt: skip
 acc_a = evaluate(pretrained, nn.SoftmaxCrossEntropy(), test_a)["accuracy"]
 checkpoint = minidl.save(pretrained, args.out / "13_pretrained.npz")
-print(f"pre-trained on task A for {epochs} epochs ({sum(history.epoch_time):.0f} s): test accuracy {acc_a:.4f}; saved {checkpoint}")
+print(
+    f"pre-trained on task A for {epochs} epochs ({sum(history.epoch_time):.0f} s): test accuracy {acc_a:.4f}; saved {checkpoint}"
+)
 
 # %% [markdown]
 # ## Three ways to learn task B
@@ -150,7 +156,9 @@ for size in sizes:
                 same = all(np.array_equal(v, saved["0." + k]) for k, v in model[0].state_dict().items())
                 print(f"  linear probe: backbone bit-identical to the pre-trained file after training: {same}")
             label = "all" if size is None else size
-            print(f"{label:>4} per class, seed {seed}: {method:12s} {accuracy:.4f}  ({epochs} epochs of {len(pick)} images)")
+            print(
+                f"{label:>4} per class, seed {seed}: {method:12s} {accuracy:.4f}  ({epochs} epochs of {len(pick)} images)"
+            )
 
 # %% [markdown]
 # ## Accuracy against the number of examples
@@ -167,7 +175,10 @@ for method, by_size in results.items():
     means = [np.mean(v) for v in by_size.values()]
     spreads = [np.std(v) for v in by_size.values()]
     ax.errorbar(xs, means, yerr=spreads, marker="o", capsize=3, label=method)
-    print(f"{method:12s} " + "  ".join(f"{size or 'all'}: {m:.4f} +- {s:.4f}" for size, m, s in zip(by_size, means, spreads)))
+    print(
+        f"{method:12s} "
+        + "  ".join(f"{size or 'all'}: {m:.4f} +- {s:.4f}" for size, m, s in zip(by_size, means, spreads))
+    )
 ax.set_xscale("log")
 ax.set(xlabel="training images per class (task B)", ylabel="test accuracy (task B)", title="transfer from task A")
 ax.grid(alpha=0.3)
@@ -187,7 +198,9 @@ minidl.seed(args.seed)
 random_backbone = network()[0]
 shown = slice(0, 1500)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-for ax, (title, backbone) in zip(axes, (("random backbone", random_backbone), ("pre-trained backbone (task A)", pretrained[0]))):
+for ax, (title, backbone) in zip(
+    axes, (("random backbone", random_backbone), ("pre-trained backbone (task A)", pretrained[0]))
+):
     features = predict(backbone, test_b[0][shown])
     centred = features - features.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)

@@ -1,7 +1,7 @@
 """Affine warp with bilinear interpolation on the GPU (the math: ``minidl/ops/warp_affine.py``).
 
 forward:   thread q computes one output pixel y[n, c, i, j] (a gather: it reads its four
-           corners, found by the CPU file's ``source_point`` and ``corner``)
+           corners, with the CPU file's ``source_point`` and ``blend``)
 backward:  thread q owns one image plane dx[n, c] and spreads every dy[n, c, i, j] of that
            plane into it. Per output pixel it would be a scatter, where two threads can add
            into the same dx pixel at once (it would need atomics, whose order, and so whose
@@ -16,7 +16,8 @@ from ..ops import warp_affine
 from ._launch import from_cpu, launch
 
 source_point = from_cpu(warp_affine.source_point)
-corner = from_cpu(warp_affine.corner)
+blend = from_cpu(warp_affine.blend)
+spread = from_cpu(warp_affine.spread)
 
 
 @cuda.jit
@@ -26,13 +27,7 @@ def warp_affine_forward_kernel(x, theta, y):
     for q in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         n, c, i, j = q // (C * H * W), q // (H * W) % C, q // W % H, q % W
         u, v = source_point(theta, n, i, j)
-        s = 0.0
-        for a in range(2):
-            for b in range(2):
-                row, col, weight = corner(u, v, a, b, H, W)
-                if weight != 0.0:
-                    s += weight * x[n, c, row, col]
-        y[n, c, i, j] = s
+        y[n, c, i, j] = blend(x, n, c, u, v)
 
 
 @cuda.jit
@@ -44,11 +39,7 @@ def warp_affine_backward_kernel(dy, theta, dx):
         for i in range(H):
             for j in range(W):
                 u, v = source_point(theta, n, i, j)
-                for a in range(2):
-                    for b in range(2):
-                        row, col, weight = corner(u, v, a, b, H, W)
-                        if weight != 0.0:
-                            dx[n, c, row, col] += weight * dy[n, c, i, j]
+                spread(dx, n, c, u, v, dy[n, c, i, j])
 
 
 def forward(x, theta):

@@ -67,6 +67,30 @@ def corner(u, v, a, b, H, W):
     return row, col, (fv if a == 1 else 1.0 - fv) * (fu if b == 1 else 1.0 - fu)
 
 
+@njit(cache=True, inline="always")
+def blend(x, n, c, u, v):
+    """The bilinear value of x[n, c] at (u, v): its four corners, weighted (0 outside)."""
+    H, W = x.shape[2], x.shape[3]
+    s = 0.0
+    for a in range(2):
+        for b in range(2):
+            row, col, weight = corner(u, v, a, b, H, W)
+            if weight != 0.0:
+                s += weight * x[n, c, row, col]
+    return s
+
+
+@njit(cache=True, inline="always")
+def spread(dx, n, c, u, v, g):
+    """The transpose of ``blend``: dx[n, c, corner] += weight * g for the four corners."""
+    H, W = dx.shape[2], dx.shape[3]
+    for a in range(2):
+        for b in range(2):
+            row, col, weight = corner(u, v, a, b, H, W)
+            if weight != 0.0:
+                dx[n, c, row, col] += weight * g
+
+
 @njit(cache=True)
 def warp_affine_forward_kernel(x, theta, y):
     """y[n, c, i, j] = the bilinear value of x[n, c] at theta_n (j, i, 1); y overwritten."""
@@ -76,30 +100,20 @@ def warp_affine_forward_kernel(x, theta, y):
             for j in range(W):
                 u, v = source_point(theta, n, i, j)
                 for c in range(C):
-                    s = 0.0
-                    for a in range(2):
-                        for b in range(2):
-                            row, col, weight = corner(u, v, a, b, H, W)
-                            if weight != 0.0:
-                                s += weight * x[n, c, row, col]
-                    y[n, c, i, j] = s
+                    y[n, c, i, j] = blend(x, n, c, u, v)
 
 
 @njit(cache=True)
 def warp_affine_backward_kernel(dy, theta, dx):
-    """dx[n, c, row, col] += weight * dy[n, c, i, j] over the four corners of every output
-    pixel; dx (zeros on entry) accumulates."""
+    """Every dy[n, c, i, j] spread to the four corners it was blended from; dx (zeros on
+    entry) accumulates."""
     N, C, H, W = dy.shape
     for n in range(N):
         for i in range(H):
             for j in range(W):
                 u, v = source_point(theta, n, i, j)
                 for c in range(C):
-                    for a in range(2):
-                        for b in range(2):
-                            row, col, weight = corner(u, v, a, b, H, W)
-                            if weight != 0.0:
-                                dx[n, c, row, col] += weight * dy[n, c, i, j]
+                    spread(dx, n, c, u, v, dy[n, c, i, j])
 
 
 def forward(x, theta):
