@@ -167,7 +167,7 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for label, style in (("without", "--"), ("with", "-")):
     h = curves[label]
     ep = np.arange(1, len(h) + 1)
-    axes[0].plot(ep, h.train_acc, style, color="C0", label=f"train (augmented batches), {label}")
+    axes[0].plot(ep, h.train_acc, style, color="C0", label=f"train (its batches as trained on), {label}")
     axes[0].plot(ep, h.val_acc, style, color="C1", label=f"validation, {label}")
 axes[0].set(xlabel="epoch", ylabel="accuracy", title=f"seed {seeds[0]}: learning curves")
 axes[0].legend(fontsize=8)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import minidl
 from minidl import detection, nn, optim
-from minidl.data import DataLoader, make_shapes_detection, make_shapes_segmentation, train_val_test_split
+from minidl.data import DataLoader, make_shapes_detection, make_shapes_segmentation, train_val_test_split, transforms
 from minidl.gradcheck import check_layer
 
 NOT_NUMBERS = [math.nan, True, "1", None, [1]]
@@ -54,6 +54,15 @@ CASES = [
     ("Adam", "eps", lambda v: optim.Adam(params(), eps=v), [0, *NEGATIVE]),
     ("CosineAnnealingLR", "T_max", lambda v: optim.CosineAnnealingLR(optim.SGD(params(), lr=0.1), v), [0]),
     ("CosineAnnealingLR", "eta_min", lambda v: optim.CosineAnnealingLR(optim.SGD(params(), lr=0.1), 5, v), NEGATIVE),
+    ("AdamW", "weight_decay", lambda v: optim.AdamW(params(), weight_decay=v), NEGATIVE),
+    ("StepLR", "step_size", lambda v: optim.StepLR(optim.SGD(params(), lr=0.1), v), [0, 2.0]),
+    ("StepLR", "gamma", lambda v: optim.StepLR(optim.SGD(params(), lr=0.1), 2, v), NEGATIVE),
+    ("RandomCrop", "size", lambda v: transforms.RandomCrop(v), [0]),
+    ("RandomCrop", "padding", lambda v: transforms.RandomCrop(3, padding=v), NEGATIVE),
+    ("RandomHorizontalFlip", "p", lambda v: transforms.RandomHorizontalFlip(v), [1.5, *NEGATIVE]),
+    ("RandomAffine", "degrees", lambda v: transforms.RandomAffine(v), NEGATIVE),
+    ("RandomAffine", "scale", lambda v: transforms.RandomAffine(0, scale=(v, 1.0)), [0, *NEGATIVE]),
+    ("GaussianNoise", "sigma", lambda v: transforms.GaussianNoise(sigma=v), NEGATIVE),
     ("nms", "iou_threshold", lambda v: detection.nms(*boxes(), v), [1.5, *NEGATIVE]),
     ("decode_yolo", "conf_threshold", lambda v: detection.decode_yolo(np.zeros((1, 13)), 1, 2, 3, v), []),
     (
@@ -90,7 +99,7 @@ INFINITY_OK = {("decode_yolo", "conf_threshold")}  # -inf keeps every box, +inf 
 def test_a_bad_numeric_argument_is_an_error_naming_the_function_and_the_argument(where, arg, call, bad, data):
     candidates = NOT_NUMBERS + bad + ([] if (where, arg) in INFINITY_OK else INFINITIES)
     value = data.draw(st.sampled_from([v for v in candidates if v is not None or (where, arg) not in OPTIONAL]))
-    if arg in ("kernel_size", "stride", "padding", "scale_factor") and isinstance(value, list):
+    if arg in ("kernel_size", "stride", "padding", "scale_factor", "size") and isinstance(value, list):
         value = [value]  # a list of one is also not a pair
     with pytest.raises((TypeError, ValueError)) as info:
         call(value)
