@@ -19,7 +19,7 @@
 # the same CNN on 100 images per class of Fashion-MNIST with and without augmentation,
 # three times each, and measures the gap and the test accuracy.
 #
-# Run: `python tutorials/12_augmentation.py [--quick] [--epochs 40] [--out outputs]`
+# Run: `python tutorials/12_augmentation.py [--quick] [--epochs 80] [--out outputs]`
 
 # %%
 import matplotlib.pyplot as plt
@@ -31,7 +31,7 @@ from minidl.data import transforms
 from minidl.train import evaluate, fit
 from minidl.tutorial import fashion_mnist, headline, save, setup
 
-args = setup("Data augmentation", epochs=40)
+args = setup("Data augmentation", epochs=80)
 
 # %% [markdown]
 # ## The transforms, on one image
@@ -86,7 +86,7 @@ save(fig, "12_transforms.png")
 
 # %% [markdown]
 # ## A small training set
-# 100 images per class (1000 in all), a validation set of 2000 other training images, and
+# 100 images per class (1000 in all), a validation set of 1000 other training images, and
 # the test set (10000 images). The pixels are standardised with the small set's mean and
 # spread *after* augmentation, as a last transform, so both runs see the same scale.
 
@@ -94,7 +94,7 @@ save(fig, "12_transforms.png")
 per_class = 10 if args.quick else 100
 order = np.random.default_rng(0).permutation(len(x_all))
 small = np.concatenate([order[y_all[order] == k][:per_class] for k in range(10)])
-rest = np.setdiff1d(order, small)[: 200 if args.quick else 2000]
+rest = np.setdiff1d(order, small)[: 200 if args.quick else 1000]
 train, val = (x_all[small], y_all[small]), (x_all[rest], y_all[rest])
 mean, std = float(train[0].mean()), float(train[0].std())
 standardise = transforms.Normalize(mean, std)
