@@ -200,6 +200,8 @@ def fit(
                 raise TypeError(
                     f"fit: checkpoint/resume_from need a {kind} with state_dict(), got {type(part).__name__}"
                 )
+    if checkpoint is not None and not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
+        raise FileNotFoundError(f"fit: the folder of checkpoint={os.fspath(checkpoint)!r} does not exist")
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, transform=transform)
     history = History()
     done = 0 if resume_from is None else _resume(resume_from, model, optimizer, scheduler, loader, history, epochs)

@@ -139,3 +139,7 @@ def test_checkpoint_needs_state_dicts(tmp_path):
     model, opt, _ = make_run()
     with raises(TypeError, "fit: checkpoint/resume_from need a scheduler with state_dict(), got Halve"):
         train(model, opt, Halve(opt), 1, 0, checkpoint=tmp_path / "c.npz")
+    before = snapshot(model, opt)
+    with raises(FileNotFoundError, "fit: the folder of checkpoint="):
+        train(model, opt, None, 1, 0, checkpoint=tmp_path / "no" / "c.npz")
+    assert_same_snapshot(before, snapshot(model, opt))  # refused before training
