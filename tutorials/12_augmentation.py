@@ -147,9 +147,13 @@ for seed in seeds:
 # ## What changed
 # The training accuracy is measured at the end on the clean (un-augmented) training images,
 # so that both runs are measured the same way. Without augmentation the network fits its
-# 1000 images almost perfectly; with it, the training accuracy is lower (the images it
-# trains on are harder and never the same) and the validation and test accuracies are
-# higher: the gap closes from both sides.
+# 1000 images perfectly and stops learning (the loss on them goes to zero); with it, the
+# images it trains on are never the same twice, its accuracy on the clean training images
+# ends a little lower and the validation and test accuracies higher: the gap closes from
+# both sides. Shifts of two pixels and mirroring are mild changes, and the gain is of that
+# size; the fewer the training images, the more each variant is worth (try
+# `per_class = 30`), and a transform that changes the label (a mirrored digit) would cost
+# accuracy instead.
 
 # %%
 summary = {label: np.array(rows) for label, rows in results.items()}
