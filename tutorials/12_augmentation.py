@@ -61,11 +61,11 @@ shown = {
     "RandomHorizontalFlip()": transforms.RandomHorizontalFlip(),
     "RandomAffine(15, (0.1, 0.1), (0.85, 1.15))": transforms.RandomAffine(15, (0.1, 0.1), (0.85, 1.15)),
     "GaussianNoise(sigma=0.1)": transforms.GaussianNoise(sigma=0.1),
-    "Normalize(0.29, 0.35)": transforms.Normalize(0.29, 0.35),
+    "Normalize(0.29, 0.35): the values change, the picture not": transforms.Normalize(0.29, 0.35),
     "the training augmentation": augment,
 }
 image = x_all[np.flatnonzero(y_all == 9)[0]][None]  # one ankle boot (or one 9), as a batch of 1
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(1)  # (with seed 0 the five flips all come up "no": a 1-in-32 chance)
 fig, axes = plt.subplots(len(shown), 6, figsize=(9, 1.6 * len(shown)))
 for row, (name, t) in zip(axes, shown.items()):
     row[0].imshow(image[0, 0], cmap="gray_r", vmin=0, vmax=1)
