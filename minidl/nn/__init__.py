@@ -7,7 +7,7 @@ from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import Linear
-from .loss import MSELoss, SoftmaxCrossEntropy
+from .loss import BCEWithLogitsLoss, MSELoss, SmoothL1Loss, SoftmaxCrossEntropy
 from .module import Layer, Parameter
 from .pool import AvgPool2d, MaxPool2d
 from .skip import Concat, Residual
@@ -16,6 +16,7 @@ from .yolo_loss import YOLOLoss
 
 __all__ = [
     "AvgPool2d",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
@@ -35,6 +36,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
     "SoftmaxCrossEntropy",
     "Tanh",
     "Unflatten",

@@ -1,4 +1,5 @@
-"""Losses: ``SoftmaxCrossEntropy(weight=None)`` and ``MSELoss()``.
+"""Losses: ``SoftmaxCrossEntropy(weight=None)``, ``MSELoss()``, ``SmoothL1Loss(reduction,
+beta)`` and ``BCEWithLogitsLoss(reduction, pos_weight)``.
 
 A loss is a layer whose forward takes the prediction and the target and returns a Python
 float, and whose ``backward()`` takes no argument (the loss is the end of the chain, its
@@ -6,6 +7,11 @@ upstream gradient is 1) and returns d loss / d prediction, to hand to ``model.ba
 
     loss = loss_fn(model(x), target)
     model.backward(loss_fn.backward())
+
+``SmoothL1Loss`` and ``BCEWithLogitsLoss`` take PyTorch's ``reduction``: "mean" (the
+default) and "sum" return a float and ``backward()`` takes no argument; "none" returns the
+per-element losses (the prediction's shape) and ``backward(dy)`` takes their upstream
+gradient, as ``loss.backward(gradient)`` does in PyTorch.
 
 Every input is checked first, and a NaN or inf in the prediction or the target is an
 error: NaN never passes silently through a loss (a NaN loss means a diverged model or bad
@@ -19,8 +25,9 @@ the prediction's device.
 import numpy as np
 
 from .. import dispatch
-from ..device import as_array_like, is_device_array
-from .checks import check_batch_axis, check_float_array, check_ndim
+from ..device import as_array_like, device_of, is_device_array
+from ..ops._loss import REDUCTIONS
+from .checks import check_batch_axis, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, real_number
 from .module import Layer
 
 
@@ -32,6 +39,23 @@ def _check_finite(layer, a, name):
             f"{layer}: found NaN or inf in {name} ({bad} of {a.size} values); NaN never passes "
             f"silently through a loss (a diverged model? try a smaller learning rate, or check the data)"
         )
+
+
+def _checked_pair(layer, pred, target, names=("pred", "target")):
+    """A prediction and a target of one shape (no broadcasting), float, non-empty, finite;
+    the target returned in pred's dtype on pred's device."""
+    check_float_array(layer, pred, names[0])
+    check_float_array(layer, target, names[1])
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{layer}: {names[0]} has shape {tuple(pred.shape)} but {names[1]} has shape {tuple(target.shape)}; "
+            f"they must be equal (no broadcasting)"
+        )
+    check_batch_axis(layer, pred, names[0])
+    _check_not_empty(layer, pred, names[0])
+    _check_finite(layer, pred, names[0])
+    _check_finite(layer, target, names[1])
+    return pred, as_array_like(target, like=pred, dtype=pred.dtype)
 
 
 def _check_not_empty(layer, a, name):
@@ -134,19 +158,7 @@ class MSELoss(Layer):
         super().__init__()
 
     def forward(self, pred, target):
-        name = type(self).__name__
-        check_float_array(name, pred, "pred")
-        check_float_array(name, target, "target")
-        if tuple(pred.shape) != tuple(target.shape):
-            raise ValueError(
-                f"{name}: pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}; "
-                f"they must be equal (no broadcasting)"
-            )
-        check_batch_axis(name, pred, "pred")
-        _check_not_empty(name, pred, "pred")
-        _check_finite(name, pred, "pred")
-        _check_finite(name, target, "target")
-        target = as_array_like(target, like=pred, dtype=pred.dtype)
+        pred, target = _checked_pair(type(self).__name__, pred, target)
         loss = dispatch.op("mse", pred, target).forward(pred, target)
         self.save_for_backward((pred, target))
         return loss
@@ -155,3 +167,105 @@ class MSELoss(Layer):
         """d loss / d pred, of pred's shape and dtype."""
         pred, target = self.saved_for_backward()
         return dispatch.op("mse", pred).backward(pred, target)
+
+
+class _ElementwiseLoss(Layer):
+    """What SmoothL1Loss and BCEWithLogitsLoss share: PyTorch's ``reduction`` and a backward
+    that takes the upstream gradient only for "none". A subclass names its op and gives
+    ``op_args()`` (the op's arguments after the two arrays)."""
+
+    op_name = None
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def checked(self, pred, target):
+        return _checked_pair(type(self).__name__, pred, target)
+
+    def forward(self, pred, target):
+        pred, target = self.checked(pred, target)
+        loss = dispatch.op(self.op_name, pred, target).forward(pred, target, *self.op_args(pred), self.reduction)
+        self.save_for_backward((pred, target))
+        return loss
+
+    def backward(self, dy=None):
+        """d loss / d pred, of pred's shape and dtype. ``dy``: the upstream gradient of the
+        per-element losses with reduction "none" (their shape), None otherwise."""
+        name = type(self).__name__
+        pred, target = self.saved_for_backward()
+        if self.reduction == "none":
+            if dy is None:
+                raise TypeError(f"{name}: with reduction='none' backward(dy) needs the upstream gradient of the losses")
+            check_float_array(name, dy, "upstream gradient dy", device=device_of(pred))
+            check_grad_shape(name, dy, pred.shape)
+            check_grad_dtype(name, dy, pred, "pred")
+        elif dy is not None:
+            raise TypeError(
+                f"{name}: with reduction={self.reduction!r} the loss is a number: call backward() without dy"
+            )
+        return dispatch.op(self.op_name, pred).backward(pred, target, *self.op_args(pred), self.reduction, dy)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class SmoothL1Loss(_ElementwiseLoss):
+    """Smooth L1 loss, PyTorch's ``SmoothL1Loss(reduction="mean", beta=1.0)``: per element
+    d^2 / (2 beta) where |d| < beta, |d| - beta / 2 elsewhere, d = pred - target (the math:
+    ``minidl/ops/smooth_l1.py``). The box-regression loss of Fast R-CNN and SSD."""
+
+    op_name = "smooth_l1"
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = real_number("SmoothL1Loss", "beta", beta, 0.0)
+
+    def op_args(self, pred):
+        return (self.beta,)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, beta={self.beta}"
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """Binary cross-entropy on logits, PyTorch's ``BCEWithLogitsLoss(reduction="mean",
+    pos_weight=None)``: ``loss_fn(logits, targets)`` with targets in [0, 1] of the logits'
+    shape; the sigmoid is inside, computed so that no logit overflows (the math:
+    ``minidl/ops/bce_with_logits.py``). ``pos_weight`` (C,): how much a positive of class c
+    (the last axis) counts, for imbalanced targets."""
+
+    op_name = "bce_with_logits"
+
+    def __init__(self, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        if pos_weight is not None:
+            w = np.asarray(pos_weight)
+            if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating) or w.ndim != 1:
+                raise TypeError(f"BCEWithLogitsLoss: pos_weight must be a 1-D array of real numbers (C,), got {w!r}")
+            if not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError(f"BCEWithLogitsLoss: pos_weight must be finite and >= 0, got {w.tolist()}")
+            pos_weight = w.astype(np.float64)
+        self.pos_weight = pos_weight
+
+    def checked(self, pred, target):
+        name = type(self).__name__
+        pred, target = _checked_pair(name, pred, target, ("logits", "targets"))
+        low, high = dispatch.op("reduce", target).min_max(target)
+        if low < 0 or high > 1:
+            raise ValueError(f"{name}: targets must be in [0, 1] (probabilities), got values from {low} to {high}")
+        if self.pos_weight is not None and (pred.ndim < 1 or pred.shape[-1] != self.pos_weight.size):
+            raise ValueError(
+                f"{name}: pos_weight has {self.pos_weight.size} entries, one per class of the last axis, "
+                f"but the logits have shape {tuple(pred.shape)}"
+            )
+        return pred, target
+
+    def op_args(self, pred):
+        return (self.pos_weight,)
+
+    def extra_repr(self):
+        weight = "" if self.pos_weight is None else f", pos_weight={self.pos_weight.tolist()}"
+        return f"{super().extra_repr()}{weight}"

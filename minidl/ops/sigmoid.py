@@ -19,21 +19,29 @@ with the forward output y alone (the diagonal Jacobian needs no x):
     dx[i] = dy[i] * y[i] * (1 - y[i])
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
 from ..device import empty
 
 
+@njit(cache=True, inline="always")
+def logistic(x):
+    """1 / (1 + exp(-x)), via z = exp(-|x|) <= 1 so that nothing overflows (also used by
+    ``bce_with_logits``)."""
+    z = math.exp(-abs(x))
+    if x >= 0:
+        return 1 / (1 + z)
+    return z / (1 + z)
+
+
 @njit(cache=True)
 def sigmoid_forward_kernel(x, y):
-    """y[i] = 1 / (1 + exp(-x[i])), via z = exp(-|x[i]|) so that nothing overflows; y is overwritten."""
+    """y[i] = 1 / (1 + exp(-x[i])); y is overwritten."""
     for i in range(x.size):
-        z = np.exp(-abs(x[i]))
-        if x[i] >= 0:
-            y[i] = 1 / (1 + z)
-        else:
-            y[i] = z / (1 + z)
+        y[i] = logistic(x[i])
 
 
 @njit(cache=True)

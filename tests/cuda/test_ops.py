@@ -281,6 +281,28 @@ def test_sgd_and_adam_steps(dtype, momentum, nesterov, weight_decay):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_smooth_l1_and_bce_with_logits(dtype, reduction):
+    pred, target = 3 * randn(3, 4, dtype=dtype), randn(3, 4, seed=1, dtype=dtype)
+    probs = np.random.default_rng(2).random((3, 4)).astype(dtype)
+    dy = randn(3, 4, seed=3, dtype=dtype) if reduction == "none" else None
+    dy_g = dev(dy) if dy is not None else None
+    cpu, gpu = cpu_and_cuda("smooth_l1")
+    assert_same(cpu.forward(pred, target, 0.5, reduction), gpu.forward(dev(pred), dev(target), 0.5, reduction), dtype)
+    assert_same(
+        cpu.backward(pred, target, 0.5, reduction, dy),
+        gpu.backward(dev(pred), dev(target), 0.5, reduction, dy_g),
+        dtype,
+    )
+    cpu, gpu = cpu_and_cuda("bce_with_logits")
+    p = np.array([1.0, 2.0, 0.5, 3.0])
+    assert_same(cpu.forward(pred, probs, p, reduction), gpu.forward(dev(pred), dev(probs), p, reduction), dtype)
+    assert_same(
+        cpu.backward(pred, probs, p, reduction, dy), gpu.backward(dev(pred), dev(probs), p, reduction, dy_g), dtype
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_warp_affine(dtype):
     from minidl.data.transforms import RandomAffine
 
