@@ -49,3 +49,21 @@ def bn_shapes(draw):
     if N * H * W < 2:
         N = 2
     return (N, C, H, W)
+
+
+@st.composite
+def roi_problems(draw, max_size=6):
+    """(x shape (N, C, H, W), rois (K, 5), spatial_scale, output_size): regions anywhere
+    from a little outside the image to inside it, some smaller than a feature cell."""
+    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    H, W = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+    scale = draw(st.sampled_from([1.0, 0.5, 0.25, 1 / 16]))
+    K = draw(st.integers(1, 3))
+    coords = st.floats(-1.5, max(H, W) / scale + 1.5, allow_nan=False)
+    rows = []
+    for _ in range(K):
+        x1, x2 = sorted((draw(coords), draw(coords)))
+        y1, y2 = sorted((draw(coords), draw(coords)))
+        rows.append((draw(st.integers(0, N - 1)), x1, y1, x2, y2))
+    output_size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return (N, C, H, W), rows, scale, output_size

@@ -10,6 +10,7 @@ from .linear import Linear
 from .loss import BCEWithLogitsLoss, MSELoss, SmoothL1Loss, SoftmaxCrossEntropy
 from .module import Layer, Parameter
 from .pool import AvgPool2d, MaxPool2d
+from .roi import RoIAlign, RoIPool
 from .skip import Concat, Residual
 from .upsample import Upsample
 from .yolo_loss import YOLOLoss
@@ -34,6 +35,8 @@ __all__ = [
     "Parameter",
     "ReLU",
     "Residual",
+    "RoIAlign",
+    "RoIPool",
     "Sequential",
     "Sigmoid",
     "SmoothL1Loss",

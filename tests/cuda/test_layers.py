@@ -114,6 +114,18 @@ def test_frozen_layers_and_parameter_groups_on_the_device():
     assert not host(gpu[0].weight.grad).any()
 
 
+@pytest.mark.parametrize("layer", [nn.RoIPool(2, 0.5), nn.RoIAlign(2, 0.5, sampling_ratio=2, aligned=True)])
+def test_roi_layers_on_the_device_take_host_or_device_rois(layer):
+    x, rois = randn(2, 2, 4, 4), np.array([[0, 1.0, 1.0, 6.0, 5.0], [1, 0.0, 2.0, 7.0, 7.0]])
+    y = layer(x, rois)
+    dx = layer.backward(np.ones_like(y))
+    layer.to("cuda")
+    for r in (rois, dev(rois)):
+        y_g = layer(dev(x), r)
+        assert_same(y, y_g, F64)
+        assert_same(dx, layer.backward(dev(np.ones_like(y))), F64)
+
+
 def test_fit_evaluate_predict_move_batches_and_return_host_results():
     minidl.seed(2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from minidl.ops.im2col import output_size
 from tests.helpers import randn
 
-from .helpers import assert_same, cpu_and_cuda, dev
+from .helpers import assert_same, cpu_and_cuda, dev, host
 
 DTYPES = [np.float32, np.float64]
 
@@ -300,6 +300,26 @@ def test_smooth_l1_and_bce_with_logits(dtype, reduction):
     assert_same(
         cpu.backward(pred, probs, p, reduction, dy), gpu.backward(dev(pred), dev(probs), p, reduction, dy_g), dtype
     )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("aligned", [False, True])
+def test_roi_pool_and_roi_align(dtype, aligned):
+    rois = np.array([[0, 1.0, 1.0, 6.0, 5.0], [1, -1.0, 2.0, 9.0, 7.0], [0, 3.0, 3.0, 3.5, 4.0]], dtype)
+    x = randn(2, 2, 4, 4, dtype=dtype)
+    cpu, gpu = cpu_and_cuda("roi_pool")
+    (y, argmax), (y_g, argmax_g) = cpu.forward(x, rois, (2, 2), 0.5), gpu.forward(dev(x), dev(rois), (2, 2), 0.5)
+    assert_same(y, y_g, dtype)
+    np.testing.assert_array_equal(argmax, host(argmax_g))
+    dy = randn(*y.shape, seed=1, dtype=dtype)
+    assert_same(cpu.backward(dy, rois, argmax, x.shape), gpu.backward(dev(dy), dev(rois), argmax_g, x.shape), dtype)
+    cpu, gpu = cpu_and_cuda("roi_align")
+    args = ((2, 3), 0.5, -1 if aligned else 2, aligned)
+    y = cpu.forward(x, rois, *args)
+    assert_same(y, gpu.forward(dev(x), dev(rois), *args), dtype)
+    dy = randn(*y.shape, seed=2, dtype=dtype)
+    geometry = args[1:]
+    assert_same(cpu.backward(dy, rois, x.shape, *geometry), gpu.backward(dev(dy), dev(rois), x.shape, *geometry), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
