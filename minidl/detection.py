@@ -134,6 +134,155 @@ def nms(boxes, scores, iou_threshold):
     return np.array(keep, dtype=np.int64)
 
 
+# --- anchors, box coding, matching (SSD, Faster R-CNN) -----------------------------------------
+
+
+def anchors(feature_size, scales, aspect_ratios, clip=True):
+    """SSD's default boxes (Faster R-CNN's anchors) of one feature map, in fractions of the
+    image: (H W A, 4) rows (x1, y1, x2, y2), A = len(scales) len(aspect_ratios).
+
+    Cell (i, j) of an H x W map is centred at ((j + 1/2) / W, (i + 1/2) / H); for each scale
+    s (a fraction of the image) and aspect ratio r (width / height) it has the box of width
+    s sqrt(r) and height s / sqrt(r) (area s^2 whatever r). Rows go cell by cell (i, then
+    j), and within a cell scale by scale, ratio by ratio: anchor a of cell (i, j) is row
+    (i W + j) A + a, the order in which a detector's head lays out its outputs. With
+    ``clip`` the boxes are cut to the image [0, 1]^2.
+    """
+    H, W = (feature_size, feature_size) if isinstance(feature_size, (int, np.integer)) else feature_size
+    positive_int("anchors", "feature_size", H)
+    positive_int("anchors", "feature_size", W)
+    scales = [real_number("anchors", "scales", s, 0.0, low_open=True) for s in np.atleast_1d(scales).tolist()]
+    ratios = [
+        real_number("anchors", "aspect_ratios", r, 0.0, low_open=True) for r in np.atleast_1d(aspect_ratios).tolist()
+    ]
+    shapes = [(s * np.sqrt(r), s / np.sqrt(r)) for s in scales for r in ratios]
+    boxes = np.empty((H, W, len(shapes), 4))
+    for i in range(H):
+        for j in range(W):
+            cx, cy = (j + 0.5) / W, (i + 0.5) / H
+            for a, (w, h) in enumerate(shapes):
+                boxes[i, j, a] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    boxes = boxes.reshape(-1, 4)
+    return np.clip(boxes, 0.0, 1.0) if clip else boxes
+
+
+VARIANCES = (0.1, 0.2)
+
+
+def encode_boxes(boxes, anchor_boxes, variances=VARIANCES):
+    """SSD's centre-size offsets of ``boxes`` from their anchors, row by row: (k, 4) each.
+
+        tx = (cx - cx_a) / (w_a v0),   ty = (cy - cy_a) / (h_a v0)
+        tw = log(w / w_a) / v1,        th = log(h / h_a) / v1
+
+    (centres and sizes of the box and of its anchor; v = ``variances``, (0.1, 0.2) as in
+    SSD, scale the offsets to about unit size, so that a smooth-L1 loss sees each of the
+    four on the same footing). Boxes and anchors need a positive width and height.
+    """
+    boxes, anchor_boxes = _boxes("encode_boxes", boxes), _boxes("encode_boxes", anchor_boxes, "anchor_boxes")
+    if boxes.shape != anchor_boxes.shape:
+        raise ValueError(
+            f"encode_boxes: {boxes.shape[0]} boxes but {anchor_boxes.shape[0]} anchors; one anchor per box"
+        )
+    (cx, cy, w, h), (acx, acy, aw, ah) = _centre_size(boxes), _centre_size(anchor_boxes)
+    if (w <= 0).any() or (h <= 0).any() or (aw <= 0).any() or (ah <= 0).any():
+        raise ValueError("encode_boxes: every box and anchor needs a positive width and height (log(w / w_a))")
+    v0, v1 = variances
+    return np.stack([(cx - acx) / (aw * v0), (cy - acy) / (ah * v0), np.log(w / aw) / v1, np.log(h / ah) / v1], axis=1)
+
+
+def decode_boxes(offsets, anchor_boxes, variances=VARIANCES):
+    """The inverse of ``encode_boxes``: boxes (k, 4) rows (x1, y1, x2, y2) from offsets (k, 4)
+    and their anchors: cx = cx_a + tx w_a v0, w = w_a exp(tw v1), and alike for y and h."""
+    offsets = np.asarray(offsets, dtype=np.float64)
+    anchor_boxes = _boxes("decode_boxes", anchor_boxes, "anchor_boxes")
+    if offsets.shape != anchor_boxes.shape:
+        raise ValueError(f"decode_boxes: offsets of shape {offsets.shape} for anchors of shape {anchor_boxes.shape}")
+    if not np.isfinite(offsets).all():
+        raise ValueError("decode_boxes: offsets hold NaN or inf")
+    acx, acy, aw, ah = _centre_size(anchor_boxes)
+    v0, v1 = variances
+    cx, cy = acx + offsets[:, 0] * aw * v0, acy + offsets[:, 1] * ah * v0
+    w, h = aw * np.exp(offsets[:, 2] * v1), ah * np.exp(offsets[:, 3] * v1)
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def _centre_size(boxes):
+    """(cx, cy, w, h) of (k, 4) corner boxes, each (k,)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return boxes[:, 0] + w / 2, boxes[:, 1] + h / 2, w, h
+
+
+def match_anchors(anchor_boxes, gt_boxes, iou_threshold=0.5):
+    """Which ground-truth box each anchor is responsible for: (A,) int64, -1 for background.
+
+    SSD's two rules: (1) an anchor takes the ground truth it overlaps most if that IoU is
+    >= ``iou_threshold``; (2) every ground-truth box takes its best anchor in any case, even
+    below the threshold, so that no object goes unlearned (its IoU with every anchor may be
+    small). Rule 2 wins where the two disagree; ties go to the lower index.
+    """
+    anchor_boxes = _boxes("match_anchors", anchor_boxes, "anchor_boxes")
+    gt_boxes = _boxes("match_anchors", gt_boxes, "gt_boxes")
+    iou_threshold = real_number("match_anchors", "iou_threshold", iou_threshold, 0.0, 1.0)
+    matched = np.full(anchor_boxes.shape[0], -1, dtype=np.int64)
+    if gt_boxes.shape[0] == 0 or anchor_boxes.shape[0] == 0:
+        return matched
+    iou = box_iou_kernel(anchor_boxes, gt_boxes)  # (A, G)
+    best_gt = iou.argmax(axis=1)
+    above = iou[np.arange(len(best_gt)), best_gt] >= iou_threshold
+    matched[above] = best_gt[above]
+    for g in range(gt_boxes.shape[0]):  # rule 2, in order: a later box may take an anchor back
+        matched[iou[:, g].argmax()] = g
+    return matched
+
+
+def sample_rois(proposals, gt_boxes, num_samples, positive_fraction=0.25, fg_iou=0.5, bg_iou=(0.0, 0.5), rng=None):
+    """Fast R-CNN's mini-batch of regions for training the head: ``(indices, matched)``.
+
+    A proposal whose best IoU with a ground-truth box is >= ``fg_iou`` is a positive (its
+    ``matched`` box is the one it overlaps most); one with a best IoU in [bg_iou[0],
+    bg_iou[1]) a negative (matched -1, background). At most ``positive_fraction`` of the
+    ``num_samples`` are positives, drawn at random; negatives fill the rest (fewer when
+    there are not enough). ``rng``: a numpy Generator (minidl's global one when None).
+    """
+    proposals = _boxes("sample_rois", proposals, "proposals")
+    gt_boxes = _boxes("sample_rois", gt_boxes, "gt_boxes")
+    num_samples = positive_int("sample_rois", "num_samples", num_samples)
+    positive_fraction = real_number("sample_rois", "positive_fraction", positive_fraction, 0.0, 1.0)
+    fg_iou = real_number("sample_rois", "fg_iou", fg_iou, 0.0, 1.0)
+    low, high = (real_number("sample_rois", "bg_iou", v, 0.0, 1.0) for v in bg_iou)
+    if rng is None:
+        from .rng import get_rng
+
+        rng = get_rng()
+    if gt_boxes.shape[0]:
+        iou = box_iou_kernel(proposals, gt_boxes)
+        best_gt, best = iou.argmax(axis=1), iou.max(axis=1)
+    else:
+        best_gt, best = np.zeros(proposals.shape[0], np.int64), np.zeros(proposals.shape[0])
+    positives = np.flatnonzero(best >= fg_iou)
+    negatives = np.flatnonzero((best >= low) & (best < high))
+    n_pos = min(len(positives), int(round(num_samples * positive_fraction)))
+    n_neg = min(len(negatives), num_samples - n_pos)
+    chosen_pos = rng.choice(positives, n_pos, replace=False)
+    chosen_neg = rng.choice(negatives, n_neg, replace=False)
+    indices = np.concatenate([chosen_pos, chosen_neg]).astype(np.int64)
+    matched = np.concatenate([best_gt[chosen_pos], np.full(n_neg, -1)]).astype(np.int64)
+    return indices, matched
+
+
+def mask_iou(masks1, masks2):
+    """The IoU of every pair of binary masks: masks1 (N, H, W), masks2 (M, H, W) -> (N, M):
+    |A & B| / |A | B| counted in pixels (0 when both are empty)."""
+    a, b = (np.asarray(m).astype(bool) for m in (masks1, masks2))
+    if a.ndim != 3 or b.ndim != 3 or a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"mask_iou: expected masks (N, H, W) and (M, H, W) of one size, got {a.shape} and {b.shape}")
+    a, b = a.reshape(len(a), -1).astype(np.int64), b.reshape(len(b), -1).astype(np.int64)
+    inter = a @ b.T
+    union = a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
 # --- YOLO outputs and targets ----------------------------------------------------------------
 
 
