@@ -401,30 +401,44 @@ def interpolated_average_precision(recall, precision):
     return ap
 
 
-def _checked_images(predictions, targets):
-    """Per image: (predicted boxes, scores, labels, target boxes, labels) as checked arrays."""
+IOU_TYPES = ("boxes", "masks")
+
+
+def _checked_images(predictions, targets, iou_type="boxes"):
+    """Per image: (predicted boxes or masks, scores, labels, target boxes or masks, labels),
+    checked arrays."""
     where = "mean_average_precision"
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"{where}: iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
     if len(predictions) != len(targets):
         raise ValueError(f"{where}: got predictions for {len(predictions)} images but targets for {len(targets)}")
     checked = []
     for n, (pred, true) in enumerate(zip(predictions, targets)):
         for d, what, keys in (
-            (pred, "prediction", ("boxes", "scores", "labels")),
-            (true, "target", ("boxes", "labels")),
+            (pred, "prediction", (iou_type, "scores", "labels")),
+            (true, "target", (iou_type, "labels")),
         ):
             missing = [k for k in keys if k not in d]
             if missing:
                 raise KeyError(f"{where}: the {what} of image {n} lacks {missing}; expected the keys {list(keys)}")
-        pb = _boxes(where, pred["boxes"], f"the predicted boxes of image {n}")
+        if iou_type == "boxes":
+            pb = _boxes(where, pred["boxes"], f"the predicted boxes of image {n}")
+            tb = _boxes(where, true["boxes"], f"the target boxes of image {n}")
+        else:
+            pb, tb = np.asarray(pred["masks"], dtype=bool), np.asarray(true["masks"], dtype=bool)
+            if pb.ndim != 3 or tb.ndim != 3 or pb.shape[1:] != tb.shape[1:]:
+                raise ValueError(
+                    f"{where}: the masks of image {n} must be (k, H, W) and (m, H, W) of one size, "
+                    f"got {pb.shape} and {tb.shape}"
+                )
         ps = _vector(where, pred["scores"], len(pb), f"the scores of image {n}")
         pl = _vector(where, pred["labels"], len(pb), f"the predicted labels of image {n}", integer=True)
-        tb = _boxes(where, true["boxes"], f"the target boxes of image {n}")
         tl = _vector(where, true["labels"], len(tb), f"the target labels of image {n}", integer=True)
         checked.append((pb, ps, pl, tb, tl))
     return checked
 
 
-def average_precision_per_class(predictions, targets, iou_threshold=0.5):
+def average_precision_per_class(predictions, targets, iou_threshold=0.5, iou_type="boxes"):
     """{class: AP} for every class present in the targets (PASCAL VOC, all points).
 
     For class c: the detections of c in all images are taken by descending score (equal
@@ -437,15 +451,17 @@ def average_precision_per_class(predictions, targets, iou_threshold=0.5):
 
     and AP = ``interpolated_average_precision(recall, precision)``; a class with no
     detection has AP = 0. Detections of classes absent from the targets are ignored.
-    Arguments as in ``mean_average_precision``.
+    Arguments as in ``mean_average_precision``; with ``iou_type="masks"`` the IoU is the
+    masks' (``mask_iou``), the rule the same (instance segmentation's mask AP).
     """
     iou_threshold = real_number("average_precision_per_class", "iou_threshold", iou_threshold, 0.0, 1.0)
-    images = _checked_images(predictions, targets)
+    images = _checked_images(predictions, targets, iou_type)
+    overlap = box_iou_kernel if iou_type == "boxes" else mask_iou
     classes = sorted({int(c) for *_, true_labels in images for c in true_labels})
     ap = {}
     for c in classes:
-        detections = []  # (score, image, box)
-        truth = []  # per image: the ground-truth boxes of class c
+        detections = []  # (score, image, box or mask)
+        truth = []  # per image: the ground-truth boxes (or masks) of class c
         for n, (pb, ps, pl, tb, tl) in enumerate(images):
             detections += [(ps[k], n, pb[k]) for k in np.flatnonzero(pl == c)]
             truth.append(tb[tl == c])
@@ -454,10 +470,10 @@ def average_precision_per_class(predictions, targets, iou_threshold=0.5):
         order = sorted(range(len(detections)), key=lambda d: -detections[d][0])  # stable
         tp = np.zeros(len(order))
         for rank, d in enumerate(order):
-            _, n, box = detections[d]
+            _, n, found = detections[d]
             if len(truth[n]) == 0:
                 continue  # a false positive: nothing of class c in this image
-            iou = box_iou_kernel(box.reshape(1, 4), truth[n])[0]
+            iou = overlap(found[None], truth[n])[0]
             best = int(np.argmax(iou))  # first on ties
             if iou[best] >= iou_threshold and not matched[n][best]:
                 matched[n][best] = True
@@ -469,16 +485,18 @@ def average_precision_per_class(predictions, targets, iou_threshold=0.5):
     return ap
 
 
-def mean_average_precision(predictions, targets, iou_threshold=0.5):
+def mean_average_precision(predictions, targets, iou_threshold=0.5, iou_type="boxes"):
     """mAP: the mean over the classes present in the targets of PASCAL VOC's all-point
     interpolated average precision (``average_precision_per_class``).
 
     predictions: a list with one dict per image, {"boxes" (k, 4), "scores" (k,),
     "labels" (k,) int} (an image without detections has k = 0); targets: the same list
     of {"boxes" (m, 4), "labels" (m,) int}. Boxes (x1, y1, x2, y2), in one unit for both.
+    With ``iou_type="masks"`` the dicts hold "masks" (k, H, W) (bool) instead of "boxes",
+    and the detections are matched by mask IoU (the mask mAP of instance segmentation).
     Returns a float in [0, 1].
     """
-    ap = average_precision_per_class(predictions, targets, iou_threshold)
+    ap = average_precision_per_class(predictions, targets, iou_threshold, iou_type)
     if not ap:
         raise ValueError("mean_average_precision: the targets hold no boxes, so no class to average over")
     return float(np.mean(list(ap.values())))

@@ -111,16 +111,19 @@ def random_scene(rng, size, max_objects, tries=50):
     return np.clip(image, 0.0, 1.0).astype(np.float32), masks, labels
 
 
-def make_shapes_detection(n, size=64, max_objects=3, seed=0):
+def make_shapes_detection(n, size=64, max_objects=3, seed=0, return_masks=False):
     """``n`` synthetic detection images with their boxes and labels, the same for a seed.
 
-    Returns (images, boxes, labels):
+    Returns (images, boxes, labels), and with ``return_masks`` (images, boxes, labels,
+    masks) for instance segmentation:
     images: (n, 3, size, size) float32 in [0, 1], NCHW;
     boxes:  a list of n float32 arrays (k, 4), each row a shape's tight bounding box
             (x1, y1, x2, y2) in FRACTIONS OF THE IMAGE (pixels / size), ready for
             ``minidl.detection.encode_yolo_targets``;
-    labels: a list of n int64 arrays (k,): 0 circle, 1 square, 2 triangle (CLASS_NAMES).
-    Each image holds 1 to ``max_objects`` shapes (k may be less than drawn when there was
+    labels: a list of n int64 arrays (k,): 0 circle, 1 square, 2 triangle (CLASS_NAMES);
+    masks:  a list of n bool arrays (k, size, size), each object's own pixels (the shapes
+            do not overlap, so every pixel belongs to one object at most).
+    The images are the same with or without the masks. Each image holds 1 to ``max_objects`` shapes (k may be less than drawn when there was
     no room; see ``random_scene``).
     """
     n = integer("make_shapes_detection", "n", n, 0)
@@ -128,12 +131,15 @@ def make_shapes_detection(n, size=64, max_objects=3, seed=0):
     max_objects = integer("make_shapes_detection", "max_objects", max_objects, 1)
     rng = np.random.default_rng(integer("make_shapes_detection", "seed", seed, 0))
     images = np.empty((n, 3, size, size), dtype=np.float32)
-    boxes, labels = [], []
+    boxes, labels, instance_masks = [], [], []
     for i in range(n):
         images[i], masks, image_labels = random_scene(rng, size, max_objects)
         image_boxes = [mask_box(m) / size for m in masks]
         boxes.append(np.array(image_boxes, dtype=np.float32).reshape(-1, 4))
         labels.append(np.array(image_labels, dtype=np.int64))
+        instance_masks.append(np.array(masks, dtype=bool).reshape(-1, size, size))
+    if return_masks:
+        return images, boxes, labels, instance_masks
     return images, boxes, labels
 
 

@@ -53,6 +53,19 @@ def test_deterministic_for_a_seed():
     np.testing.assert_array_equal(make_shapes_detection(5, size=32, seed=3)[0], a[0][:5])
 
 
+def test_instance_masks_come_with_the_same_images(dataset):
+    images, boxes, labels, masks = make_shapes_detection(200, size=64, max_objects=3, seed=7, return_masks=True)
+    np.testing.assert_array_equal(images, dataset[0])
+    for image, b, l, m, b0, l0 in zip(images, boxes, labels, masks, dataset[1], dataset[2]):
+        np.testing.assert_array_equal(b, b0)
+        np.testing.assert_array_equal(l, l0)
+        assert m.dtype == bool and m.shape == (len(b), 64, 64)
+        assert (m.sum(axis=0) <= 1).all()  # one object per pixel at most
+        np.testing.assert_array_equal(m.any(axis=0), shape_pixels(image))  # the masks are the bright pixels
+        for mask, box in zip(m, b):
+            np.testing.assert_array_equal(mask_box(mask) / 64, box)  # each mask has its object's box
+
+
 def test_boxes_enclose_their_shapes_tightly_and_do_not_overlap(dataset):
     images, boxes, _ = dataset
     for image, b in zip(images, boxes):

@@ -2,6 +2,7 @@
 two-stage head, and mask IoU: each by its own rules."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -104,3 +105,30 @@ def test_errors():
     with raises(ValueError, "mask_iou: expected masks (N, H, W) and (M, H, W) of one size"):
         detection.mask_iou(np.zeros((1, 2, 2)), np.zeros((1, 3, 3)))
     assert (detection.match_anchors(detection.anchors(2, [0.5], [1.0]), np.zeros((0, 4))) == -1).all()
+
+
+@given(seed=seeds)
+def test_mask_map_of_rectangles_equals_the_box_map(seed):
+    """The mask mAP is the box mAP's rule with mask IoU: on masks that fill their boxes
+    (whole pixels) the two agree, image by image, threshold by threshold."""
+    rng = np.random.default_rng(seed)
+
+    def image(k, scored):
+        boxes = np.sort(rng.integers(0, 16, (k, 2, 2)), axis=1).reshape(k, 4)
+        boxes[:, 2:] += 1  # at least one pixel
+        masks = np.zeros((k, 16, 16), bool)
+        for m, (x1, y1, x2, y2) in zip(masks, boxes):
+            m[y1:y2, x1:x2] = True
+        d = {"boxes": boxes.astype(float), "masks": masks, "labels": rng.integers(0, 2, k)}
+        if scored:
+            d["scores"] = rng.random(k)
+        return d
+
+    targets = [image(int(rng.integers(1, 4)), False) for _ in range(3)]
+    predictions = [image(int(rng.integers(0, 5)), True) for _ in range(3)]
+    for threshold in (0.3, 0.5, 0.75):
+        boxes = detection.mean_average_precision(predictions, targets, threshold)
+        masks = detection.mean_average_precision(predictions, targets, threshold, iou_type="masks")
+        assert masks == pytest.approx(boxes, abs=1e-12)
+    with raises(ValueError, "iou_type must be one of ('boxes', 'masks'), got 'segm'"):
+        detection.mean_average_precision(predictions, targets, iou_type="segm")
