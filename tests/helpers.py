@@ -25,6 +25,19 @@ def assert_gradient(analytic, f, x, tol=TOL, name="x"):
     assert err <= tol, f"d/d{name}: worst error {err:.3e} > {tol:g}\nanalytic:\n{analytic}\nnumeric:\n{numeric}"
 
 
+def assert_loss_gradient(op, pred, target, args, reduction, seed=0):
+    """An element-wise loss op's ``backward(pred, target, *args, reduction, dy)`` against
+    central differences of its ``forward``: of the loss itself for "mean" and "sum", of
+    <loss, dy> with a random upstream dy for "none"."""
+    dy = random_dy(pred.shape, seed=seed) if reduction == "none" else None
+
+    def f(v):
+        loss = op.forward(v, target, *args, reduction)
+        return np.sum(loss * dy) if reduction == "none" else loss
+
+    assert_gradient(op.backward(pred, target, *args, reduction, dy), f, pred)
+
+
 def randn(*shape, seed=0, dtype=np.float64):
     """A standard-normal array of ``shape`` (float64 unless told), reproducible by ``seed``."""
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)

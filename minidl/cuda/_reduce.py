@@ -16,7 +16,11 @@ until the step is done. Warp shuffles would be faster, but the simulator does no
 them. Sums are kept in float64, as on the CPU.
 """
 
-from numba import cuda
+import numpy as np
+from numba import cuda, float64
+
+from ..device import empty
+from ._launch import THREADS, launch_rows
 
 
 @cuda.jit(device=True)
@@ -51,3 +55,24 @@ def block_min_max(lo, hi, tid, n_threads):
     low, high = lo[0], hi[0]
     cuda.syncthreads()
     return low, high
+
+
+@cuda.jit
+def sum_kernel(a, total):
+    """One block: total[0] = the sum of the flat array a (each thread's share, then the tree)."""
+    s = cuda.shared.array(THREADS, float64)
+    tid = cuda.threadIdx.x
+    acc = 0.0
+    for i in range(tid, a.size, cuda.blockDim.x):
+        acc += a[i]
+    s[tid] = acc
+    a_sum = block_sum(s, tid, THREADS)
+    if tid == 0:
+        total[0] = a_sum
+
+
+def total_of(a):
+    """The sum of the device array ``a`` (any shape) as a 1-element float64 device array."""
+    total = empty(1, np.float64, like=a)
+    launch_rows(sum_kernel, 1, a.reshape(-1), total)
+    return total

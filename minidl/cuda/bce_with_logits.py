@@ -1,36 +1,26 @@
 """Binary cross-entropy on logits on the GPU (the math and why it never overflows:
 ``minidl/ops/bce_with_logits.py``). Every element's loss and slope come from the CPU
-file's ``bce_element``; the sum is one block's shared-memory tree (``_reduce.py``), the
-gradient one thread per element."""
+file's ``bce_element``; one thread per element writes its loss and its gradient; the sum
+is ``_reduce.total_of`` (the shared-memory tree)."""
 
-import numpy as np
-from numba import cuda, float64
+from numba import cuda
 
 from ..device import empty
 from ..ops import bce_with_logits
 from ..ops._loss import flat, reduced, upstream
-from ._launch import THREADS, from_cpu, launch, launch_rows
-from ._reduce import block_sum
+from ._launch import from_cpu, launch
+from ._reduce import total_of
 
 bce_element = from_cpu(bce_with_logits.bce_element)
 
 
 @cuda.jit
-def bce_with_logits_forward_kernel(x, y, pos_weight, loss, total):
-    """One block: thread t writes loss[i] for i = t, t + THREADS, ... and adds them up; the
-    tree adds the THREADS partial sums; thread 0 writes total[0]."""
-    s = cuda.shared.array(THREADS, float64)
-    tid = cuda.threadIdx.x
+def bce_with_logits_forward_kernel(x, y, pos_weight, loss):
+    """Thread i: loss[i] (their sum is ``_reduce.total_of``)."""
     C = pos_weight.size
-    acc = 0.0
-    for i in range(tid, x.size, cuda.blockDim.x):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         value, _ = bce_element(x[i], y[i], pos_weight[i % C])
         loss[i] = value
-        acc += value
-    s[tid] = acc
-    total_sum = block_sum(s, tid, THREADS)
-    if tid == 0:
-        total[0] = total_sum
 
 
 @cuda.jit
@@ -46,9 +36,9 @@ def forward(x, y, pos_weight=None, reduction="mean"):
     """As the CPU op, for device arrays: a float for "mean"/"sum", a device array for "none"."""
     shape = x.shape
     x, y = flat(x, y)
-    loss, total = empty(x.shape, x.dtype, like=x), empty(1, np.float64, like=x)
-    launch_rows(bce_with_logits_forward_kernel, 1, x, y, bce_with_logits._weights(pos_weight, x), loss, total)
-    return reduced(loss, total, reduction, shape)
+    loss = empty(x.shape, x.dtype, like=x)
+    launch(bce_with_logits_forward_kernel, x.size, x, y, bce_with_logits._weights(pos_weight, x), loss)
+    return reduced(loss, total_of(loss), reduction, shape)
 
 
 def backward(x, y, pos_weight=None, reduction="mean", dy=None):

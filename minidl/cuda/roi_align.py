@@ -1,5 +1,5 @@
 """RoI Align on the GPU (the math: ``minidl/ops/roi_align.py``, whose ``region``,
-``bin_average`` and ``bin_spread`` every thread calls).
+``bin_average`` and ``bin_spread`` the threads call).
 
 forward:   thread q computes one output y[k, c, p, q]
 backward:  thread q owns one plane dx[n, c] and spreads into it, region by region, the
@@ -30,7 +30,10 @@ def roi_align_forward_kernel(x, rois, spatial_scale, sampling_ratio, aligned, y)
 
 @cuda.jit
 def roi_align_backward_kernel(dy, rois, spatial_scale, sampling_ratio, aligned, dx):
-    """Thread t: plane (n, c) of dx, accumulating the bins of every region of image n."""
+    """Thread t: plane (n, c) of dx, accumulating the bins of every region of image n. (The
+    CPU file's ``spread_region`` is these loops, but it calls ``region`` on the rois, which
+    under the simulator would be compiled CPU code handed a device array: so they are
+    written here with the two helpers the simulator can run.)"""
     N, C = dx.shape[0], dx.shape[1]
     K, PH, PW = dy.shape[0], dy.shape[2], dy.shape[3]
     for t in range(cuda.grid(1), N * C, cuda.gridsize(1)):

@@ -1,5 +1,5 @@
-"""RoI max pooling on the GPU (the math: ``minidl/ops/roi_pool.py``, whose ``pool_bin`` and
-``bin_max`` every thread calls).
+"""RoI max pooling on the GPU (the math: ``minidl/ops/roi_pool.py``, whose ``pool_bin``,
+``bin_max`` and ``unpool_region`` the threads call).
 
 forward:   thread q computes one output y[k, c, p, q] and its argmax
 backward:  thread q owns one plane dx[n, c] and adds in, region by region, the gradient of
@@ -17,6 +17,7 @@ from ._launch import from_cpu, launch
 
 pool_bin = from_cpu(roi_pool.pool_bin)
 bin_max = from_cpu(roi_pool.bin_max)
+unpool_region = from_cpu(roi_pool.unpool_region)
 
 
 @cuda.jit
@@ -35,17 +36,12 @@ def roi_pool_forward_kernel(x, rois, spatial_scale, y, argmax):
 @cuda.jit
 def roi_pool_backward_kernel(dy, rois, argmax, dx):
     """Thread t: plane (n, c) of dx, accumulating the bins of every region of image n."""
-    N, C, W = dx.shape[0], dx.shape[1], dx.shape[3]
-    K, PH, PW = dy.shape[0], dy.shape[2], dy.shape[3]
+    N, C = dx.shape[0], dx.shape[1]
     for t in range(cuda.grid(1), N * C, cuda.gridsize(1)):
         n, c = t // C, t % C
-        for k in range(K):
+        for k in range(dy.shape[0]):
             if int(rois[k, 0]) == n:
-                for p in range(PH):
-                    for q in range(PW):
-                        a = argmax[k, c, p, q]
-                        if a >= 0:
-                            dx[n, c, a // W, a % W] += dy[k, c, p, q]
+                unpool_region(dy, argmax, k, n, c, dx)
 
 
 def forward(x, rois, output_size, spatial_scale=1.0):

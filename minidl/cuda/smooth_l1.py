@@ -1,34 +1,24 @@
 """Smooth L1 loss on the GPU (the math: ``minidl/ops/smooth_l1.py``). Every element's loss
-and slope come from the CPU file's ``smooth_l1_element``; the sum is one block's
-shared-memory tree (``_reduce.py``), the gradient one thread per element."""
+and slope come from the CPU file's ``smooth_l1_element``; one thread per element
+writes its loss and its gradient; the sum is ``_reduce.total_of`` (the shared-memory tree)."""
 
-import numpy as np
-from numba import cuda, float64
+from numba import cuda
 
 from ..device import empty
 from ..ops import smooth_l1
 from ..ops._loss import flat, reduced, upstream
-from ._launch import THREADS, from_cpu, launch, launch_rows
-from ._reduce import block_sum
+from ._launch import from_cpu, launch
+from ._reduce import total_of
 
 smooth_l1_element = from_cpu(smooth_l1.smooth_l1_element)
 
 
 @cuda.jit
-def smooth_l1_forward_kernel(pred, target, beta, loss, total):
-    """One block: thread t writes loss[i] for i = t, t + THREADS, ... and adds them up; the
-    tree adds the THREADS partial sums; thread 0 writes total[0]."""
-    s = cuda.shared.array(THREADS, float64)
-    tid = cuda.threadIdx.x
-    acc = 0.0
-    for i in range(tid, pred.size, cuda.blockDim.x):
+def smooth_l1_forward_kernel(pred, target, beta, loss):
+    """Thread i: loss[i] (their sum is ``_reduce.total_of``)."""
+    for i in range(cuda.grid(1), pred.size, cuda.gridsize(1)):
         value, _ = smooth_l1_element(pred[i] - target[i], beta)
         loss[i] = value
-        acc += value
-    s[tid] = acc
-    total_sum = block_sum(s, tid, THREADS)
-    if tid == 0:
-        total[0] = total_sum
 
 
 @cuda.jit
@@ -43,9 +33,9 @@ def forward(pred, target, beta=1.0, reduction="mean"):
     """As the CPU op, for device arrays: a float for "mean"/"sum", a device array for "none"."""
     shape = pred.shape
     pred, target = flat(pred, target)
-    loss, total = empty(pred.shape, pred.dtype, like=pred), empty(1, np.float64, like=pred)
-    launch_rows(smooth_l1_forward_kernel, 1, pred, target, pred.dtype.type(beta), loss, total)
-    return reduced(loss, total, reduction, shape)
+    loss = empty(pred.shape, pred.dtype, like=pred)
+    launch(smooth_l1_forward_kernel, pred.size, pred, target, pred.dtype.type(beta), loss)
+    return reduced(loss, total_of(loss), reduction, shape)
 
 
 def backward(pred, target, beta=1.0, reduction="mean", dy=None):

@@ -58,7 +58,7 @@ def bce_with_logits_forward_kernel(x, y, pos_weight, loss, total):
     for i in range(x.size):
         value, _ = bce_element(x[i], y[i], pos_weight[i % C])
         loss[i] = value
-        s += value
+        s += loss[i]  # (in the loss's dtype, as the GPU sums it)
     total[0] = s
 
 

@@ -125,16 +125,22 @@ def roi_align_forward_kernel(x, rois, spatial_scale, sampling_ratio, aligned, y)
                     y[k, c, p, q] = bin_average(x, n, c, v, u, step_v, step_u, gh, gw)
 
 
+@njit(cache=True, inline="always")
+def spread_region(dy, rois, k, c, spatial_scale, sampling_ratio, aligned, dx):
+    """Region k, channel c: every bin's dy spread back to the cells its samples read."""
+    PH, PW = dy.shape[2], dy.shape[3]
+    for p in range(PH):
+        for q in range(PW):
+            n, v, u, step_v, step_u, gh, gw = region(rois, k, p, q, PH, PW, spatial_scale, sampling_ratio, aligned)
+            bin_spread(dx, n, c, v, u, step_v, step_u, gh, gw, dy[k, c, p, q])
+
+
 @njit(cache=True)
 def roi_align_backward_kernel(dy, rois, spatial_scale, sampling_ratio, aligned, dx):
-    """Every dy[k, c, p, q] spread back to the cells its samples read; dx (zeros) accumulates."""
-    K, C, PH, PW = dy.shape
-    for k in range(K):
-        for p in range(PH):
-            for q in range(PW):
-                n, v, u, step_v, step_u, gh, gw = region(rois, k, p, q, PH, PW, spatial_scale, sampling_ratio, aligned)
-                for c in range(C):
-                    bin_spread(dx, n, c, v, u, step_v, step_u, gh, gw, dy[k, c, p, q])
+    """Every region's bins spread back; dx (zeros) accumulates."""
+    for k in range(dy.shape[0]):
+        for c in range(dy.shape[1]):
+            spread_region(dy, rois, k, c, spatial_scale, sampling_ratio, aligned, dx)
 
 
 def forward(x, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):

@@ -94,19 +94,23 @@ def roi_pool_forward_kernel(x, rois, spatial_scale, y, argmax):
                     argmax[k, c, p, q] = where
 
 
+@njit(cache=True, inline="always")
+def unpool_region(dy, argmax, k, n, c, dx):
+    """Region k, channel c: dx[n, c] += each non-empty bin's dy at the bin's argmax."""
+    W = dx.shape[3]
+    for p in range(dy.shape[2]):
+        for q in range(dy.shape[3]):
+            a = argmax[k, c, p, q]
+            if a >= 0:
+                dx[n, c, a // W, a % W] += dy[k, c, p, q]
+
+
 @njit(cache=True)
 def roi_pool_backward_kernel(dy, rois, argmax, dx):
-    """dx[n, c, argmax] += dy[k, c, p, q] for every non-empty bin; dx (zeros) accumulates."""
-    W = dx.shape[3]
-    K, C, PH, PW = dy.shape
-    for k in range(K):
-        n = int(rois[k, 0])
-        for c in range(C):
-            for p in range(PH):
-                for q in range(PW):
-                    a = argmax[k, c, p, q]
-                    if a >= 0:
-                        dx[n, c, a // W, a % W] += dy[k, c, p, q]
+    """Every region's bins routed to their argmax; dx (zeros) accumulates."""
+    for k in range(dy.shape[0]):
+        for c in range(dy.shape[1]):
+            unpool_region(dy, argmax, k, int(rois[k, 0]), c, dx)
 
 
 def forward(x, rois, output_size, spatial_scale=1.0):

@@ -51,7 +51,7 @@ def smooth_l1_forward_kernel(pred, target, beta, loss, total):
     for i in range(pred.size):
         value, _ = smooth_l1_element(pred[i] - target[i], beta)
         loss[i] = value
-        s += value
+        s += loss[i]  # (in the loss's dtype, as the GPU sums it)
     total[0] = s
 
 
