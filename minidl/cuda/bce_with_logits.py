@@ -7,7 +7,7 @@ from numba import cuda
 
 from ..device import empty
 from ..ops import bce_with_logits
-from ..ops._loss import flat, reduced, upstream
+from ..reduction import flat, reduced, upstream
 from ._launch import from_cpu, launch
 from ._reduce import total_of
 

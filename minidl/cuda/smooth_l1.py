@@ -6,7 +6,7 @@ from numba import cuda
 
 from ..device import empty
 from ..ops import smooth_l1
-from ..ops._loss import flat, reduced, upstream
+from ..reduction import flat, reduced, upstream
 from ._launch import from_cpu, launch
 from ._reduce import total_of
 

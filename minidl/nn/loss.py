@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import dispatch
 from ..device import as_array_like, device_of, is_device_array
-from ..ops._loss import REDUCTIONS
+from ..reduction import REDUCTIONS
 from .checks import check_batch_axis, check_float_array, check_grad_dtype, check_grad_shape, check_ndim, real_number
 from .module import Layer
 

@@ -21,7 +21,7 @@ or NaN. Forward, over all M elements (one index i; p indexed by the last axis, c
 
     sp      = log1p(exp(-|x[i]|))
     loss[i] = p[c] y[i] (max(-x[i], 0) + sp) + (1 - y[i]) (max(x[i], 0) + sp)
-    L       = mean, sum or the array loss (``ops/_loss.py``)
+    L       = mean, sum or the array loss (``minidl/reduction.py``)
 
 Backward, with sigma(x) computed through exp(-|x|) as well (``ops/sigmoid.py``):
 
@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..device import as_array_like, empty
-from ._loss import flat, reduced, upstream
+from ..reduction import flat, reduced, upstream
 from .sigmoid import logistic
 
 

@@ -21,7 +21,7 @@ Forward, over all M elements (flattened to one index i):
     L       = sum_i loss[i] / M  ("mean"),  sum_i loss[i]  ("sum"),  or the array loss  ("none")
 
 Backward, with the upstream gradient dl (1 for "sum", 1 / M for every element for
-"mean", an array of loss's shape for "none"; ``ops/_loss.py``):
+"mean", an array of loss's shape for "none"; ``minidl/reduction.py``):
 
     dpred[i] = dl[i] * (d / beta   if |d| < beta   else   sign(d))
 
@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ..device import empty
-from ._loss import flat, reduced, upstream
+from ..reduction import flat, reduced, upstream
 
 
 @njit(cache=True, inline="always")

@@ -11,7 +11,7 @@ number dl[0] otherwise.
 
 import numpy as np
 
-from ..device import as_array_like, to_host
+from .device import as_array_like, to_host
 
 REDUCTIONS = ("mean", "sum", "none")
 
