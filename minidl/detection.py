@@ -134,6 +134,19 @@ def nms(boxes, scores, iou_threshold):
     return np.array(keep, dtype=np.int64)
 
 
+def nms_per_class(detections, iou_threshold=0.5):
+    """One image's detections {"boxes", "scores", "labels"} after ``nms`` run separately
+    for every class (so that overlapping objects of different classes both stay), in their
+    original order."""
+    labels = _vector("nms_per_class", detections["labels"], len(detections["scores"]), "labels", integer=True)
+    keep = []
+    for c in np.unique(labels):
+        of_c = np.flatnonzero(labels == c)
+        keep.extend(of_c[nms(detections["boxes"][of_c], detections["scores"][of_c], iou_threshold)])
+    keep = np.array(sorted(keep), dtype=np.int64)
+    return {key: np.asarray(value)[keep] for key, value in detections.items()}
+
+
 # --- anchors, box coding, matching (SSD, Faster R-CNN) -----------------------------------------
 
 
@@ -143,10 +156,10 @@ def anchors(feature_size, scales, aspect_ratios, clip=True):
 
     Cell (i, j) of an H x W map is centred at ((j + 1/2) / W, (i + 1/2) / H); for each scale
     s (a fraction of the image) and aspect ratio r (width / height) it has the box of width
-    s sqrt(r) and height s / sqrt(r) (area s^2 whatever r). Rows go cell by cell (i, then
-    j), and within a cell scale by scale, ratio by ratio: anchor a of cell (i, j) is row
-    (i W + j) A + a, the order in which a detector's head lays out its outputs. With
-    ``clip`` the boxes are cut to the image [0, 1]^2.
+    s sqrt(r) and height s / sqrt(r) (area s^2 whatever r). Anchor shapes a go scale by
+    scale, ratio by ratio, and anchor a of cell (i, j) is row a H W + i W + j: the order of
+    a convolutional head's output (N, V A, H, W) read as (N, V, A H W), V values per anchor
+    (``minidl.detectors.SSD``). With ``clip`` the boxes are cut to the image [0, 1]^2.
     """
     H, W = (feature_size, feature_size) if isinstance(feature_size, (int, np.integer)) else feature_size
     positive_int("anchors", "feature_size", H)
@@ -156,12 +169,12 @@ def anchors(feature_size, scales, aspect_ratios, clip=True):
         real_number("anchors", "aspect_ratios", r, 0.0, low_open=True) for r in np.atleast_1d(aspect_ratios).tolist()
     ]
     shapes = [(s * np.sqrt(r), s / np.sqrt(r)) for s in scales for r in ratios]
-    boxes = np.empty((H, W, len(shapes), 4))
-    for i in range(H):
-        for j in range(W):
-            cx, cy = (j + 0.5) / W, (i + 0.5) / H
-            for a, (w, h) in enumerate(shapes):
-                boxes[i, j, a] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    boxes = np.empty((len(shapes), H, W, 4))
+    for a, (w, h) in enumerate(shapes):
+        for i in range(H):
+            for j in range(W):
+                cx, cy = (j + 0.5) / W, (i + 0.5) / H
+                boxes[a, i, j] = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
     boxes = boxes.reshape(-1, 4)
     return np.clip(boxes, 0.0, 1.0) if clip else boxes
 
@@ -269,6 +282,199 @@ def sample_rois(proposals, gt_boxes, num_samples, positive_fraction=0.25, fg_iou
     indices = np.concatenate([chosen_pos, chosen_neg]).astype(np.int64)
     matched = np.concatenate([best_gt[chosen_pos], np.full(n_neg, -1)]).astype(np.int64)
     return indices, matched
+
+
+# --- SSD targets and outputs ------------------------------------------------------------------
+
+
+def encode_ssd_targets(boxes, labels, anchor_boxes, iou_threshold=0.5, dtype=np.float32):
+    """SSD targets (N, 5, A) for ``nn.MultiBoxLoss`` from per-image boxes and labels.
+
+    For image n, ``match_anchors`` gives each anchor its object (or none); a matched anchor
+    a gets target[n, :4, a] = ``encode_boxes`` (its object's box, the anchor) and
+    target[n, 4, a] = label + 1; an unmatched one the label 0 (background) and offsets 0
+    (unused: background anchors have no box loss). boxes: N arrays (k, 4) in fractions of
+    the image; labels: N integer arrays (k,) in [0, C).
+    """
+    anchor_boxes = _boxes("encode_ssd_targets", anchor_boxes, "anchor_boxes")
+    if len(boxes) != len(labels):
+        raise ValueError(f"encode_ssd_targets: {len(boxes)} images of boxes but {len(labels)} of labels")
+    target = np.zeros((len(boxes), 5, anchor_boxes.shape[0]), dtype=dtype)
+    for n, (image_boxes, image_labels) in enumerate(zip(boxes, labels)):
+        image_boxes = _boxes("encode_ssd_targets", image_boxes)
+        image_labels = _vector("encode_ssd_targets", image_labels, image_boxes.shape[0], "labels", integer=True)
+        if (image_labels < 0).any():
+            raise ValueError(
+                f"encode_ssd_targets: labels must be >= 0 (0 is the first class), image {n} has {image_labels}"
+            )
+        matched = match_anchors(anchor_boxes, image_boxes, iou_threshold)
+        positive = np.flatnonzero(matched >= 0)
+        target[n, :4, positive] = encode_boxes(image_boxes[matched[positive]], anchor_boxes[positive])
+        target[n, 4, positive] = image_labels[matched[positive]] + 1
+    return target
+
+
+def _class_probabilities(where, scores):
+    """Softmax over axis 1 of finite class scores (N, K, ...)."""
+    from .ops.softmax_cross_entropy import softmax
+
+    scores = np.ascontiguousarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{where}: the class scores hold NaN or inf")
+    return softmax(scores)
+
+
+def decode_ssd(pred, anchor_boxes, conf_threshold=0.01, nms_threshold=0.45):
+    """An SSD output (N, 4 + K, A) as detections, one dict per image.
+
+    Every anchor's class scores go through the softmax; for each class c >= 1 (not the
+    background) the anchors whose probability p_c exceeds ``conf_threshold`` give the box
+    ``decode_boxes``(offsets, anchor) with score p_c and label c - 1 (the dataset's class),
+    then ``nms_per_class`` at ``nms_threshold`` removes the duplicates.
+    """
+    anchor_boxes = _boxes("decode_ssd", anchor_boxes, "anchor_boxes")
+    conf_threshold = real_number("decode_ssd", "conf_threshold", conf_threshold, finite=False)
+    p = np.asarray(pred, dtype=np.float64)
+    if p.ndim != 3 or p.shape[1] < 6 or p.shape[2] != anchor_boxes.shape[0]:
+        raise ValueError(
+            f"decode_ssd: expected pred of shape (N, 4 + K, A) with A = {anchor_boxes.shape[0]} anchors, got {p.shape}"
+        )
+    probs = _class_probabilities("decode_ssd", p[:, 4:])
+    detections = []
+    for n in range(p.shape[0]):
+        boxes = decode_boxes(p[n, :4].T, anchor_boxes)
+        c, a = np.nonzero(probs[n, 1:] > conf_threshold)  # class c + 1 of anchor a
+        found = {"boxes": boxes[a], "scores": probs[n, c + 1, a], "labels": c.astype(np.int64)}
+        detections.append(nms_per_class(found, nms_threshold))
+    return detections
+
+
+# --- two-stage detectors: proposals, head targets, masks ------------------------------------------
+
+
+def sliding_windows(sizes, stride, aspect_ratios=(1.0,), image_size=1.0):
+    """Region proposals from sliding windows (the simple stand-in for R-CNN's selective
+    search): for every size s and aspect ratio r (width / height), the window of width
+    s sqrt(r) and height s / sqrt(r) at every ``stride`` that fits inside the
+    image_size x image_size image, as (k, 4) rows (x1, y1, x2, y2) in fractions of the
+    image (sizes and stride are in image_size units: pixels when it is the image's size).
+    """
+    image_size = real_number("sliding_windows", "image_size", image_size, 0.0, low_open=True)
+    stride = real_number("sliding_windows", "stride", stride, 0.0, low_open=True)
+    windows = []
+    for size in np.atleast_1d(sizes).tolist():
+        for ratio in np.atleast_1d(aspect_ratios).tolist():
+            size = real_number("sliding_windows", "sizes", size, 0.0, low_open=True)
+            ratio = real_number("sliding_windows", "aspect_ratios", ratio, 0.0, low_open=True)
+            w, h = size * np.sqrt(ratio), size / np.sqrt(ratio)
+            for y in np.arange(0.0, image_size - h + 1e-9, stride):
+                for x in np.arange(0.0, image_size - w + 1e-9, stride):
+                    windows.append((x, y, x + w, y + h))
+    return np.array(windows, dtype=np.float64).reshape(-1, 4) / image_size
+
+
+def fast_rcnn_targets(rois, matched, gt_boxes, gt_labels, C, variances=VARIANCES):
+    """The targets of a Fast R-CNN head for regions ``rois`` (k, 4) matched to objects
+    (``matched`` (k,), -1 background, as ``sample_rois`` returns it):
+
+        labels  (k,) int64       label + 1 of the matched object, 0 for the background
+        offsets (k, 4 (C + 1))   in the 4 columns of its class (4 (label + 1) ...), the
+                                 ``encode_boxes`` offsets of the object from the region
+        weights (k, 4 (C + 1))   1 in those 4 columns of the positives, 0 elsewhere: the box
+                                 loss counts only the offsets of the true class.
+    """
+    rois = _boxes("fast_rcnn_targets", rois, "rois")
+    gt_boxes = _boxes("fast_rcnn_targets", gt_boxes, "gt_boxes")
+    matched = _vector("fast_rcnn_targets", matched, rois.shape[0], "matched", integer=True)
+    gt_labels = _vector("fast_rcnn_targets", gt_labels, gt_boxes.shape[0], "gt_labels", integer=True)
+    C = positive_int("fast_rcnn_targets", "C", C)
+    labels = np.zeros(rois.shape[0], dtype=np.int64)
+    offsets = np.zeros((rois.shape[0], 4 * (C + 1)))
+    weights = np.zeros_like(offsets)
+    for k in np.flatnonzero(matched >= 0):
+        c = gt_labels[matched[k]] + 1
+        labels[k] = c
+        offsets[k, 4 * c : 4 * c + 4] = encode_boxes(gt_boxes[matched[k]][None], rois[k][None], variances)[0]
+        weights[k, 4 * c : 4 * c + 4] = 1.0
+    return labels, offsets, weights
+
+
+def decode_fast_rcnn(scores, offsets, rois, conf_threshold=0.01, nms_threshold=0.5, variances=VARIANCES):
+    """One image's Fast R-CNN head output as detections: scores (k, C + 1) raw class scores
+    (class 0 background) and offsets (k, 4 (C + 1)) of its k regions ``rois`` (k, 4). For
+    each class c >= 1 and region with softmax probability p_c > ``conf_threshold``, the box
+    is the region moved by the offsets of class c, label c - 1; then ``nms_per_class``.
+    Also returns, in "rois", the index of the region each detection came from."""
+    rois = _boxes("decode_fast_rcnn", rois, "rois")
+    probs = _class_probabilities("decode_fast_rcnn", scores)
+    k, K = probs.shape
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if offsets.shape != (k, 4 * K) or rois.shape[0] != k:
+        raise ValueError(
+            f"decode_fast_rcnn: expected offsets ({k}, {4 * K}) and rois ({k}, 4) for scores {probs.shape}, "
+            f"got {offsets.shape} and {rois.shape}"
+        )
+    r, c = np.nonzero(probs[:, 1:] > conf_threshold)
+    c = c + 1
+    columns = 4 * c[:, None] + np.arange(4)
+    boxes = decode_boxes(offsets[r[:, None], columns].reshape(-1, 4), rois[r], variances)
+    found = {"boxes": boxes, "scores": probs[r, c], "labels": (c - 1).astype(np.int64), "rois": r.astype(np.int64)}
+    return nms_per_class(found, nms_threshold)
+
+
+@njit(cache=True)
+def paste_mask_kernel(mask, box, size, out):
+    """out (size, size) = the m x m probabilities ``mask`` stretched over ``box`` (pixels):
+    each pixel centre inside the box samples the mask bilinearly, outside the box 0."""
+    m_h, m_w = mask.shape
+    x1, y1, x2, y2 = box[0], box[1], box[2], box[3]
+    for i in range(size):
+        for j in range(size):
+            out[i, j] = 0.0
+            x, y = j + 0.5, i + 0.5
+            if x < x1 or x >= x2 or y < y1 or y >= y2:
+                continue
+            u = (x - x1) / (x2 - x1) * m_w - 0.5  # in mask cells, cell centres at 0.5, 1.5, ...
+            v = (y - y1) / (y2 - y1) * m_h - 0.5
+            u, v = min(max(u, 0.0), m_w - 1.0), min(max(v, 0.0), m_h - 1.0)
+            u0, v0 = int(u), int(v)  # the corner up-left of the sample, its weights fu, fv
+            u1, v1 = min(u0 + 1, m_w - 1), min(v0 + 1, m_h - 1)
+            fu, fv = u - u0, v - v0
+            out[i, j] = (1 - fv) * ((1 - fu) * mask[v0, u0] + fu * mask[v0, u1]) + fv * (
+                (1 - fu) * mask[v1, u0] + fu * mask[v1, u1]
+            )
+
+
+def paste_masks(masks, boxes, size, threshold=0.5):
+    """Mask R-CNN's last step: each predicted m x m mask (k, m, m) of probabilities, made for
+    the box of the same row (k, 4, fractions of the image), resized bilinearly onto the box
+    in a size x size image and thresholded: (k, size, size) bool."""
+    masks = np.asarray(masks, dtype=np.float64)
+    boxes = _boxes("paste_masks", boxes)
+    if masks.ndim != 3 or masks.shape[0] != boxes.shape[0]:
+        raise ValueError(f"paste_masks: expected masks (k, m, m) for {boxes.shape[0]} boxes, got shape {masks.shape}")
+    size = positive_int("paste_masks", "size", size)
+    out = np.zeros((masks.shape[0], size, size))
+    for k in range(masks.shape[0]):
+        paste_mask_kernel(np.ascontiguousarray(masks[k]), boxes[k] * size, size, out[k])
+    return out >= threshold
+
+
+def mask_targets(gt_masks, rois, m):
+    """The mask head's targets: for each region (k, 4) of fractions of the image, its
+    object's binary mask gt_masks (k, size, size) cut to the region and resized to m x m
+    by RoI Align (aligned, 2 x 2 samples per cell), then thresholded at 0.5: (k, m, m)
+    float64 in {0, 1}. The same crop and resize that RoI Align applies to the features,
+    so target and prediction see the same window."""
+    from .ops.roi_align import forward as roi_align
+
+    gt_masks = np.asarray(gt_masks, dtype=np.float64)
+    rois = _boxes("mask_targets", rois, "rois")
+    if gt_masks.ndim != 3 or gt_masks.shape[0] != rois.shape[0]:
+        raise ValueError(f"mask_targets: expected masks (k, size, size) for {rois.shape[0]} rois, got {gt_masks.shape}")
+    size = gt_masks.shape[-1]
+    regions = np.concatenate([np.arange(len(rois))[:, None], rois * size], axis=1)
+    return (roi_align(gt_masks[:, None], regions, (m, m), 1.0, 2, True)[:, 0] >= 0.5).astype(np.float64)
 
 
 def mask_iou(masks1, masks2):

@@ -9,6 +9,7 @@ from .flatten import Flatten, Unflatten
 from .linear import Linear
 from .loss import BCEWithLogitsLoss, MSELoss, SmoothL1Loss, SoftmaxCrossEntropy
 from .module import Layer, Parameter
+from .multibox_loss import MultiBoxLoss
 from .pool import AvgPool2d, MaxPool2d
 from .roi import RoIAlign, RoIPool
 from .skip import Concat, Residual
@@ -30,6 +31,7 @@ __all__ = [
     "Linear",
     "MSELoss",
     "MaxPool2d",
+    "MultiBoxLoss",
     "ModuleDict",
     "ModuleList",
     "Parameter",

@@ -303,6 +303,29 @@ def test_smooth_l1_and_bce_with_logits(dtype, reduction):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_multibox_loss(dtype):
+    cpu, gpu = cpu_and_cuda("multibox_loss")
+    rng = np.random.default_rng(0)
+    pred = (2 * rng.standard_normal((2, 7, 6))).astype(dtype)
+    target = np.zeros((2, 5, 6), dtype)
+    target[:, :4] = rng.standard_normal((2, 4, 6))
+    target[:, 4] = [[0, 2, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
+    ce, probs = cpu.confidence(pred, target)
+    ce_g, probs_g = gpu.confidence(dev(pred), dev(target))
+    assert_same((ce, probs), (ce_g, probs_g), dtype)
+    selected = cpu.hard_negatives(ce, target, 3)
+    selected_g = gpu.hard_negatives(ce_g, dev(target), 3)
+    np.testing.assert_array_equal(selected, host(selected_g))
+    result = cpu.forward(pred, target, ce, selected, 0.5)
+    assert_same(result, gpu.forward(dev(pred), dev(target), ce_g, selected_g, 0.5), dtype)
+    assert_same(
+        cpu.backward(pred, target, probs, selected, result[3], 0.5),
+        gpu.backward(dev(pred), dev(target), probs_g, selected_g, result[3], 0.5),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("aligned", [False, True])
 def test_roi_pool_and_roi_align(dtype, aligned):
     rois = np.array([[0, 1.0, 1.0, 6.0, 5.0], [1, -1.0, 2.0, 9.0, 7.0], [0, 3.0, 3.0, 3.5, 4.0]], dtype)

@@ -21,12 +21,12 @@ def random_boxes(rng, k, low=0.02):
 def test_anchors_layout_centres_areas_and_ratios():
     boxes = detection.anchors((2, 3), scales=[0.2, 0.4], aspect_ratios=[1.0, 2.0, 0.5], clip=False)
     assert boxes.shape == (2 * 3 * 6, 4)
-    cells = boxes.reshape(2, 3, 6, 4)
+    cells = boxes.reshape(6, 2, 3, 4)  # row a H W + i W + j: anchor shape a of cell (i, j)
     centres = (cells[..., :2] + cells[..., 2:]) / 2
-    np.testing.assert_allclose(centres[1, 2, 4], [(2 + 0.5) / 3, (1 + 0.5) / 2])  # cell (i=1, j=2)
+    np.testing.assert_allclose(centres[4, 1, 2], [(2 + 0.5) / 3, (1 + 0.5) / 2])  # cell (i=1, j=2)
     w, h = cells[..., 2] - cells[..., 0], cells[..., 3] - cells[..., 1]
-    np.testing.assert_allclose((w * h)[0, 0], [0.04] * 3 + [0.16] * 3)  # area s^2 whatever the ratio
-    np.testing.assert_allclose((w / h)[0, 0], [1, 2, 0.5] * 2)
+    np.testing.assert_allclose((w * h)[:, 0, 0], [0.04] * 3 + [0.16] * 3)  # area s^2 whatever the ratio
+    np.testing.assert_allclose((w / h)[:, 0, 0], [1, 2, 0.5] * 2)
     clipped = detection.anchors((2, 3), [0.2, 0.4], [1.0, 2.0, 0.5])
     assert clipped.min() == 0.0 and clipped.max() <= 1.0
 
