@@ -134,7 +134,7 @@ API = [
     ("Optimizers (minidl.optim)", "optim"),
     ("Training (minidl.train)", "train"),
     ("Data (minidl.data)", "data"),
-    ("Metrics and detection", "metrics"),
+    ("Metrics, detection, detectors", "metrics"),
     ("Saving, anomalies, reference loops", "misc"),
     ("PyTorch and ONNX (minidl.interop)", "interop"),
 ]

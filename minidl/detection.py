@@ -334,6 +334,7 @@ def decode_ssd(pred, anchor_boxes, conf_threshold=0.01, nms_threshold=0.45):
     """
     anchor_boxes = _boxes("decode_ssd", anchor_boxes, "anchor_boxes")
     conf_threshold = real_number("decode_ssd", "conf_threshold", conf_threshold, finite=False)
+    nms_threshold = real_number("decode_ssd", "nms_threshold", nms_threshold, 0.0, 1.0)
     p = np.asarray(pred, dtype=np.float64)
     if p.ndim != 3 or p.shape[1] < 6 or p.shape[2] != anchor_boxes.shape[0]:
         raise ValueError(
@@ -399,6 +400,57 @@ def fast_rcnn_targets(rois, matched, gt_boxes, gt_labels, C, variances=VARIANCES
     return labels, offsets, weights
 
 
+def as_rois(boxes, image_size):
+    """The (K, 5) rows (n, x1, y1, x2, y2) that ``nn.RoIPool``/``nn.RoIAlign`` take, from
+    a list of per-image boxes (k_n, 4) in fractions of the image: n is the image's index
+    in the list and the corners are scaled to pixels of an image_size x image_size image.
+    float32."""
+    rows = [np.zeros((0, 5))]
+    for n, image_boxes in enumerate(boxes):
+        image_boxes = _boxes("as_rois", image_boxes)
+        rows.append(np.concatenate([np.full((len(image_boxes), 1), n), image_boxes * image_size], axis=1))
+    return np.concatenate(rows).astype(np.float32)
+
+
+def head_batch(
+    proposals, boxes, labels, C, image_size, num_samples=32, positive_fraction=0.25, masks=None, m=14, rng=None
+):
+    """The regions and targets of one training batch of a two-stage head (Fast R-CNN's
+    recipe): for each image, its ground-truth boxes join the proposals (so that every
+    object has a perfect positive), ``sample_rois`` picks ``num_samples`` regions with at
+    most ``positive_fraction`` positives, and ``fast_rcnn_targets`` gives their targets.
+
+    proposals (P, 4) shared by every image, boxes/labels per image (fractions of the
+    image, classes 0 .. C-1). Returns a dict: "rois" (K, 5) in pixels (``as_rois``),
+    "labels" (K,), "offsets" and "weights" (K, 4 (C + 1)). With ``masks`` (per image,
+    (k, size, size) bool) also "mask_targets" (K, C, m, m), the ``mask_targets`` of each
+    positive in the channel of its class, and "mask_weights", 1 there and 0 elsewhere: a
+    Mask R-CNN's mask loss counts only the true class's mask of the positives.
+    """
+    regions, parts = [], {"labels": [], "offsets": [], "weights": [], "mask_targets": [], "mask_weights": []}
+    for n, (image_boxes, image_labels) in enumerate(zip(boxes, labels)):
+        candidates = np.concatenate([_boxes("head_batch", image_boxes), _boxes("head_batch", proposals, "proposals")])
+        chosen, matched = sample_rois(candidates, image_boxes, num_samples, positive_fraction, rng=rng)
+        regions.append(candidates[chosen])
+        for key, value in zip(
+            ("labels", "offsets", "weights"), fast_rcnn_targets(regions[-1], matched, image_boxes, image_labels, C)
+        ):
+            parts[key].append(value)
+        if masks is not None:
+            target, weight = np.zeros((len(chosen), C, m, m)), np.zeros((len(chosen), C, m, m))
+            positive = np.flatnonzero(matched >= 0)
+            classes = np.asarray(image_labels)[matched[positive]]
+            target[positive, classes] = mask_targets(masks[n][matched[positive]], regions[-1][positive], m)
+            weight[positive, classes] = 1.0
+            parts["mask_targets"].append(target)
+            parts["mask_weights"].append(weight)
+    batch = {"rois": as_rois(regions, image_size)}
+    for key, value in parts.items():
+        if value:
+            batch[key] = np.concatenate(value) if key == "labels" else np.concatenate(value).astype(np.float32)
+    return batch
+
+
 def decode_fast_rcnn(scores, offsets, rois, conf_threshold=0.01, nms_threshold=0.5, variances=VARIANCES):
     """One image's Fast R-CNN head output as detections: scores (k, C + 1) raw class scores
     (class 0 background) and offsets (k, 4 (C + 1)) of its k regions ``rois`` (k, 4). For
@@ -406,6 +458,8 @@ def decode_fast_rcnn(scores, offsets, rois, conf_threshold=0.01, nms_threshold=0
     is the region moved by the offsets of class c, label c - 1; then ``nms_per_class``.
     Also returns, in "rois", the index of the region each detection came from."""
     rois = _boxes("decode_fast_rcnn", rois, "rois")
+    conf_threshold = real_number("decode_fast_rcnn", "conf_threshold", conf_threshold, finite=False)
+    nms_threshold = real_number("decode_fast_rcnn", "nms_threshold", nms_threshold, 0.0, 1.0)
     probs = _class_probabilities("decode_fast_rcnn", scores)
     k, K = probs.shape
     offsets = np.asarray(offsets, dtype=np.float64)

@@ -108,6 +108,29 @@ def fashion_mnist(n_train=None, n_test=None):
     return train, test, "digits (8x8 scaled to 28x28)", [str(k) for k in range(10)]
 
 
+SHAPE_COLOURS = ("tab:red", "tab:green", "tab:blue")  # the detection tutorials' circle, square, triangle
+
+
+def show_image(ax, image, title=None):
+    """Draw a (3, H, W) image with axes in fractions of the image (x right, y down, 0 .. 1:
+    the unit of minidl's boxes), without ticks."""
+    ax.imshow(image.transpose(1, 2, 0), extent=(0, 1, 1, 0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def draw_box(ax, box, colour, text=None, fontsize=7, **style):
+    """A box (x1, y1, x2, y2) as a rectangle outline, with an optional label above it."""
+    from matplotlib.patches import Rectangle
+
+    x1, y1, x2, y2 = box
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, **style))
+    if text:
+        ax.text(x1, y1 - 0.01, text, color=colour, fontsize=fontsize, va="bottom")
+
+
 def headline(name, value):
     """Print the tutorial's headline number as ``headline: name = value`` (the tests read it).
 

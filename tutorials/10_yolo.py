@@ -62,35 +62,17 @@ from minidl.detection import (
     decode_yolo,
     encode_yolo_targets,
     mean_average_precision,
-    nms,
+    nms_per_class,
 )
 from minidl.train import fit, predict
-from minidl.tutorial import headline, save, setup
+from minidl.tutorial import SHAPE_COLOURS, draw_box, headline, save, setup, show_image
 
 args = setup("Object detection with YOLO v1", seed=0)
 start = time.perf_counter()
 
 CLASSES = ("circle", "square", "triangle")
-COLOURS = ("tab:red", "tab:green", "tab:blue")
+COLOURS = SHAPE_COLOURS
 S, B, C = 4, 2, 3  # a 4 x 4 grid, 2 boxes per cell, 3 classes: 4 * 4 * (5 * 2 + 3) = 208 outputs
-
-
-def show(ax, image, title=None):
-    """Draw a (3, H, W) image with axes in fractions of the image: x right, y down, 0 .. 1,
-    the unit of minidl's boxes."""
-    ax.imshow(image.transpose(1, 2, 0), extent=(0, 1, 1, 0))
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-
-
-def draw_box(ax, box, colour, text=None, fontsize=7, **style):
-    """A box (x1, y1, x2, y2) as a rectangle outline, with an optional label above it."""
-    x1, y1, x2, y2 = box
-    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, **style))
-    if text:
-        ax.text(x1, y1 - 0.01, text, color=colour, fontsize=fontsize, va="bottom")
 
 
 # %% [markdown]
@@ -134,7 +116,7 @@ n = 0
 image, boxes, labels = x_train[n], boxes_train[n], labels_train[n]
 target = encode_yolo_targets([boxes], [labels], S, C)[0]  # (S, S, 5 + C)
 fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-show(axes[0], image, "sliding windows: a classifier at every position and scale")
+show_image(axes[0], image, "sliding windows: a classifier at every position and scale")
 for size, colour in ((16, "yellow"), (24, "orange"), (32, "magenta")):
     for k in range(0, 64 - size + 1, 16):  # every 4th window of a row, so the figure stays readable
         draw_box(axes[0], np.array([k, 4, k + size, 4 + size]) / 64, colour, linewidth=1)
@@ -146,7 +128,7 @@ axes[0].text(
     fontsize=9,
     va="bottom",
 )
-show(axes[1], image, f"YOLO: an {S} x {S} grid, one network run")
+show_image(axes[1], image, f"YOLO: an {S} x {S} grid, one network run")
 for i in range(S):
     for j in range(S):
         if target[i, j, 4] == 1:  # a responsible cell
@@ -323,19 +305,11 @@ save(fig, "10_training.png")
 # %%
 
 
-def nms_per_class(detections, iou_threshold=0.5):
-    """The detections of one image after NMS run separately for every class."""
-    keep = []
-    for c in range(C):
-        of_c = np.flatnonzero(detections["labels"] == c)
-        keep.extend(of_c[nms(detections["boxes"][of_c], detections["scores"][of_c], iou_threshold)])
-    keep = np.array(sorted(keep), dtype=np.int64)
-    return {key: value[keep] for key, value in detections.items()}
-
-
+infer_start = time.perf_counter()
 pred_test = predict(model, x_test)  # (n_test, 208), eval mode
 raw = decode_yolo(pred_test, S, B, C, conf_threshold=0.05)  # every box scoring above 0.05
-kept = [nms_per_class(d) for d in raw]
+kept = [nms_per_class(d, iou_threshold=0.5) for d in raw]  # nms, class by class
+images_per_second = n_test / (time.perf_counter() - infer_start)
 targets = [{"boxes": b, "labels": l} for b, l in zip(boxes_test, labels_test)]
 for threshold in (0.05, 0.3):
     print(
@@ -348,7 +322,7 @@ shown = range(min(4, n_test))
 fig, axes = plt.subplots(len(shown), 3, figsize=(9, 3 * len(shown)), squeeze=False)
 for row, n in enumerate(shown):
     for col, (what, d) in enumerate((("raw boxes", raw[n]), ("after NMS", kept[n]))):
-        show(axes[row, col], x_test[n], f"{what}: {len(d['scores'])} with score > 0.05")
+        show_image(axes[row, col], x_test[n], f"{what}: {len(d['scores'])} with score > 0.05")
         for box, score, label in zip(d["boxes"], d["scores"], d["labels"]):  # fainter when less sure
             draw_box(
                 axes[row, col],
@@ -358,7 +332,7 @@ for row, n in enumerate(shown):
                 linewidth=2 if score > 0.3 else 1,
                 alpha=float(np.clip(score, 0.15, 1.0)),
             )
-    show(axes[row, 2], x_test[n], "ground truth")
+    show_image(axes[row, 2], x_test[n], "ground truth")
     for box, label in zip(boxes_test[n], labels_test[n]):
         draw_box(axes[row, 2], box, COLOURS[label], CLASSES[label], linewidth=2)
 fig.tight_layout()
@@ -387,6 +361,10 @@ map75 = mean_average_precision(kept, targets, iou_threshold=0.75)
 per_class = average_precision_per_class(kept, targets, iou_threshold=0.5)
 print("AP@0.5 per class: " + ", ".join(f"{CLASSES[c]} {ap:.3f}" for c, ap in per_class.items()))
 print(f"mAP@0.5 on {n_test} held-out images: {map50:.4f} (without NMS {map50_raw:.4f}); mAP@0.75 {map75:.4f}")
+print(
+    f"comparison row (tutorials 14-16): YOLO v1 | mAP@0.5 {map50:.3f} | mAP@0.75 {map75:.3f} | "
+    f"training {train_time:.0f} s | {images_per_second:.0f} images/s (network, decoding and NMS)"
+)
 wall = time.perf_counter() - start
 print(f"seed {args.seed}, wall time {wall:.0f} s ({wall / 60:.1f} min), of which training {train_time:.0f} s")
 headline("map50", map50)

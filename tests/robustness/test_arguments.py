@@ -46,6 +46,8 @@ CASES = [
     ("YOLOLoss", "S", lambda v: nn.YOLOLoss(v, 2, 3), [0]),
     ("YOLOLoss", "lambda_coord", lambda v: nn.YOLOLoss(7, 2, 3, lambda_coord=v), NEGATIVE),
     ("YOLOLoss", "lambda_noobj", lambda v: nn.YOLOLoss(7, 2, 3, lambda_noobj=v), NEGATIVE),
+    ("MultiBoxLoss", "neg_pos_ratio", lambda v: nn.MultiBoxLoss(neg_pos_ratio=v), [0, 2.5]),
+    ("MultiBoxLoss", "beta", lambda v: nn.MultiBoxLoss(beta=v), NEGATIVE),
     ("SGD", "lr", lambda v: optim.SGD(params(), lr=v), [0, *NEGATIVE]),
     ("SGD", "momentum", lambda v: optim.SGD(params(), lr=0.1, momentum=v), NEGATIVE),
     ("SGD", "weight_decay", lambda v: optim.SGD(params(), lr=0.1, weight_decay=v), NEGATIVE),
@@ -65,6 +67,17 @@ CASES = [
     ("GaussianNoise", "sigma", lambda v: transforms.GaussianNoise(sigma=v), NEGATIVE),
     ("nms", "iou_threshold", lambda v: detection.nms(*boxes(), v), [1.5, *NEGATIVE]),
     ("decode_yolo", "conf_threshold", lambda v: detection.decode_yolo(np.zeros((1, 13)), 1, 2, 3, v), []),
+    ("decode_ssd", "conf_threshold", lambda v: detection.decode_ssd(np.zeros((1, 6, 1)), boxes()[0], v), []),
+    ("decode_ssd", "nms_threshold", lambda v: detection.decode_ssd(np.zeros((1, 6, 1)), boxes()[0], 0.1, v), [1.5]),
+    (
+        "decode_fast_rcnn",
+        "nms_threshold",
+        lambda v: detection.decode_fast_rcnn(np.zeros((1, 2)), np.zeros((1, 8)), boxes()[0], 0.1, v),
+        [1.5, *NEGATIVE],
+    ),
+    ("sliding_windows", "stride", lambda v: detection.sliding_windows([2], v, image_size=8), [0, *NEGATIVE]),
+    ("sliding_windows", "sizes", lambda v: detection.sliding_windows([v], 1, image_size=8), [0, *NEGATIVE]),
+    ("paste_masks", "size", lambda v: detection.paste_masks(np.ones((1, 2, 2)), boxes()[0], v), [0, *NEGATIVE]),
     (
         "average_precision_per_class",
         "iou_threshold",
@@ -91,7 +104,7 @@ CASES = [
 ]
 
 OPTIONAL = {("DataLoader", "seed"), ("minidl.save", "epoch")}  # None is their default: no seed, no epoch
-INFINITY_OK = {("decode_yolo", "conf_threshold")}  # -inf keeps every box, +inf none
+INFINITY_OK = {("decode_yolo", "conf_threshold"), ("decode_ssd", "conf_threshold")}  # -inf keeps every box, +inf none
 
 
 @pytest.mark.parametrize("where, arg, call, bad", CASES, ids=[f"{w}-{a}" for w, a, _, _ in CASES])
