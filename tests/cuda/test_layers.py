@@ -126,6 +126,33 @@ def test_roi_layers_on_the_device_take_host_or_device_rois(layer):
         assert_same(dx, layer.backward(dev(np.ones_like(y))), F64)
 
 
+def test_multibox_loss_and_a_mask_rcnn_on_the_device_equal_the_cpu():
+    from minidl.detectors import MaskRCNN
+
+    rng = np.random.default_rng(0)
+    pred, target = randn(2, 7, 5), np.zeros((2, 5, 5))
+    target[:, :4] = rng.standard_normal((2, 4, 5))
+    target[:, 4] = [[0, 1, 0, 0, 0], [2, 0, 0, 0, 1]]
+    loss_fn = nn.MultiBoxLoss()
+    loss, dpred = loss_fn(pred, target), loss_fn.backward()
+    for t in (target, dev(target)):  # the target from either side
+        assert loss_fn(dev(pred), t) == pytest.approx(loss, rel=1e-12)
+        assert_same(dpred, loss_fn.backward(), F64)
+    minidl.seed(0)
+    model = MaskRCNN(
+        nn.Conv2d(1, 2, 3, padding=1), nn.RoIAlign(2, 0.5, 2, True), nn.Flatten(), nn.Conv2d(2, 3, 1), 8, 2
+    )
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    x, rois = randn(2, 1, 4, 4), np.array([[0, 1.0, 1.0, 6.0, 5.0], [1, 0.0, 2.0, 7.0, 7.0]])
+    outputs = model(x, rois)
+    dys = [randn(*y.shape, seed=k) for k, y in enumerate(outputs)]
+    dx = model.backward(*dys)
+    model.to("cuda")
+    assert_same(outputs, model(dev(x), rois), F64)
+    assert_same(dx, model.backward(*(dev(dy) for dy in dys)), F64)
+
+
 def test_fit_evaluate_predict_move_batches_and_return_host_results():
     minidl.seed(2)
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("cuda")
