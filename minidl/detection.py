@@ -25,6 +25,8 @@ import numpy as np
 from numba import njit
 
 from .nn.checks import positive_int, real_number
+from .ops.roi_align import forward as roi_align
+from .ops.softmax_cross_entropy import softmax
 from .ops.yolo_loss import iou_xyxy  # the one IoU of minidl: the loss picks its boxes with it
 
 # --- checks ----------------------------------------------------------------------------------
@@ -316,8 +318,6 @@ def encode_ssd_targets(boxes, labels, anchor_boxes, iou_threshold=0.5, dtype=np.
 
 def _class_probabilities(where, scores):
     """Softmax over axis 1 of finite class scores (N, K, ...)."""
-    from .ops.softmax_cross_entropy import softmax
-
     scores = np.ascontiguousarray(scores, dtype=np.float64)
     if not np.isfinite(scores).all():
         raise ValueError(f"{where}: the class scores hold NaN or inf")
@@ -520,8 +520,6 @@ def mask_targets(gt_masks, rois, m):
     by RoI Align (aligned, 2 x 2 samples per cell), then thresholded at 0.5: (k, m, m)
     float64 in {0, 1}. The same crop and resize that RoI Align applies to the features,
     so target and prediction see the same window."""
-    from .ops.roi_align import forward as roi_align
-
     gt_masks = np.asarray(gt_masks, dtype=np.float64)
     rois = _boxes("mask_targets", rois, "rois")
     if gt_masks.ndim != 3 or gt_masks.shape[0] != rois.shape[0]:

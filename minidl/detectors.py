@@ -13,11 +13,16 @@ own: SSD is an ``nn.Sequential`` of a backbone and a convolutional predictor, tu
 
 Fast R-CNN's point (Girshick, 2015) is the first line: the backbone runs once per image,
 not once per region as in R-CNN, and each region only reads its window of the shared
-feature map. Training and inference (sampling the regions, the losses, decoding) are in
-tutorials 14 and 16, with ``minidl.detection``'s helpers.
+feature map. Training (sampling the regions, the losses) is in tutorials 14 and 16, with
+``minidl.detection``'s helpers; ``detect`` is the inference: every proposal through the
+head, decoding and NMS (and for Mask R-CNN a mask for each detection).
 """
 
+import numpy as np
+
 from . import dispatch
+from .detection import as_rois, decode_fast_rcnn, paste_masks
+from .device import to_host
 from .nn import Linear
 from .nn.module import Layer
 
@@ -56,6 +61,26 @@ class FastRCNN(Layer):
         dfeatures = self.roi.backward(dpooled)  # each region's gradient into its window
         return self.backbone.backward(dfeatures)
 
+    def detect(self, x, proposals, conf_threshold=0.01, nms_threshold=0.5, batch_size=8):
+        """Detections for the square images x (n, 3, S, S), in eval mode: each batch of
+        ``batch_size`` images through the backbone once, every proposal (P, 4), fractions
+        of the image, through the box head, then per image ``decode_fast_rcnn`` (scores
+        above ``conf_threshold``, NMS per class at ``nms_threshold``) with the boxes
+        clipped to the image. A list of n dicts {"boxes", "scores", "labels", "rois"}."""
+        self.eval()
+        found, P = [], len(proposals)
+        for first in range(0, len(x), batch_size):
+            images = x[first : first + batch_size]
+            features = self.backbone(images)
+            hidden = self.head(self.roi(features, as_rois([proposals] * len(images), images.shape[-1])))
+            scores, offsets = to_host(self.classifier(hidden)), to_host(self.box_regressor(hidden))
+            for n in range(len(images)):
+                rows = slice(n * P, (n + 1) * P)
+                d = decode_fast_rcnn(scores[rows], offsets[rows], proposals, conf_threshold, nms_threshold)
+                d["boxes"] = np.clip(d["boxes"], 0.0, 1.0)
+                found.append(d)
+        return found
+
 
 class MaskRCNN(FastRCNN):
     """Fast R-CNN plus a mask branch (He et al., 2017): ``mask_head`` (a layer, pooled
@@ -80,3 +105,23 @@ class MaskRCNN(FastRCNN):
         dhidden = _add(self.classifier.backward(dscores), self.box_regressor.backward(doffsets))
         dpooled = _add(self.head.backward(dhidden), self.mask_head.backward(dmasks))  # two branches, one input
         return self.backbone.backward(self.roi.backward(dpooled))
+
+    def detect(self, x, proposals, conf_threshold=0.05, nms_threshold=0.5, batch_size=8):
+        """``FastRCNN.detect``, then Mask R-CNN's inference: the mask head on the *detected*
+        boxes (RoI Align on each box), the sigmoid of the detected class's m x m mask,
+        pasted into the image (``paste_masks``): each dict also has "masks" (k, S, S) bool."""
+        found = super().detect(x, proposals, conf_threshold, nms_threshold, batch_size)
+        size = x.shape[-1]
+        for first in range(0, len(x), batch_size):
+            images, detections = x[first : first + batch_size], found[first : first + batch_size]
+            rois = as_rois([d["boxes"] for d in detections], size)
+            if len(rois):
+                logits = self.mask_head(self.roi(self.backbone(images), rois))
+                probabilities = to_host(dispatch.op("sigmoid", logits).forward(logits))  # (K, C, m, m)
+            row = 0
+            for d in detections:
+                k = len(d["boxes"])
+                own_class = probabilities[row + np.arange(k), d["labels"]] if k else np.zeros((0, 1, 1))
+                d["masks"] = paste_masks(own_class, d["boxes"], size)
+                row += k
+        return found

@@ -45,9 +45,7 @@ from minidl import nn, optim
 from minidl.data import make_shapes_detection
 from minidl.detection import (
     anchors,
-    as_rois,
     box_iou,
-    decode_fast_rcnn,
     head_batch,
     mean_average_precision,
     sliding_windows,
@@ -204,28 +202,15 @@ train_time = time.perf_counter() - train_start
 
 # %% [markdown]
 # ## 5. Detections and mAP
-# At test time every proposal of an image goes through the head (the backbone still runs
-# once per image): 8 images, 3520 regions per forward pass. `decode_fast_rcnn` takes, for
-# each class, the regions whose softmax probability exceeds 0.01, moves each by the
-# offsets of that class, and runs NMS per class (IoU 0.5).
-
+# At test time every proposal of an image goes through the head, and the backbone still
+# runs once per image: `model.detect` takes 8 images, 3520 regions, per forward pass.
+# For each class it keeps the regions whose softmax probability exceeds 0.01, moves each
+# by the offsets of that class (`decode_fast_rcnn`), clips the boxes to the image and
+# runs NMS per class (IoU 0.5).
 
 # %%
-def detect(x, batch=8):
-    """Detections for the images x (n, 3, 64, 64): every proposal through the model."""
-    model.eval()
-    found = []
-    for first in range(0, len(x), batch):
-        images = x[first : first + batch]
-        scores, offsets = model(images, as_rois([proposals] * len(images), SIZE))
-        for n in range(len(images)):
-            rows = slice(n * len(proposals), (n + 1) * len(proposals))
-            found.append(decode_fast_rcnn(scores[rows], offsets[rows], proposals, 0.01, 0.5))
-    return found
-
-
 infer_start = time.perf_counter()
-detections = detect(x_test)
+detections = model.detect(x_test, proposals, conf_threshold=0.01, nms_threshold=0.5)
 images_per_second = n_test / (time.perf_counter() - infer_start)
 targets = [{"boxes": b, "labels": l} for b, l in zip(boxes_test, labels_test)]
 map50 = mean_average_precision(detections, targets, iou_threshold=0.5)

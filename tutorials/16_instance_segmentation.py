@@ -34,8 +34,6 @@ import minidl
 from minidl import nn, optim
 from minidl.data import make_shapes_detection
 from minidl.detection import (
-    as_rois,
-    decode_fast_rcnn,
     head_batch,
     mask_targets,
     mean_average_precision,
@@ -270,40 +268,13 @@ train_time = time.perf_counter() - train_start
 # box branch gives the detections (tutorial 14's decoding, boxes clipped to the image),
 # RoI Align cuts each detected box out of the feature map, the mask head predicts its
 # masks, and the mask of the detected class, through a sigmoid, is pasted into the image.
-# Mask mAP is the box mAP with the IoU of two masks (pixels in both over pixels in
-# either) in place of the IoU of two boxes.
+# `model.detect` does it all (`minidl/detectors.py`). Mask mAP is the box mAP with the IoU
+# of two masks (pixels in both over pixels in either) in place of the IoU of two boxes.
 
 
 # %%
-def segment(x, batch=8):
-    """Detections with masks for the images x."""
-    model.eval()
-    found = []
-    for first in range(0, len(x), batch):
-        images = x[first : first + batch]
-        scores, offsets, _ = model(images, as_rois([proposals] * len(images), SIZE))
-        detections = []
-        for n in range(len(images)):
-            rows = slice(n * len(proposals), (n + 1) * len(proposals))
-            d = decode_fast_rcnn(scores[rows], offsets[rows], proposals, 0.05, 0.5)
-            d["boxes"] = np.clip(d["boxes"], 0.0, 1.0)
-            detections.append(d)
-        features = model.backbone(images)  # the mask branch, on the detected boxes
-        probabilities = nn.Sigmoid()(
-            model.mask_head(model.roi(features, as_rois([d["boxes"] for d in detections], SIZE)))
-        )
-        first_row = 0
-        for d in detections:
-            k = len(d["boxes"])
-            own_class = probabilities[first_row + np.arange(k), d["labels"]]  # (k, 14, 14)
-            d["masks"] = paste_masks(own_class, d["boxes"], SIZE)
-            first_row += k
-        found.extend(detections)
-    return found
-
-
 infer_start = time.perf_counter()
-detections = segment(x_test)
+detections = model.detect(x_test, proposals, conf_threshold=0.05, nms_threshold=0.5)
 images_per_second = n_test / (time.perf_counter() - infer_start)
 targets = [{"boxes": b, "labels": l, "masks": m} for b, l, m in zip(boxes_test, labels_test, masks_test)]
 box_map50 = mean_average_precision(detections, targets, 0.5)

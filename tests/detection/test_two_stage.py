@@ -159,3 +159,24 @@ def test_detector_outputs_have_the_documented_shapes(n):
     rois = np.array([[k % n, 0.0, 0.0, 6.0, 6.0] for k in range(4)])
     scores, offsets, masks = model(randn(n, 1, 6, 6), rois)
     assert scores.shape == (4, 3) and offsets.shape == (4, 12) and masks.shape == (4, 2, 2, 2)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])  # every region detected, or none
+def test_detect_gives_clipped_boxes_and_pasted_masks(threshold):
+    model = tiny(MaskRCNN)
+    x = randn(3, 1, 6, 6, seed=2)
+    proposals = np.array([[0.0, 0.0, 0.5, 0.5], [0.3, 0.2, 1.0, 0.9]])
+    found = model.detect(x, proposals, conf_threshold=threshold, nms_threshold=1.0, batch_size=2)
+    assert len(found) == 3 and not model.training
+    for d in found:
+        k = 2 * 2 if threshold == 0.0 else 0  # 2 regions x 2 classes above 0, none above 1
+        assert d["boxes"].shape == (k, 4) and d["masks"].shape == (k, 6, 6) and d["masks"].dtype == bool
+        assert d["boxes"].min(initial=0) >= 0 and d["boxes"].max(initial=1) <= 1
+        if k:
+            box = d["boxes"][0] * 6
+            outside = np.ones((6, 6), bool)
+            outside[
+                int(np.ceil(box[1] - 0.5)) : int(np.ceil(box[3] - 0.5)),
+                int(np.ceil(box[0] - 0.5)) : int(np.ceil(box[2] - 0.5)),
+            ] = False
+            assert not d["masks"][0][outside].any()  # a mask stays inside its box
