@@ -15,6 +15,7 @@ single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS
 from . import cuda, data, dispatch, gradcheck, interop, metrics, nn, optim  # noqa: E402 (after the threading policy)
 from .anomaly import AnomalyError, detect_anomaly  # noqa: E402
 from .device import device_of, to_device  # noqa: E402
+from .profiler import Profile, profile  # noqa: E402
 from .reference import reference_loops  # noqa: E402
 from .rng import seed  # noqa: E402
 from .serialization import load, read_checkpoint, save  # noqa: E402
@@ -40,6 +41,8 @@ __all__ = [
     "optim",
     "predict",
     "predict_classes",
+    "profile",
+    "Profile",
     "read_checkpoint",
     "reference_loops",
     "save",

@@ -1,0 +1,247 @@
+"""``minidl.profile(model, x, loss_fn=None, target=None, steps=5)``: where the time of a
+step goes, layer by layer.
+
+    prof = minidl.profile(model, x, loss_fn, y)   # a warm-up step (it compiles), then 5 timed steps
+    print(prof)                                    # one row per layer, like summary()
+    prof.plot()                                    # the step's parts as bars
+    prof.rows, prof.step_ms                        # the numbers (means over the timed steps)
+
+A training step is ``model(x)``, the loss, ``loss_fn.backward()`` and ``model.backward``
+(no optimizer: time ``optimizer.step()`` on its own); without a loss the step is the
+forward pass in evaluation mode. Each leaf layer's forward and backward are timed around
+the call, and so are the loss's; ``other`` is the rest of the step: the containers' loops
+and checks. All are means over the timed steps, so the parts and ``other`` add up to the
+step, and ``other`` is never negative (the parts are timed inside the step). The
+model is left as it was: parameters, gradients, running statistics and mode.
+
+FLOPs. A layer's forward FLOPs, from the shapes (2 per multiply-add, as PyTorch's
+``torch.utils.flop_counter`` counts them):
+
+    Linear            2 N in out
+    Conv2d            2 N Cout OH OW Cin KH KW
+    ConvTranspose2d   2 N Cin H W Cout KH KW
+    pooling           N C OH OW KH KW          (one comparison or addition per window element)
+    others            ops-per-element x output elements (ELEMENT_OPS: ReLU 1, batch norm 8, ...)
+
+A backward costs twice the forward for the three products (dx and dw are each a product
+of the same size) and the same as the forward for the others. The bytes are the least a
+kernel must move: the forward reads x and the parameters and writes y; the backward reads
+dy, x and the parameters and writes dx and the parameter gradients. FLOPs / bytes is the
+layer's arithmetic intensity, its x coordinate on a roofline plot (tutorial 17).
+"""
+
+import math
+import statistics
+import time
+
+import numpy as np
+
+from .device import to_device, to_host
+
+ELEMENT_OPS = {  # forward operations per output element of the element-wise layers (an estimate)
+    "ReLU": 1,
+    "LeakyReLU": 2,
+    "Sigmoid": 4,
+    "Tanh": 4,
+    "Dropout": 1,
+    "BatchNorm1d": 8,
+    "BatchNorm2d": 8,
+    "Upsample": 0,
+    "Flatten": 0,
+    "Unflatten": 0,
+}
+PRODUCTS = ("Linear", "Conv2d", "ConvTranspose2d")
+
+
+def forward_flops(layer, x_shape, y_shape):
+    """The forward FLOPs of ``layer`` for an input of x_shape giving y_shape (the table in
+    the module docstring)."""
+    kind = type(layer).__name__
+    if kind == "Linear":
+        return 2 * math.prod(x_shape) * layer.out_features
+    if kind == "Conv2d":
+        KH, KW = layer.kernel_size
+        return 2 * math.prod(y_shape) * x_shape[1] * KH * KW
+    if kind == "ConvTranspose2d":
+        KH, KW = layer.kernel_size
+        return 2 * math.prod(x_shape) * y_shape[1] * KH * KW
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        return math.prod(y_shape) * math.prod(layer.kernel_size)
+    return ELEMENT_OPS.get(kind, 1) * math.prod(y_shape)
+
+
+def _leaves(layer, prefix=""):
+    """(name, layer) for every layer without children, in the order of the tree; a layer
+    held at several places (shared weights) once, at its first name."""
+    children = layer.named_children()
+    if not children:
+        return [(prefix or "-", layer)]
+    found, seen = [], set()
+    for name, child in children:
+        for leaf_name, leaf in _leaves(child, f"{prefix}.{name}" if prefix else name):
+            if id(leaf) not in seen:
+                seen.add(id(leaf))
+                found.append((leaf_name, leaf))
+    return found
+
+
+class _Timer:
+    """Times one method of one layer object while installed (an instance attribute that
+    shadows the class's method; ``remove`` deletes it)."""
+
+    def __init__(self, layer, method, sync):
+        self.layer, self.method, self.sync = layer, method, sync
+        self.calls, self.shapes = [], []
+        original = getattr(layer, method)
+
+        def timed(*args):
+            start = time.perf_counter()
+            result = original(*args)
+            sync()
+            self.calls.append(time.perf_counter() - start)
+            if method == "forward" and not self.shapes:
+                self.shapes = [tuple(args[0].shape), tuple(np.shape(result))]
+            return result
+
+        object.__setattr__(layer, method, timed)
+
+    def remove(self):
+        del self.layer.__dict__[self.method]
+
+
+class Profile:
+    """The result of ``minidl.profile``: ``rows`` (a dict per leaf layer, the loss, and
+    "other": name, kind, forward_ms, backward_ms, flops, bytes, gflops, share), ``step_ms``
+    (the mean step), ``steps``. ``str(profile)`` is the table."""
+
+    def __init__(self, rows, step_ms, steps):
+        self.rows, self.step_ms, self.steps = rows, step_ms, steps
+
+    def __str__(self):
+        header = ("Layer", "Type", "fwd ms", "bwd ms", "MFLOP", "GFLOP/s", "share")
+        table = [header] + [
+            (
+                r["name"],
+                r["kind"],
+                f"{r['forward_ms']:.3f}",
+                f"{r['backward_ms']:.3f}",
+                f"{r['flops'] / 1e6:.2f}",
+                f"{r['gflops']:.1f}",
+                f"{100 * r['share']:.1f} %",
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        lines = [
+            "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in table
+        ]
+        rule = "-" * len(lines[0])
+        flops = sum(r["flops"] for r in self.rows)
+        return "\n".join(
+            [rule, lines[0], rule, *lines[1:], rule]
+            + [
+                f"step: {self.step_ms:.3f} ms (mean of {self.steps}), {flops / 1e6:.1f} MFLOP, {flops / self.step_ms / 1e6:.1f} GFLOP/s"
+            ]
+        )
+
+    __repr__ = __str__
+
+    def plot(self, ax=None):
+        """Horizontal bars: each part's forward and backward milliseconds. Returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.3 * len(self.rows) + 1.2))
+        names = [f"{r['name']} {r['kind']}" for r in self.rows][::-1]
+        forward = [r["forward_ms"] for r in self.rows][::-1]
+        backward = [r["backward_ms"] for r in self.rows][::-1]
+        ax.barh(names, forward, label="forward")
+        ax.barh(names, backward, left=forward, label="backward")
+        ax.set(xlabel="ms per step (mean)", title=f"step {self.step_ms:.2f} ms")
+        ax.legend()
+        return ax
+
+
+def _sync_for(model):
+    if model.device == "cuda":
+        from .cuda._launch import sync
+
+        return sync
+    return lambda: None
+
+
+def profile(model, x, loss_fn=None, target=None, steps=5):
+    """Profile ``steps`` steps of ``model`` on the batch ``x`` (after one untimed warm-up
+    step); with ``loss_fn`` and ``target`` training steps, without them inference in eval
+    mode. Returns a ``Profile``; the model's state, gradients and mode are restored."""
+    from .nn.checks import positive_int
+
+    steps = positive_int("profile", "steps", steps)
+    if (loss_fn is None) != (target is None):
+        raise ValueError("profile: give loss_fn and target together (a training step), or neither (inference)")
+    sync, training = _sync_for(model), loss_fn is not None
+    was_training, state = model.training, {k: np.copy(to_host(v)) for k, v in model.state_dict().items()}
+    grads = [np.copy(to_host(p.grad)) for p in model.parameters()]
+    parts = _leaves(model) + ([("loss", loss_fn)] if training else [])
+    timers = {}
+    step_times = []
+    try:
+        model.train(training)
+        for _, layer in parts:
+            for method in ("forward", "backward") if training else ("forward",):
+                timers[(id(layer), method)] = _Timer(layer, method, sync)
+        for step in range(steps + 1):
+            if step == 1:  # the warm-up step compiled the kernels: forget its times
+                for timer in timers.values():
+                    timer.calls.clear()
+            start = time.perf_counter()
+            y = model(x)
+            if training:
+                loss_fn(y, target)
+                model.backward(loss_fn.backward())
+                model.zero_grad()
+            sync()
+            step_times.append(time.perf_counter() - start)
+    finally:
+        for timer in timers.values():
+            timer.remove()
+        model.load_state_dict(state)
+        for p, g in zip(model.parameters(), grads):
+            p.grad = to_device(g, p.device)
+        model.train(was_training)
+    return _profile_of(parts, timers, statistics.mean(step_times[1:]), steps, training)
+
+
+def _profile_of(parts, timers, step, steps, training):
+    """The Profile of the timers' records (seconds) and the mean step."""
+    rows = []
+    for name, layer in parts:
+        forward = timers[(id(layer), "forward")]
+        backward = timers.get((id(layer), "backward"))
+        per_step = len(forward.calls) // steps or 1  # a layer may be called at several places
+        f_ms = 1e3 * sum(forward.calls) / steps
+        b_ms = 1e3 * sum(backward.calls) / steps if backward else 0.0
+        if name == "loss":
+            flops = nbytes = 0
+        else:
+            x_shape, y_shape = forward.shapes
+            f = per_step * forward_flops(layer, x_shape, y_shape)
+            flops = f + (2 * f if type(layer).__name__ in PRODUCTS else f) * training
+            itemsize = np.dtype(next((p.dtype for p in layer.parameters()), np.float32)).itemsize
+            params = sum(p.size for p in layer.parameters())
+            moved = math.prod(x_shape) + math.prod(y_shape) + params
+            nbytes = per_step * itemsize * (moved + (moved + math.prod(x_shape) + params) * training)
+        kind = type(layer).__name__
+        rows.append(
+            {"name": name, "kind": kind, "forward_ms": f_ms, "backward_ms": b_ms, "flops": flops, "bytes": nbytes}
+        )
+    other = 1e3 * step - sum(r["forward_ms"] + r["backward_ms"] for r in rows)
+    rows.append(
+        {"name": "other", "kind": "containers, checks", "forward_ms": other, "backward_ms": 0.0, "flops": 0, "bytes": 0}
+    )
+    for r in rows:
+        ms = r["forward_ms"] + r["backward_ms"]
+        r["gflops"] = r["flops"] / ms / 1e6 if ms > 0 else 0.0
+        r["share"] = ms / (1e3 * step)
+    return Profile(rows, 1e3 * step, steps)
