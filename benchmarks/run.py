@@ -39,26 +39,21 @@ import minidl  # noqa: E402
 import minidl._threads  # noqa: E402
 import minidl.ops.conv2d  # noqa: E402,F401  (importing it applies the single-threaded BLAS policy)
 from minidl import nn, optim  # noqa: E402
+from minidl._threads import blas_threads  # noqa: E402
+from minidl.profiler import gemm_peak  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_ref  # noqa: E402
 
 try:
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_info
 except ImportError:  # minidl then runs without its BLAS limit too (see minidl/_threads.py)
-    threadpool_info = threadpool_limits = None
+    threadpool_info = None
 
 FRAMEWORKS = ("minidl", "torch", "numpy")
 
 
 # --- timing ---------------------------------------------------------------------------------
-
-
-def blas_threads(n):
-    """A context in which NumPy's BLAS may use ``n`` threads (minidl's policy keeps it at 1)."""
-    if threadpool_limits is None:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
 
 
 def timed_ms(fn, repeats, warmup, context=None):
@@ -88,15 +83,12 @@ NOISY = 0.25  # a cell whose interquartile range exceeds 25% of its median gets 
 def matmul_gflops(threads, n, repeats, torch=None):
     """The float32 rate of an n x n matrix product (2 n^3 flops) with ``threads`` threads,
     from the fastest of ``repeats`` calls (a peak: what the machine can do undisturbed)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
     if torch is None:
-        out = np.empty((n, n), dtype=np.float32)
-        ms = min(timed_ms(lambda: np.matmul(a, b, out=out), repeats, 2, blas_threads(threads)))
-    else:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        ms = min(timed_ms(lambda: torch.mm(ta, tb), repeats, 2))
+        return gemm_peak(n, repeats, threads)
+    rng = np.random.default_rng(0)
+    ta = torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
+    tb = torch.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
+    ms = min(timed_ms(lambda: torch.mm(ta, tb), repeats, 2))
     return 2 * n**3 / (ms / 1000) / 1e9
 
 

@@ -135,7 +135,7 @@ API = [
     ("Training (minidl.train)", "train"),
     ("Data (minidl.data)", "data"),
     ("Metrics, detection, detectors", "metrics"),
-    ("Saving, anomalies, reference loops", "misc"),
+    ("Saving, anomalies, profiling, reference loops", "misc"),
     ("PyTorch and ONNX (minidl.interop)", "interop"),
 ]
 

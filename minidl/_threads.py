@@ -33,3 +33,18 @@ def single_threaded_blas():
     except ImportError:
         return
     threadpool_limits(limits=1, user_api="blas")
+
+
+def blas_threads(n=None):
+    """A context in which BLAS may use ``n`` threads (Numba's thread count when None), to
+    measure what the machine's BLAS can do (``minidl.profiler.gemm_peak``, the benchmarks);
+    minidl's own kernels never run inside it."""
+    import contextlib
+
+    import numba
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n or numba.get_num_threads(), user_api="blas")

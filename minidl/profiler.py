@@ -162,6 +162,69 @@ class Profile:
         ax.legend()
         return ax
 
+    def roofline(self, peak_gflops, bandwidth_gbs, ax=None, roof=True):
+        """Each layer with FLOPs as a point (arithmetic intensity FLOP/byte, achieved
+        GFLOP/s) under the roof min(peak, bandwidth x intensity), log-log. A layer left of
+        the ridge (intensity < peak / bandwidth) is memory-bound: no kernel can make it
+        reach the peak. ``roof=False`` adds the points to an ``ax`` that has its roof
+        already (a second profile). Returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 5))
+        points = [r for r in self.rows if r["flops"] > 0 and r["bytes"] > 0]
+        intensity = np.array([r["flops"] / r["bytes"] for r in points])
+        low, high = min(0.05, intensity.min(initial=1) / 2), max(1000.0, intensity.max(initial=1) * 2)
+        if roof:
+            x = np.geomspace(low, high, 200)
+            ax.loglog(
+                x, np.minimum(peak_gflops, bandwidth_gbs * x), "k-", label="roof: min(peak, bandwidth x intensity)"
+            )
+            ax.axvline(peak_gflops / bandwidth_gbs, color="gray", linestyle=":", label="ridge point")
+        for r, i in zip(points, intensity):
+            ax.loglog(i, max(r["gflops"], 1e-3), "o")
+            ax.annotate(f"{r['name']} {r['kind']}", (i, max(r["gflops"], 1e-3)), fontsize=7)
+        ax.set(xlabel="arithmetic intensity (FLOP per byte)", ylabel="GFLOP/s", title="roofline")
+        ax.legend(fontsize=8)
+        return ax
+
+
+def gemm_peak(n=1024, repeats=10, threads=None):
+    """The machine's float32 matrix-product rate in GFLOP/s: the fastest of ``repeats``
+    n x n products (2 n^3 FLOPs) by NumPy's BLAS with ``threads`` threads (minidl's thread
+    count when None; minidl's policy keeps BLAS at one thread otherwise). The "peak" of a
+    roofline: what a well-blocked kernel can reach."""
+    from ._threads import blas_threads
+    from .nn.checks import positive_int
+
+    n, repeats = positive_int("gemm_peak", "n", n), positive_int("gemm_peak", "repeats", repeats)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    with blas_threads(threads):
+        np.matmul(a, b, out=out)  # warm up
+        best = min(_seconds(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def memory_bandwidth(megabytes=256, repeats=5):
+    """The machine's memory bandwidth in GB/s: the fastest of ``repeats`` copies of a
+    ``megabytes`` array into another (each copy reads and writes every byte once). The
+    slope of a roofline: what a kernel that does little arithmetic per byte can reach."""
+    from .nn.checks import positive_int
+
+    size = positive_int("memory_bandwidth", "megabytes", megabytes) * 2**20
+    repeats = positive_int("memory_bandwidth", "repeats", repeats)
+    a, b = np.ones(size // 4, dtype=np.float32), np.empty(size // 4, dtype=np.float32)
+    np.copyto(b, a)
+    return 2 * size / min(_seconds(lambda: np.copyto(b, a)) for _ in range(repeats)) / 1e9
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
 
 def _sync_for(model):
     if model.device == "cuda":

@@ -15,6 +15,7 @@ import minidl
 from minidl import detection, nn, optim
 from minidl.data import DataLoader, make_shapes_detection, make_shapes_segmentation, train_val_test_split, transforms
 from minidl.gradcheck import check_layer
+from minidl.profiler import gemm_peak, memory_bandwidth
 
 NOT_NUMBERS = [math.nan, True, "1", None, [1]]
 INFINITIES = [math.inf, -math.inf]
@@ -100,6 +101,9 @@ CASES = [
     ("check_layer", "h", lambda v: check_layer(nn.Linear(2, 2), np.zeros((1, 2)), h=v), [0, *NEGATIVE]),
     ("check_layer", "tol", lambda v: check_layer(nn.Linear(2, 2), np.zeros((1, 2)), tol=v), NEGATIVE),
     ("minidl.seed", "n", lambda v: minidl.seed(v), NEGATIVE),
+    ("profile", "steps", lambda v: minidl.profile(nn.Linear(2, 2), XY[0], steps=v), [0]),
+    ("gemm_peak", "n", lambda v: gemm_peak(n=v), [0]),
+    ("memory_bandwidth", "megabytes", lambda v: memory_bandwidth(megabytes=v), [0]),
     ("minidl.save", "epoch", lambda v: minidl.save(nn.Linear(2, 2), "/nonexistent/x", epoch=v), NEGATIVE),
 ]
 

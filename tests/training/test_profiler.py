@@ -64,3 +64,17 @@ def test_shared_layers_are_one_row_and_errors():
         minidl.profile(model, randn(3, 4, dtype=np.float32), loss_fn=nn.MSELoss())
     with raises(ValueError, "profile", "steps"):
         minidl.profile(model, randn(3, 4, dtype=np.float32), steps=0)
+
+
+def test_machine_measurements_and_the_roofline_plot():
+    pytest.importorskip("matplotlib")
+    from minidl.profiler import gemm_peak, memory_bandwidth
+
+    assert gemm_peak(n=64, repeats=2) > 0 and memory_bandwidth(megabytes=4, repeats=2) > 0
+    prof = minidl.profile(lenet5(), randn(2, 1, 28, 28, dtype=np.float32), steps=1)
+    ax = prof.roofline(100.0, 10.0)
+    assert len(ax.lines) == 2 + sum(r["flops"] > 0 for r in prof.rows)  # the roof, the ridge, a point per layer
+    prof.roofline(100.0, 10.0, ax, roof=False)
+    assert len(ax.lines) == 2 + 2 * sum(r["flops"] > 0 for r in prof.rows)
+    with raises(ValueError, "gemm_peak", "n"):
+        gemm_peak(n=0)
