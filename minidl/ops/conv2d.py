@@ -183,8 +183,9 @@ def weight_bias_grad_kernel(dy, x, KH, KW, sh, sw, ph, pw, OH, OW, T, dw_parts, 
         for n in range(t * N // T, (t + 1) * N // T):
             im2col_sample(x[n], KH, KW, sh, sw, ph, pw, OH, OW, cols)
             np.dot(dy[n], cols.T, dw_n)  # (C_out, OH*OW) @ (OH*OW, C*KH*KW)
-            dw_parts[t] += dw_n
             for co in range(C_out):
+                for k in range(K):  # (a loop, not dw_parts[t] += dw_n: that slice assignment
+                    dw_parts[t, co, k] += dw_n[co, k]  # costs Numba seconds of compiling)
                 s = 0.0
                 for p in range(OH * OW):
                     s += dy[n, co, p]
