@@ -161,7 +161,7 @@ def anchors(feature_size, scales, aspect_ratios, clip=True):
     s sqrt(r) and height s / sqrt(r) (area s^2 whatever r). Anchor shapes a go scale by
     scale, ratio by ratio, and anchor a of cell (i, j) is row a H W + i W + j: the order of
     a convolutional head's output (N, V A, H, W) read as (N, V, A H W), V values per anchor
-    (``minidl.detectors.SSD``). With ``clip`` the boxes are cut to the image [0, 1]^2.
+    (the SSD of tutorial 15). With ``clip`` the boxes are cut to the image [0, 1]^2.
     """
     H, W = (feature_size, feature_size) if isinstance(feature_size, (int, np.integer)) else feature_size
     positive_int("anchors", "feature_size", H)
@@ -362,11 +362,14 @@ def sliding_windows(sizes, stride, aspect_ratios=(1.0,), image_size=1.0):
     """
     image_size = real_number("sliding_windows", "image_size", image_size, 0.0, low_open=True)
     stride = real_number("sliding_windows", "stride", stride, 0.0, low_open=True)
+    sizes = [real_number("sliding_windows", "sizes", v, 0.0, low_open=True) for v in np.atleast_1d(sizes).tolist()]
+    ratios = [
+        real_number("sliding_windows", "aspect_ratios", v, 0.0, low_open=True)
+        for v in np.atleast_1d(aspect_ratios).tolist()
+    ]
     windows = []
-    for size in np.atleast_1d(sizes).tolist():
-        for ratio in np.atleast_1d(aspect_ratios).tolist():
-            size = real_number("sliding_windows", "sizes", size, 0.0, low_open=True)
-            ratio = real_number("sliding_windows", "aspect_ratios", ratio, 0.0, low_open=True)
+    for size in sizes:
+        for ratio in ratios:
             w, h = size * np.sqrt(ratio), size / np.sqrt(ratio)
             for y in np.arange(0.0, image_size - h + 1e-9, stride):
                 for x in np.arange(0.0, image_size - w + 1e-9, stride):

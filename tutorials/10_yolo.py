@@ -303,8 +303,6 @@ save(fig, "10_training.png")
 # IoU with it is above 0.5 (the VOC algorithm), class by class.
 
 # %%
-
-
 infer_start = time.perf_counter()
 pred_test = predict(model, x_test)  # (n_test, 208), eval mode
 raw = decode_yolo(pred_test, S, B, C, conf_threshold=0.05)  # every box scoring above 0.05
