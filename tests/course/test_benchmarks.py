@@ -91,3 +91,17 @@ def test_gpu_benchmark_runs_or_says_why_not():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "nothing to measure" in result.stdout or "cpu / cuda" in result.stdout
+
+
+def test_compile_cost_lists_the_kernels_of_a_first_run_and_none_when_cached():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compile_cost.py"), "--lenet", "--top", "30"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    cold, warm = result.stdout.split("warm cache")
+    assert "cold cache" in cold and "minidl.ops.conv2d.conv2d_forward_kernel" in cold
+    assert "compiling 0.00 s in 0 kernels" in warm  # every kernel of the step is cached (cache=True)
