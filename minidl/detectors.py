@@ -68,17 +68,24 @@ class FastRCNN(Layer):
         above ``conf_threshold``, NMS per class at ``nms_threshold``) with the boxes
         clipped to the image. A list of n dicts {"boxes", "scores", "labels", "rois"}."""
         self.eval()
-        found, P = [], len(proposals)
+        found = []
         for first in range(0, len(x), batch_size):
             images = x[first : first + batch_size]
-            features = self.backbone(images)
-            hidden = self.head(self.roi(features, as_rois([proposals] * len(images), images.shape[-1])))
-            scores, offsets = to_host(self.classifier(hidden)), to_host(self.box_regressor(hidden))
-            for n in range(len(images)):
-                rows = slice(n * P, (n + 1) * P)
-                d = decode_fast_rcnn(scores[rows], offsets[rows], proposals, conf_threshold, nms_threshold)
-                d["boxes"] = np.clip(d["boxes"], 0.0, 1.0)
-                found.append(d)
+            features = self.backbone(images)  # once per image, for every head
+            found.extend(self._detections(features, proposals, images.shape[-1], conf_threshold, nms_threshold))
+        return found
+
+    def _detections(self, features, proposals, size, conf_threshold, nms_threshold):
+        """The decoded detections of one batch's features: every proposal through the box
+        head, ``decode_fast_rcnn`` per image, boxes clipped to the image."""
+        P, found = len(proposals), []
+        hidden = self.head(self.roi(features, as_rois([proposals] * features.shape[0], size)))
+        scores, offsets = to_host(self.classifier(hidden)), to_host(self.box_regressor(hidden))
+        for n in range(features.shape[0]):
+            rows = slice(n * P, (n + 1) * P)
+            d = decode_fast_rcnn(scores[rows], offsets[rows], proposals, conf_threshold, nms_threshold)
+            d["boxes"] = np.clip(d["boxes"], 0.0, 1.0)
+            found.append(d)
         return found
 
 
@@ -108,20 +115,21 @@ class MaskRCNN(FastRCNN):
 
     def detect(self, x, proposals, conf_threshold=0.05, nms_threshold=0.5, batch_size=8):
         """``FastRCNN.detect``, then Mask R-CNN's inference: the mask head on the *detected*
-        boxes (RoI Align on each box), the sigmoid of the detected class's m x m mask,
-        pasted into the image (``paste_masks``): each dict also has "masks" (k, S, S) bool."""
-        found = super().detect(x, proposals, conf_threshold, nms_threshold, batch_size)
-        size = x.shape[-1]
-        for first in range(0, len(x), batch_size):
-            images, detections = x[first : first + batch_size], found[first : first + batch_size]
-            rois = as_rois([d["boxes"] for d in detections], size)
-            if len(rois):
-                logits = self.mask_head(self.roi(self.backbone(images), rois))
-                probabilities = to_host(dispatch.op("sigmoid", logits).forward(logits))  # (K, C, m, m)
-            row = 0
-            for d in detections:
-                k = len(d["boxes"])
-                own_class = probabilities[row + np.arange(k), d["labels"]] if k else np.zeros((0, 1, 1))
-                d["masks"] = paste_masks(own_class, d["boxes"], size)
-                row += k
+        boxes (RoI Align on each box, from the same features), the sigmoid of the detected
+        class's m x m mask, pasted into the image (``paste_masks``): each dict also has
+        "masks" (k, S, S) bool."""
+        return super().detect(x, proposals, conf_threshold, nms_threshold, batch_size)
+
+    def _detections(self, features, proposals, size, conf_threshold, nms_threshold):
+        found = super()._detections(features, proposals, size, conf_threshold, nms_threshold)
+        rois = as_rois([d["boxes"] for d in found], size)
+        if len(rois):
+            logits = self.mask_head(self.roi(features, rois))
+            probabilities = to_host(dispatch.op("sigmoid", logits).forward(logits))  # (K, C, m, m)
+        row = 0
+        for d in found:
+            k = len(d["boxes"])
+            own_class = probabilities[row + np.arange(k), d["labels"]] if k else np.zeros((0, 1, 1))
+            d["masks"] = paste_masks(own_class, d["boxes"], size)
+            row += k
         return found
