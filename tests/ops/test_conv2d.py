@@ -146,9 +146,20 @@ def test_no_bias_is_a_zero_bias():
     np.testing.assert_array_equal(
         conv2d.forward(x, w, None, (1, 2), (1, 0)), conv2d.forward(x, w, np.zeros_like(b), (1, 2), (1, 0))
     )
-    dy = random_dy((3, 4, 6, 4))
+    dy = random_dy((3, 4, 6, 2))
     dx, dw, db = conv2d.backward(dy, x, w, (1, 2), (1, 0), has_bias=False)
     assert db is None and dx.shape == x.shape and dw.shape == w.shape
+
+
+def test_a_gradient_of_the_wrong_size_is_refused_before_any_kernel_runs():
+    """The kernels walk the padded image by dy's size: a larger dy would index outside it."""
+    x, w, _ = draw(3, 2, 4, 6, 5, 3, 2, seed=7)
+    for backward in (
+        lambda dy: conv2d.backward_input(dy, w, x.shape, (1, 2), (1, 0)),
+        lambda dy: conv2d.backward_params(dy, x, w.shape, (1, 2), (1, 0)),
+    ):
+        with pytest.raises(ValueError, match=r"output's shape \(3, 4, 6, 2\), got \(3, 4, 6, 4\)"):
+            backward(random_dy((3, 4, 6, 4)))
 
 
 def test_a_one_by_one_kernel_is_a_matrix_product_over_channels():

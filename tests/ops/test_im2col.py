@@ -109,3 +109,9 @@ def test_non_contiguous_input_is_accepted():
     np.testing.assert_array_equal(
         im2col(x, 2, 3, (1, 2), (1, 0)), im2col_reference(np.ascontiguousarray(x), 2, 3, (1, 2), (1, 0))
     )
+
+
+def test_col2im_refuses_columns_of_the_wrong_shape():
+    """The kernel reads cols by the sizes of x_shape: other columns would be read out of bounds."""
+    with pytest.raises(ValueError, match=r"cols must have shape \(1, 9, 4\), got \(1, 9, 5\)"):
+        col2im(np.zeros((1, 9, 5)), (1, 1, 4, 4), 3, 3, (1, 1), (0, 0))
