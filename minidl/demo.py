@@ -21,10 +21,6 @@ import os
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 import minidl
@@ -80,6 +76,11 @@ def kernels_cached():
 
 def save_figures(model, history, test, out):
     """Learning curves, the first layer's 16 filters and the test confusion matrix."""
+    import matplotlib  # imported here, after training: pyplot alone takes ~1 s to import
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     paths = [out / "demo_learning_curves.png", out / "demo_filters.png", out / "demo_confusion.png"]
     history.plot(paths[0])
     fig, axes = plt.subplots(2, 8, figsize=(8.8, 2.3))

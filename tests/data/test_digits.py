@@ -40,6 +40,15 @@ def test_same_images_as_scikit_learn(digits):
     np.testing.assert_array_equal(y, ref.target)
 
 
+def test_scikit_learns_own_loader_when_its_file_is_not_found(monkeypatch, digits):
+    """Without the bundled file (another scikit-learn layout) the same arrays come from
+    scikit-learn's loader."""
+    monkeypatch.setattr("minidl.data.digits.bundled_file", lambda: None)
+    x, y = load_digits()
+    np.testing.assert_array_equal(x, digits[0])
+    np.testing.assert_array_equal(y, digits[1])
+
+
 def test_image_is_row_major_8x8(digits):
     """Pixel (r, c) of an image is column 8 r + c of scikit-learn's flat data."""
     from sklearn.datasets import load_digits as sklearn_load_digits
