@@ -22,7 +22,7 @@ class Conv2d:
     """y[n, co, oh, ow] = b[co] + sum_{c, i, j} w[co, c, i, j] x_pad[n, c, oh*s + i, ow*s + j]."""
 
     def __init__(self, w, b, stride=1, padding=0):
-        self.params = [w, b]
+        self.params = [w] if b is None else [w, b]  # no bias: the layer before a batch norm
         self.stride, self.padding = stride, padding
 
     def _windows(self, x):
@@ -33,13 +33,14 @@ class Conv2d:
         return sliding_window_view(x_pad, (KH, KW), axis=(2, 3))[:, :, ::s, ::s]
 
     def forward(self, x):
-        w, b = self.params
+        w = self.params[0]
         self.x, self.win = x, self._windows(x)
         y = np.tensordot(self.win, w, axes=([1, 4, 5], [1, 2, 3]))  # im2col + GEMM: (N, OH, OW, C_out)
-        return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) + b[None, :, None, None]
+        y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+        return y + self.params[1][None, :, None, None] if len(self.params) == 2 else y
 
     def backward(self, dy):
-        w, _ = self.params
+        w = self.params[0]
         N, C, H, W = self.x.shape
         KH, KW = w.shape[2:]
         OH, OW = dy.shape[2:]
@@ -51,8 +52,45 @@ class Conv2d:
         for i in range(KH):  # col2im: add each kernel position's column back onto its pixels
             for j in range(KW):
                 dx_pad[:, :, i : i + s * OH : s, j : j + s * OW : s] += dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-        self.grads = [dw, db]
+        self.grads = [dw, db][: len(self.params)]
         return dx_pad[:, :, p : p + H, p : p + W]
+
+
+class ConvTranspose2d:
+    """The adjoint of Conv2d, w (C_in, C_out, KH, KW) as in PyTorch:
+    y[n, co, h*s - p + i, w*s - p + j] += x[n, ci, h, w] w[ci, co, i, j] (+ b[co])."""
+
+    def __init__(self, w, b, stride=1, padding=0):
+        self.params = [w, b]
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x):
+        w, b = self.params
+        self.x = x
+        N, _, H, W = x.shape
+        C_out, KH, KW = w.shape[1:]
+        p, s = self.padding, self.stride
+        OH, OW = (H - 1) * s + KH, (W - 1) * s + KW  # before cropping the padding
+        y = np.zeros((N, C_out, OH, OW), dtype=x.dtype)
+        for i in range(KH):  # col2im: each kernel position adds x w[:, :, i, j] onto its pixels
+            for j in range(KW):
+                y[:, :, i : i + s * H : s, j : j + s * W : s] += np.tensordot(
+                    x, w[:, :, i, j], axes=([1], [0])
+                ).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y[:, :, p : OH - p, p : OW - p]) + b[None, :, None, None]
+
+    def backward(self, dy):
+        w, _ = self.params
+        p, s = self.padding, self.stride
+        KH, KW = w.shape[2:]
+        dy_pad = np.pad(dy, ((0, 0), (0, 0), (p, p), (p, p)))
+        H, W = self.x.shape[2:]
+        win = sliding_window_view(dy_pad, (KH, KW), axis=(2, 3))[:, :, ::s, ::s][
+            :, :, :H, :W
+        ]  # (N, C_out, H, W, KH, KW)
+        dx = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)  # a Conv2d forward of dy
+        self.grads = [np.tensordot(self.x, win, axes=([0, 2, 3], [0, 2, 3])), dy.sum(axis=(0, 2, 3))]
+        return np.ascontiguousarray(dx)
 
 
 class _Pool2d:
@@ -226,13 +264,19 @@ class Network:
 
 def from_minidl(model):
     """A NumPy network with copies of the weights of a minidl ``Sequential`` of
-    Conv2d / BatchNorm2d / ReLU / MaxPool2d / AvgPool2d / Flatten / Linear layers."""
+    Conv2d / ConvTranspose2d / BatchNorm2d / ReLU / MaxPool2d / AvgPool2d / Flatten / Linear layers."""
     layers = []
     for layer in model:
         kind = type(layer).__name__
         if kind == "Conv2d":
             assert layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1]
-            layers.append(Conv2d(layer.weight.data.copy(), layer.bias.data.copy(), layer.stride[0], layer.padding[0]))
+            b = None if layer.bias is None else layer.bias.data.copy()
+            layers.append(Conv2d(layer.weight.data.copy(), b, layer.stride[0], layer.padding[0]))
+        elif kind == "ConvTranspose2d":
+            assert layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1]
+            assert layer.output_padding == (0, 0)
+            w, b = layer.weight.data.copy(), layer.bias.data.copy()
+            layers.append(ConvTranspose2d(w, b, layer.stride[0], layer.padding[0]))
         elif kind == "BatchNorm2d":
             layers.append(BatchNorm2d(layer.weight.data.copy(), layer.bias.data.copy(), layer.eps))
         elif kind in ("MaxPool2d", "AvgPool2d"):

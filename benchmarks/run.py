@@ -95,15 +95,19 @@ def matmul_gflops(threads, n, repeats, torch=None):
 # --- checks: the three frameworks compute the same thing ------------------------------------
 
 
-def assert_close(what, actual, expected, rtol=2e-3):
+def assert_close(what, actual, expected, rtol=2e-3, ties=0.0):
     """float32 agreement, relative to the size of ``expected`` (plus 1e-6 absolute, for
-    gradients that are zero in exact arithmetic, such as a conv bias followed by batch norm)."""
+    gradients that are zero in exact arithmetic, such as a conv bias followed by batch norm).
+    ``ties``: the fraction of elements allowed to differ (see ``block_case``)."""
     actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale + 1e-6, err_msg=what)
+    atol = rtol * scale + 1e-6
+    if ties and np.mean(np.abs(actual - expected) > atol + rtol * np.abs(expected)) <= ties:
+        return
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
-def check_all(case, outputs):
+def check_all(case, outputs, ties=0.0):
     """``outputs[fw]`` = a list of arrays; every framework's list must match minidl's."""
     for fw, arrays in outputs.items():
         if fw == "minidl" or arrays is None:
@@ -112,7 +116,7 @@ def check_all(case, outputs):
             f"{case}: {fw} gave {len(arrays)} outputs, minidl {len(outputs['minidl'])}"
         )
         for i, (a, b) in enumerate(zip(arrays, outputs["minidl"])):
-            assert_close(f"{case}: {fw} output {i} differs from minidl's", a, b)
+            assert_close(f"{case}: {fw} output {i} differs from minidl's", a, b, ties=ties)
 
 
 def as_np(t):
@@ -266,6 +270,59 @@ def batchnorm_case(key, shape, torch, rng):
     return Case(key, name, {"minidl": run_minidl, "torch": run_torch, "numpy": run_numpy})
 
 
+def block_case(key, name, model, x_shape, torch, rng, flops=None):
+    """Forward + backward of a small ``Sequential`` (training mode) with a random upstream
+    gradient: y, dx and every parameter gradient are checked in the three frameworks. With
+    max pooling after a float32 convolution, two values of a window can differ by rounding
+    only, and then the frameworks may route that window's gradient to different pixels: a
+    tenth of a percent of the elements may differ there (measured: 0.02 % of the VGG block's dx)."""
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    dy = rng.standard_normal(model(x).shape, dtype=np.float32)
+    model.zero_grad()
+    net = numpy_ref.from_minidl(model)
+    tmodel = to_torch(model, torch) if torch is not None else None
+
+    def run_minidl():
+        y = model(x)
+        return [y, model.backward(dy)]
+
+    def run_numpy():
+        y = net.forward(x)
+        return [y, net.backward(dy)] + [g for _, g in net.pairs()]
+
+    run_torch = None
+    if tmodel is not None:
+        tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
+
+        def run_torch():
+            tx.grad = None
+            tmodel.zero_grad(set_to_none=True)
+            y = tmodel(tx)
+            y.backward(tdy)
+            return [y, tx.grad] + [p.grad for p in tmodel.parameters()]
+
+    md = run_minidl() + [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    ties = 1e-3 if any(type(layer).__name__ == "MaxPool2d" for layer in model) else 0.0
+    outputs = {"minidl": md, "numpy": run_numpy(), "torch": [as_np(t) for t in run_torch()] if run_torch else None}
+    check_all(key, outputs, ties=ties)
+    return Case(key, name, {"minidl": run_minidl, "torch": run_torch, "numpy": run_numpy}, flops=flops)
+
+
+def vgg_block():
+    """A VGG-style block with batch norm: (conv 3x3 - BN - ReLU) x 2, then 2x2 max pooling.
+    The convolutions have no bias: the batch norm after them would subtract it again."""
+    return nn.Sequential(
+        nn.Conv2d(32, 64, 3, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
 def lenet():
     """LeNet-5 for 1x28x28 images, as in tutorial 05."""
     return nn.Sequential(
@@ -308,7 +365,25 @@ def to_torch(model, torch):
         kind = type(layer).__name__
         if kind == "Conv2d":
             layers.append(
-                tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+                tnn.Conv2d(
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.kernel_size,
+                    layer.stride,
+                    layer.padding,
+                    bias=layer.bias is not None,
+                )
+            )
+        elif kind == "ConvTranspose2d":
+            layers.append(
+                tnn.ConvTranspose2d(
+                    layer.in_channels,
+                    layer.out_channels,
+                    layer.kernel_size,
+                    layer.stride,
+                    layer.padding,
+                    layer.output_padding,
+                )
             )
         elif kind == "BatchNorm2d":
             layers.append(tnn.BatchNorm2d(layer.num_features, layer.eps, layer.momentum))
@@ -622,8 +697,8 @@ def main(argv=None):
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated substrings of case keys to run: conv, conv1, conv2, conv_lenet, "
-        "pool, maxpool, avgpool, batchnorm, lenet_step, digits, fashion, demo",
+        help="comma-separated substrings of case keys to run: conv, conv1, conv2, conv_lenet, cifar1, cifar2, "
+        "vgg_block, conv_transpose, linear, pool, maxpool, avgpool, batchnorm, lenet_step, digits, fashion, demo",
     )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 15)
@@ -673,6 +748,39 @@ def main(argv=None):
         ("conv2_fwdbwd", lambda: conv_case("conv2_fwdbwd", (64, 32, 16, 16), 64, 3, 1, True, torch, rng)),
         ("conv_lenet_fwd", lambda: conv_case("conv_lenet_fwd", (64, 1, 28, 28), 6, 5, 2, False, torch, rng)),
         ("conv_lenet_fwdbwd", lambda: conv_case("conv_lenet_fwdbwd", (64, 1, 28, 28), 6, 5, 2, True, torch, rng)),
+        ("cifar1_fwd", lambda: conv_case("cifar1_fwd", (32, 3, 32, 32), 32, 3, 1, False, torch, rng)),
+        ("cifar1_fwdbwd", lambda: conv_case("cifar1_fwdbwd", (32, 3, 32, 32), 32, 3, 1, True, torch, rng)),
+        ("cifar2_fwd", lambda: conv_case("cifar2_fwd", (32, 32, 32, 32), 64, 3, 1, False, torch, rng)),
+        ("cifar2_fwdbwd", lambda: conv_case("cifar2_fwdbwd", (32, 32, 32, 32), 64, 3, 1, True, torch, rng)),
+        (
+            "vgg_block",
+            lambda: block_case(
+                "vgg_block",
+                "VGG block fwd+bwd 32x32x32x32 (conv-BN-ReLU)x2-maxpool",
+                vgg_block(),
+                (32, 32, 32, 32),
+                torch,
+                rng,
+            ),
+        ),
+        (
+            "conv_transpose",
+            lambda: block_case(
+                "conv_transpose",
+                "conv_transpose2d fwd+bwd 32x64x16x16->32 2x2 stride 2",
+                nn.Sequential(nn.ConvTranspose2d(64, 32, 2, stride=2)),
+                (32, 64, 16, 16),
+                torch,
+                rng,
+                flops=3 * 2 * 32 * 64 * 16 * 16 * 32 * 2 * 2,
+            ),
+        ),
+        (
+            "linear",
+            lambda: block_case(
+                "linear", "linear fwd+bwd 256x1024->512", nn.Sequential(nn.Linear(1024, 512)), (256, 1024), torch, rng
+            ),
+        ),
         ("maxpool", lambda: pool_case("maxpool", "max", (64, 32, 32, 32), torch, rng)),
         ("avgpool", lambda: pool_case("avgpool", "avg", (64, 32, 32, 32), torch, rng)),
         ("batchnorm", lambda: batchnorm_case("batchnorm", (64, 32, 16, 16), torch, rng)),

@@ -23,12 +23,13 @@ Backward. Given dy = dL/dy (N, out), the chain rule through the one sum above gi
 The file shows those sums first as loops over n, o, i (``reference_*``, what
 ``MINIDL_REFERENCE=1`` runs, see minidl/reference.py), then as the three matrix products
 the layer uses: ``np.dot``, which Numba hands to BLAS, much faster than any triple loop.
-The tests hold the two equal. The bias and its gradient are ``ops/bias.py`` (shared with
-the convolutions).
+The tests hold the two equal. The fast kernels add the bias and sum its gradient inside
+their parallel loop (one pass over contiguous rows), as the convolution's kernels do.
 """
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import reference
 from ..device import empty
@@ -70,20 +71,45 @@ def reference_backward_kernel(dy, x, w, dx, dw):
             dw[o, i] = s
 
 
-# --- the fast form: BLAS -------------------------------------------------------------------
+# --- the fast form: BLAS, the batch in chunks ----------------------------------------------
 
 
-@njit(cache=True)
-def linear_forward_kernel(x, w, y):
-    """y = x w^T: y[n, o] = sum_i x[n, i] w[o, i]; y is overwritten."""
-    np.dot(x, w.T, y)
+@njit(cache=True, parallel=True)
+def linear_forward_kernel(x, w, b, T, y):
+    """y = x w^T + b: y[n, o] = b[o] + sum_i x[n, i] w[o, i]; y is overwritten. The rows n
+    are cut into T chunks, one single-threaded BLAS product each, in parallel
+    (minidl/_threads.py)."""
+    N, OUT = y.shape
+    for t in prange(T):
+        lo, hi = t * N // T, (t + 1) * N // T
+        np.dot(x[lo:hi], w.T, y[lo:hi])  # (rows, in) @ (in, out)
+        for n in range(lo, hi):
+            for o in range(OUT):
+                y[n, o] += b[o]
 
 
-@njit(cache=True)
-def linear_backward_kernel(dy, x, w, dx, dw):
-    """dx = dy w (N, in) and dw = dy^T x (out, in); both are overwritten."""
-    np.dot(dy, w, dx)
-    np.dot(dy.T, x, dw)
+@njit(cache=True, parallel=True)
+def linear_backward_kernel(dy, dy_T, x, w, T, dx, dw, db):
+    """dx = dy w (N, in), dw = dy^T x (out, in) and db[o] = sum_n dy[n, o], all
+    overwritten. dy_T is dy^T as a C-contiguous (out, N) array, so that chunk t's rows of
+    dw (and of db) come from contiguous blocks: dx's rows n and dw's rows o are each cut
+    into T chunks, in parallel."""
+    N, OUT = dy.shape
+    for t in prange(T):
+        lo, hi = t * N // T, (t + 1) * N // T
+        np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
+        lo, hi = t * OUT // T, (t + 1) * OUT // T
+        np.dot(dy_T[lo:hi], x, dw[lo:hi])  # (rows o, N) @ (N, in)
+        for o in range(lo, hi):
+            s = 0.0  # float64, like ops/bias.py
+            for n in range(N):
+                s += dy_T[o, n]
+            db[o] = s
+
+
+def _chunks(N):
+    """One chunk of rows per Numba thread (at most N)."""
+    return max(1, min(numba.get_num_threads(), N))
 
 
 def forward(x, w, b=None):
@@ -95,9 +121,13 @@ def forward(x, w, b=None):
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     y = empty((x.shape[0], w.shape[0]), x.dtype, like=x)
-    (reference_forward_kernel if reference.enabled() else linear_forward_kernel)(x, w, y)
-    if b is not None:
-        bias.forward(y, b)
+    if reference.enabled():
+        reference_forward_kernel(x, w, y)
+        if b is not None:
+            bias.forward(y, b)
+    else:
+        b = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b)
+        linear_forward_kernel(x, w, b, _chunks(x.shape[0]), y)
     return y
 
 
@@ -107,10 +137,13 @@ def backward(dy, x, w, has_bias=True):
     dy: (N, out), x: (N, in) (forward's input), w: (out, in).
     Returns (dx (N, in), dw (out, in), db (out,) or None when ``has_bias`` is False).
     """
-    dy = np.ascontiguousarray(dy)
+    dy, x, w = np.ascontiguousarray(dy), np.ascontiguousarray(x), np.ascontiguousarray(w)
     dx = empty(x.shape, dy.dtype, like=dy)
     dw = empty(w.shape, dy.dtype, like=dy)
-    kernel = reference_backward_kernel if reference.enabled() else linear_backward_kernel
-    kernel(dy, np.ascontiguousarray(x), np.ascontiguousarray(w), dx, dw)
-    db = bias.backward(dy) if has_bias else None
-    return dx, dw, db
+    if reference.enabled():
+        reference_backward_kernel(dy, x, w, dx, dw)
+        return dx, dw, (bias.backward(dy) if has_bias else None)
+    db = empty(w.shape[0], dy.dtype, like=dy)
+    T = _chunks(min(x.shape[0], w.shape[0]))
+    linear_backward_kernel(dy, np.ascontiguousarray(dy.T), x, w, T, dx, dw, db)
+    return dx, dw, (db if has_bias else None)

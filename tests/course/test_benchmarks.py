@@ -49,6 +49,9 @@ def test_quick_run_prints_the_table():
     for case in (
         "conv2d fwd ",
         "conv2d fwd+bwd",
+        "VGG block",
+        "conv_transpose2d",
+        "linear",
         "maxpool2d",
         "avgpool2d",
         "batchnorm2d",
