@@ -20,6 +20,7 @@ are on disk; ``--no-full`` skips it) and the cold and warm start of ``python -m 
 
 import argparse
 import contextlib
+import io
 import os
 import re
 import statistics
@@ -511,28 +512,41 @@ def digits_epoch_case(key, torch, epochs, warmup, losses, max_batches=None):
 
 
 def fashion_epoch_case(key, torch, losses, max_batches=None):
+    """One LeNet-5 epoch on Fashion-MNIST with Adam: minidl through ``fit`` (its DataLoader,
+    its progress bar when stderr is a terminal, its epoch summary), PyTorch through its own
+    loop over the same batches (``fit``'s seeded order is ``default_rng(0).permutation``)."""
     from minidl.data import load_mnist
+    from minidl.train import fit
 
     try:
         x, y = load_mnist("fashion", "train", download=False)
     except (FileNotFoundError, OSError, ValueError) as err:
         return f"skipped: Fashion-MNIST not found ({str(err).splitlines()[0][:100]})"
+    if max_batches is not None:
+        x, y = x[: 64 * max_batches], y[: 64 * max_batches]
     minidl.seed(0)
     tr = Trainers(lenet(), torch, "adam", 1e-3, numpy=False)
     tr.check(key, x[:64], y[:64])
-    frameworks = ["minidl"] + (["torch"] if torch is not None else [])
+    record = losses.setdefault(key, {})
+
+    def minidl_epoch():
+        with contextlib.redirect_stdout(io.StringIO()):  # fit's epoch line, not the table's
+            history = fit(tr.model, tr.loss_fn, tr.opt, (x, y), epochs=1, batch_size=64, seed=0)
+        record.setdefault("minidl", []).append(history.train_loss[-1])
+
+    fns = epoch_fns(tr, x, y, 64, 0, ["torch"] if torch is not None else [], record)
+    fns["minidl"] = minidl_epoch
     # no warm-up epoch (it would double the time): the check above has just run one
     # forward and backward in each framework, and the kernels are compiled (or cached)
-    fns = epoch_fns(tr, x, y, 64, 0, frameworks, losses.setdefault(key, {}), max_batches)
-    n = len(x) if max_batches is None else min(len(x), 64 * max_batches)
-    name = f"LeNet-5 epoch, Fashion-MNIST {n} images, batch 64, Adam"
+    name = f"LeNet-5 epoch, Fashion-MNIST {len(x)} images, batch 64, Adam"
     return Case(
         key,
         name,
         fns,
         repeats=1,
         warmup=0,
-        note="one timed epoch each, no warm-up epoch (one checked forward/backward before it)",
+        note="one timed epoch each, no warm-up epoch (one checked forward/backward before it); "
+        "minidl through fit(), PyTorch through its own loop over the same batches",
     )
 
 
