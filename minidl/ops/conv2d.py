@@ -52,11 +52,11 @@ product (``np.dot`` inside the kernels) is single-threaded BLAS on one image. Th
 is cut into T chunks, T = the number of Numba threads; each thread reuses one scratch
 ``cols`` for the images of its chunk, so an image's columns are multiplied while they are
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
-the columns from x (one more im2col, far less memory). Measured on 2 cores, float32, 3x3
-kernels, padding 1, forward + backward against PyTorch 2.13 CPU (2 threads): about 0.6x
-PyTorch's time for (64, 3, 32, 32) -> 32 channels (5 ms vs 8 ms) and about 1.5x for
-(64, 32, 16, 16) -> 64 channels (16 ms vs 11 ms). With BLAS's own threads also on, the
-second case took 28 ms: two thread pools fighting over the same cores.
+the columns from x (one more im2col, far less memory). The image is zero-padded once
+(``pad_sample``) so that im2col copies without testing each entry for the border (see
+im2col.py). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 convolution took 28 ms
+instead of 16 ms on 2 cores: two thread pools fighting over the same cores. The times
+against PyTorch are in benchmarks/README.md (``python benchmarks/run.py --only conv``).
 
 The file shows the two forms in that order: first the textbook loops (``reference_*``),
 which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
