@@ -29,7 +29,11 @@ _quick = False
 
 
 def _in_notebook():
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel (whose argv are the kernel's, not the tutorial's
+    options); merely having imported ipykernel, as a test process may, is not enough."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def setup(description, **options):
