@@ -868,7 +868,7 @@ def main(argv=None):
                 f"  cold = an empty Numba cache (NUMBA_CACHE_DIR = a new temp folder): the {compiled} kernels the "
                 "demo calls are compiled;\n  warm = the same folder again: the kernels load from the cache. "
                 f"Difference ~ compilation: {demo[0][0] - demo[1][0]:.1f} s.\n"
-                "  Both include starting Python and importing NumPy, Numba, scikit-learn, matplotlib; "
+                "  Both include starting Python and importing NumPy, Numba and matplotlib; "
                 "the OS file cache is not cleared."
             )
     return 0
