@@ -35,6 +35,14 @@ def single_threaded_blas():
     threadpool_limits(limits=1, user_api="blas")
 
 
+def chunks(N):
+    """How many pieces to cut N rows (images, samples) into for a ``prange`` over chunks,
+    each calling single-threaded BLAS: one per Numba thread, at most N (none empty)."""
+    import numba
+
+    return max(1, min(numba.get_num_threads(), N))
+
+
 def blas_threads(n=None):
     """A context in which BLAS may use ``n`` threads (Numba's thread count when None), to
     measure what the machine's BLAS can do (``minidl.profiler.gemm_peak``, the benchmarks);

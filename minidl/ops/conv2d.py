@@ -67,11 +67,11 @@ functions: the transposed convolution's forward pass is ``backward_input``, and 
 gradient is ``backward_params`` with the roles of x and dy exchanged.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from .. import reference
+from .._threads import chunks
 from .im2col import col2im_sample, crop_sample, im2col_sample, output_size, pad_sample
 
 # --- the textbook form: the sums of the docstring as loops ------------------------------------
@@ -144,11 +144,6 @@ def _reference_backward(dy, x, w, stride, padding):
 # --- the fast form: im2col + one matrix product per image, the batch in chunks --------------
 
 
-def _chunks(N):
-    """How many pieces to cut the batch into: one per Numba thread (at most N)."""
-    return max(1, min(numba.get_num_threads(), N))
-
-
 @njit(cache=True, parallel=True)
 def conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, T, y):
     """y[n] = w_mat @ im2col(x[n]) + b for every image; the batch in T parallel chunks.
@@ -157,8 +152,8 @@ def conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, T, y):
     BLAS is asked for the transposed product Y[n]^T = cols^T @ w_mat^T, of shape
     (OH*OW, C_out), which the bias loop then writes back transposed: the same numbers, but
     BLAS runs a long, thin product faster with the long side first (measured on 2 cores,
-    single-threaded OpenBLAS: 6 -> 17 GFLOP/s for LeNet's (6, 25) @ (25, 784), 56 -> 60 for
-    (64, 288) @ (288, 256); benchmarks/README.md).
+    single-threaded OpenBLAS, the product alone: 11 -> 17 GFLOP/s for LeNet's
+    (6, 25) @ (25, 784); about equal for (64, 288) @ (288, 256)).
     """
     N, C, H, W = x.shape
     C_out = w_mat.shape[0]
@@ -250,7 +245,7 @@ def forward(x, w, b, stride, padding):
         return y
     w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     y = np.empty((N, C_out, OH * OW), dtype=x.dtype)
-    conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, _chunks(N), y)
+    conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, chunks(N), y)
     return y.reshape(N, C_out, OH, OW)
 
 
@@ -270,7 +265,7 @@ def backward_input(dy, w, x_shape, stride, padding):
     OH, OW = dy.shape[2], dy.shape[3]
     w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
-    col2im_wT_dy_kernel(dy.reshape(N, C_out, OH * OW), w_mat, KH, KW, sh, sw, ph, pw, OH, OW, _chunks(N), dx)
+    col2im_wT_dy_kernel(dy.reshape(N, C_out, OH * OW), w_mat, KH, KW, sh, sw, ph, pw, OH, OW, chunks(N), dx)
     return dx
 
 
@@ -288,7 +283,7 @@ def backward_params(dy, x, w_shape, stride, padding):
     N, C_out, OH, OW = dy.shape
     _, C, KH, KW = w_shape
     (sh, sw), (ph, pw) = stride, padding
-    T = _chunks(N)
+    T = chunks(N)
     dw_parts = np.zeros((T, C_out, C * KH * KW), dtype=dy.dtype)
     db_parts = np.zeros((T, C_out), dtype=dy.dtype)
     weight_bias_grad_kernel(dy.reshape(N, C_out, OH * OW), x, KH, KW, sh, sw, ph, pw, OH, OW, T, dw_parts, db_parts)

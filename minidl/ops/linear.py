@@ -27,11 +27,11 @@ The tests hold the two equal. The fast kernels add the bias and sum its gradient
 their parallel loop (one pass over contiguous rows), as the convolution's kernels do.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from .. import reference
+from .._threads import chunks
 from ..device import empty
 from . import bias
 
@@ -107,11 +107,6 @@ def linear_backward_kernel(dy, dy_T, x, w, T, dx, dw, db):
             db[o] = s
 
 
-def _chunks(N):
-    """One chunk of rows per Numba thread (at most N)."""
-    return max(1, min(numba.get_num_threads(), N))
-
-
 def forward(x, w, b=None):
     """y = x w^T + b.
 
@@ -127,7 +122,7 @@ def forward(x, w, b=None):
             bias.forward(y, b)
     else:
         b = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b)
-        linear_forward_kernel(x, w, b, _chunks(x.shape[0]), y)
+        linear_forward_kernel(x, w, b, chunks(x.shape[0]), y)
     return y
 
 
@@ -144,6 +139,6 @@ def backward(dy, x, w, has_bias=True):
         reference_backward_kernel(dy, x, w, dx, dw)
         return dx, dw, (bias.backward(dy) if has_bias else None)
     db = empty(w.shape[0], dy.dtype, like=dy)
-    T = _chunks(min(x.shape[0], w.shape[0]))
+    T = chunks(min(x.shape[0], w.shape[0]))
     linear_backward_kernel(dy, np.ascontiguousarray(dy.T), x, w, T, dx, dw, db)
     return dx, dw, (db if has_bias else None)
