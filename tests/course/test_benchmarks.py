@@ -96,16 +96,17 @@ def test_gpu_benchmark_runs_or_says_why_not():
     assert "nothing to measure" in result.stdout or "cpu / cuda" in result.stdout
 
 
-def test_compile_cost_lists_the_kernels_of_a_first_run_and_none_when_cached():
+def run_script(name, *args):
+    """The stdout of ``python benchmarks/<name> <args>``, which must succeed."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "compile_cost.py"), "--lenet", "--top", "30"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    cold, warm = result.stdout.split("warm cache")
+    return result.stdout
+
+
+def test_compile_cost_lists_the_kernels_of_a_first_run_and_none_when_cached():
+    cold, warm = run_script("compile_cost.py", "--lenet", "--top", "30").split("warm cache")
     assert "cold cache" in cold and "minidl.ops.conv2d.conv2d_forward_kernel" in cold
     assert "compiling 0.00 s in 0 kernels" in warm  # every kernel of the step is cached (cache=True)
 
@@ -118,13 +119,6 @@ def test_memory_prints_the_peak_of_an_epoch():
         load_mnist("fashion", "test", download=False)
     except (FileNotFoundError, OSError, ValueError):
         pytest.skip("Fashion-MNIST is not on disk (apt-get install dataset-fashion-mnist)")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--images", "256", "--no-torch"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    before, peak, added = result.stdout.split("minidl", 2)[-1].split()
+    stdout = run_script("memory.py", "--images", "256", "--no-torch")
+    before, peak, added = stdout.split("minidl", 2)[-1].split()
     assert float(peak) >= float(before) > 0 and abs(float(added) - (float(peak) - float(before))) <= 1  # rounded
