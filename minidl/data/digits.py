@@ -14,8 +14,8 @@ import numpy as np
 def bundled_file():
     """The path of scikit-learn's ``digits.csv.gz`` (one row per image: 64 pixels, then
     the label), found without importing scikit-learn, or None if it is not there.
-    (Importing ``sklearn.datasets`` takes about 1.5 s on 2 cores, three times as long as
-    importing minidl: measured with ``python -X importtime``.)"""
+    (Importing ``sklearn.datasets`` takes about 1.5 s on 2 cores, more than twice as long
+    as importing minidl: measured with ``python -X importtime``.)"""
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         return None
