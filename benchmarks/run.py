@@ -636,7 +636,7 @@ def print_header(threads, torch, torch_reason, repeats, warmup):
     print(f"threads: {threads} (numba.get_num_threads(); set NUMBA_NUM_THREADS to change)")
     policy = minidl._threads.__doc__.strip().splitlines()[0]
     print(f"threading policy (minidl/_threads.py): {policy}")
-    print("  minidl: Numba prange over the batch/channels, every BLAS call on 1 thread")
+    print("  minidl: the batch/channels in T chunks on its own threads (run_chunks), every BLAS call on 1 thread")
     if threadpool_info is not None:
         blas = sorted({f"{i['prefix']}={i['num_threads']}" for i in threadpool_info() if i["user_api"] == "blas"})
         print(f"  BLAS threads now: {', '.join(blas)}")
@@ -734,13 +734,7 @@ def main(argv=None):
         except ImportError:
             torch, torch_reason = None, "not installed"
 
-    # one parallel call first, so that Numba's threading layer is chosen and can be named
-    nn.ReLU()(np.ones((2, 2), dtype=np.float32))
     print_header(threads, torch, torch_reason, repeats, warmup)
-    try:
-        print(f"  Numba threading layer: {numba.threading_layer()}")
-    except ValueError:
-        pass
 
     peak_np = matmul_gflops(threads, 1024, 5 if args.quick else 10)
     peak_np1 = matmul_gflops(1, 1024, 3 if args.quick else 5) if threads > 1 else peak_np

@@ -33,8 +33,9 @@ sum(dx) = sum(dy): the gradient is conserved.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from .._threads import chunks, run_chunks
 from .im2col import output_size
 
 
@@ -53,26 +54,26 @@ def window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw):
     return s / (KH * KW)
 
 
-@njit(cache=True, parallel=True)
-def avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y):
+@njit(cache=True, nogil=True)
+def avgpool2d_forward_kernel(t, T, x, KH, KW, sh, sw, ph, pw, y):
     """y = the mean of each window (padding counted as zeros); y (N, C, OH, OW) is
     overwritten."""
     N, C = x.shape[0], x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
-    for q in prange(N * C):  # one (image, channel) plane per iteration
+    for q in range(t * N * C // T, (t + 1) * N * C // T):  # the (image, channel) planes of chunk t of T
         n, c = q // C, q % C
         for oh in range(OH):
             for ow in range(OW):
                 y[n, c, oh, ow] = window_mean(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
-@njit(cache=True, parallel=True)
-def avgpool2d_backward_kernel(dy, KH, KW, sh, sw, ph, pw, dx):
+@njit(cache=True, nogil=True)
+def avgpool2d_backward_kernel(t, T, dy, KH, KW, sh, sw, ph, pw, dx):
     """dx[n, c, h, w] = sum of dy[n, c, oh, ow] / (KH KW) over the windows covering (h, w);
     dx (N, C, H, W) is overwritten."""
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
-    for q in prange(N * C):
+    for q in range(t * N * C // T, (t + 1) * N * C // T):  # the planes of chunk t of T
         n, c = q // C, q % C
         for h in range(H):
             for w in range(W):
@@ -99,7 +100,7 @@ def forward(x, kernel_size, stride, padding):
     (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
     OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    avgpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y)
+    run_chunks(avgpool2d_forward_kernel, chunks(N * C), x, KH, KW, sh, sw, ph, pw, y)
     return y
 
 
@@ -112,5 +113,5 @@ def backward(dy, x_shape, kernel_size, stride, padding):
     dy = np.ascontiguousarray(dy)
     (KH, KW), (sh, sw), (ph, pw) = kernel_size, stride, padding
     dx = np.empty(x_shape, dtype=dy.dtype)
-    avgpool2d_backward_kernel(dy, KH, KW, sh, sw, ph, pw, dx)
+    run_chunks(avgpool2d_backward_kernel, chunks(dy.shape[0] * dy.shape[1]), dy, KH, KW, sh, sw, ph, pw, dx)
     return dx

@@ -62,20 +62,21 @@ x_i of a channel by the same amount does not change y.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from .._threads import chunks, run_chunks
 from ..device import as_ncl
 
 
-@njit(cache=True, parallel=True)
-def batchnorm_forward_train_kernel(x, gamma, beta, eps, y, x_hat, mean, var):
+@njit(cache=True, nogil=True)
+def batchnorm_forward_train_kernel(t, T, x, gamma, beta, eps, y, x_hat, mean, var):
     """Per channel: the batch mean and (biased) variance, x_hat and y = gamma x_hat + beta.
 
     x (N, C, L); gamma, beta (C,); y, x_hat (N, C, L) and mean, var (C,) are overwritten.
     """
     N, C, L = x.shape
     m = N * L
-    for c in prange(C):
+    for c in range(t * C // T, (t + 1) * C // T):  # the channels of chunk t of T
         s = 0.0
         for n in range(N):
             for l in range(L):
@@ -95,22 +96,22 @@ def batchnorm_forward_train_kernel(x, gamma, beta, eps, y, x_hat, mean, var):
         var[c] = sigma2
 
 
-@njit(cache=True, parallel=True)
-def batchnorm_forward_eval_kernel(x, gamma, beta, running_mean, running_var, eps, y):
+@njit(cache=True, nogil=True)
+def batchnorm_forward_eval_kernel(t, T, x, gamma, beta, running_mean, running_var, eps, y):
     """y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta, per channel."""
     N, C, L = x.shape
-    for c in prange(C):
+    for c in range(t * C // T, (t + 1) * C // T):  # the channels of chunk t of T
         scale = gamma[c] / np.sqrt(running_var[c] + eps)
         for n in range(N):
             for l in range(L):
                 y[n, c, l] = scale * (x[n, c, l] - running_mean[c]) + beta[c]
 
 
-@njit(cache=True, parallel=True)
-def batchnorm_backward_eval_kernel(dy, x, gamma, running_mean, running_var, eps, dx, dgamma, dbeta):
+@njit(cache=True, nogil=True)
+def batchnorm_backward_eval_kernel(t, T, dy, x, gamma, running_mean, running_var, eps, dx, dgamma, dbeta):
     """Evaluation-mode gradients, per channel (the running statistics are constants)."""
     N, C, L = x.shape
-    for c in prange(C):
+    for c in range(t * C // T, (t + 1) * C // T):  # the channels of chunk t of T
         s = 1.0 / np.sqrt(running_var[c] + eps)
         dg = 0.0
         db = 0.0
@@ -123,8 +124,8 @@ def batchnorm_backward_eval_kernel(dy, x, gamma, running_mean, running_var, eps,
         dbeta[c] = db
 
 
-@njit(cache=True, parallel=True)
-def batchnorm_backward_kernel(dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, dbeta):
+@njit(cache=True, nogil=True)
+def batchnorm_backward_kernel(t, T, dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, dbeta):
     """The four backward equations of Ioffe and Szegedy (2015), channel by channel.
 
     dy, x, x_hat (N, C, L); gamma, mean, var (C,); dx (N, C, L), dgamma, dbeta (C,) are
@@ -132,7 +133,7 @@ def batchnorm_backward_kernel(dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, d
     """
     N, C, L = x.shape
     m = N * L
-    for c in prange(C):
+    for c in range(t * C // T, (t + 1) * C // T):  # the channels of chunk t of T
         mu, sigma2 = mean[c], var[c]
         # dl/dsigma_B^2 = sum_i dl/dx_hat_i (x_i - mu_B) (-1/2) (sigma_B^2 + eps)^(-3/2)
         s = 0.0
@@ -161,12 +162,12 @@ def batchnorm_backward_kernel(dy, x, gamma, mean, var, x_hat, eps, dx, dgamma, d
         dbeta[c] = s_dbeta
 
 
-@njit(cache=True, parallel=True)
-def batchnorm_backward_compact_kernel(dy, gamma, var, x_hat, eps, dx, dgamma, dbeta):
+@njit(cache=True, nogil=True)
+def batchnorm_backward_compact_kernel(t, T, dy, gamma, var, x_hat, eps, dx, dgamma, dbeta):
     """dx_i = gamma / (m sigma) (m dy_i - sum dy - x_hat_i sum(dy x_hat)), per channel."""
     N, C, L = dy.shape
     m = N * L
-    for c in prange(C):
+    for c in range(t * C // T, (t + 1) * C // T):  # the channels of chunk t of T
         sum_dy = 0.0
         sum_dy_x_hat = 0.0
         for n in range(N):
@@ -195,7 +196,9 @@ def forward_train(x, gamma, beta, eps):
     x_hat = np.empty_like(x)
     mean = np.empty(C, dtype=x.dtype)
     var = np.empty(C, dtype=x.dtype)
-    batchnorm_forward_train_kernel(
+    run_chunks(
+        batchnorm_forward_train_kernel,
+        chunks(x.shape[1]),
         as_ncl(x),
         np.ascontiguousarray(gamma),
         np.ascontiguousarray(beta),
@@ -216,7 +219,9 @@ def forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    batchnorm_forward_eval_kernel(
+    run_chunks(
+        batchnorm_forward_eval_kernel,
+        chunks(x.shape[1]),
         as_ncl(x),
         np.ascontiguousarray(gamma),
         np.ascontiguousarray(beta),
@@ -256,7 +261,9 @@ def backward(dy, gamma, cache):
     Returns dx (x's shape), dgamma (C,), dbeta (C,).
     """
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
-    batchnorm_backward_kernel(
+    run_chunks(
+        batchnorm_backward_kernel,
+        chunks(dy.shape[1]),
         as_ncl(dy),
         as_ncl(cache["x"]),
         np.ascontiguousarray(gamma),
@@ -274,7 +281,9 @@ def backward(dy, gamma, cache):
 def backward_compact(dy, gamma, cache):
     """The same gradients by the compact one-line form: (dx, dgamma, dbeta)."""
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
-    batchnorm_backward_compact_kernel(
+    run_chunks(
+        batchnorm_backward_compact_kernel,
+        chunks(dy.shape[1]),
         as_ncl(dy),
         np.ascontiguousarray(gamma),
         cache["var"],
@@ -293,7 +302,9 @@ def backward_eval(dy, x, gamma, running_mean, running_var, eps):
     dy and x (N, C) or (N, C, H, W); gamma, running_mean, running_var (C,).
     """
     dy, dx, dgamma, dbeta = _gradient_arrays(dy)
-    batchnorm_backward_eval_kernel(
+    run_chunks(
+        batchnorm_backward_eval_kernel,
+        chunks(dy.shape[1]),
         as_ncl(dy),
         as_ncl(np.ascontiguousarray(x)),
         np.ascontiguousarray(gamma),

@@ -47,9 +47,9 @@ columns, which col2im adds back onto the pixels they were copied from, so dx[n, 
 collects dy[n, co, oh, ow] * w[co, c, i, j] from every window that put pixel (h, w) under
 kernel element (i, j) (overlapping windows add up).
 
-Threading policy (minidl/_threads.py): Numba parallelises over the batch and every matrix
-product (``np.dot`` inside the kernels) is single-threaded BLAS on one image. The batch
-is cut into T chunks, T = the number of Numba threads; each thread reuses one scratch
+Threading policy (minidl/_threads.py): the batch is cut into T chunks, T = the number of
+threads, which ``run_chunks`` runs side by side, and every matrix product (``np.dot``
+inside the kernels) is single-threaded BLAS on one image. Each chunk reuses one scratch
 ``cols`` for the images of its chunk, so an image's columns are multiplied while they are
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
 the columns from x (one more im2col, far less memory). The image is zero-padded once
@@ -68,10 +68,10 @@ gradient is ``backward_params`` with the roles of x and dy exchanged.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .. import reference
-from .._threads import chunks
+from .._threads import chunks, run_chunks
 from .im2col import col2im_sample, crop_sample, im2col_sample, output_size, pad_sample
 
 # --- the textbook form: the sums of the docstring as loops ------------------------------------
@@ -144,9 +144,9 @@ def _reference_backward(dy, x, w, stride, padding):
 # --- the fast form: im2col + one matrix product per image, the batch in chunks --------------
 
 
-@njit(cache=True, parallel=True)
-def conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, T, y):
-    """y[n] = w_mat @ im2col(x[n]) + b for every image; the batch in T parallel chunks.
+@njit(cache=True, nogil=True)
+def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
+    """y[n] = w_mat @ im2col(x[n]) + b for the images n of chunk t of T.
 
     x (N, C, H, W); w_mat (C_out, C*KH*KW); b (C_out,); y (N, C_out, OH*OW), overwritten.
     BLAS is asked for the transposed product Y[n]^T = cols^T @ w_mat^T, of shape
@@ -157,23 +157,22 @@ def conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, T, y):
     """
     N, C, H, W = x.shape
     C_out = w_mat.shape[0]
-    for t in prange(T):
-        xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this thread's scratch:
-        cols = np.empty((w_mat.shape[1], OH * OW), dtype=x.dtype)  # the padded image, its columns
-        y_t = np.empty((OH * OW, C_out), dtype=x.dtype)  # and Y[n]^T
-        for n in range(t * N // T, (t + 1) * N // T):
-            pad_sample(x[n], ph, pw, xp)
-            im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-            np.dot(cols.T, w_mat.T, y_t)  # (OH*OW, C*KH*KW) @ (C*KH*KW, C_out)
-            for co in range(C_out):
-                for p in range(OH * OW):
-                    y[n, co, p] = y_t[p, co] + b[co]
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch:
+    cols = np.empty((w_mat.shape[1], OH * OW), dtype=x.dtype)  # the padded image, its columns
+    y_t = np.empty((OH * OW, C_out), dtype=x.dtype)  # and Y[n]^T
+    for n in range(t * N // T, (t + 1) * N // T):
+        pad_sample(x[n], ph, pw, xp)
+        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
+        np.dot(cols.T, w_mat.T, y_t)  # (OH*OW, C*KH*KW) @ (C*KH*KW, C_out)
+        for co in range(C_out):
+            for p in range(OH * OW):
+                y[n, co, p] = y_t[p, co] + b[co]
 
 
-@njit(cache=True, parallel=True)
-def weight_bias_grad_kernel(dy, x, KH, KW, sh, sw, ph, pw, OH, OW, T, dw_parts, db_parts):
+@njit(cache=True, nogil=True)
+def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts):
     """dw_parts[t] = sum of dY[n] @ im2col(x[n])^T and db_parts[t, co] = sum of
-    dy[n, co, :], both over the images n of chunk t; the T chunks in parallel.
+    dy[n, co, :], both over the images n of chunk t of T.
 
     dy (N, C_out, OH*OW); x (N, C, H, W); dw_parts (T, C_out, C*KH*KW) and
     db_parts (T, C_out) start at zero. The caller adds up the T parts. As in forward, BLAS
@@ -182,37 +181,35 @@ def weight_bias_grad_kernel(dy, x, KH, KW, sh, sw, ph, pw, OH, OW, T, dw_parts, 
     """
     N, C, H, W = x.shape
     C_out, K = dw_parts.shape[1], dw_parts.shape[2]
-    for t in prange(T):
-        xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        cols = np.empty((K, OH * OW), dtype=x.dtype)
-        dw_n = np.empty((K, C_out), dtype=dy.dtype)  # dw_n^T
-        for n in range(t * N // T, (t + 1) * N // T):
-            pad_sample(x[n], ph, pw, xp)
-            im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-            np.dot(cols, dy[n].T, dw_n)  # (C*KH*KW, OH*OW) @ (OH*OW, C_out)
-            for co in range(C_out):
-                for k in range(K):
-                    dw_parts[t, co, k] += dw_n[k, co]
-                s = 0.0
-                for p in range(OH * OW):
-                    s += dy[n, co, p]
-                db_parts[t, co] += s
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    cols = np.empty((K, OH * OW), dtype=x.dtype)
+    dw_n = np.empty((K, C_out), dtype=dy.dtype)  # dw_n^T
+    for n in range(t * N // T, (t + 1) * N // T):
+        pad_sample(x[n], ph, pw, xp)
+        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
+        np.dot(cols, dy[n].T, dw_n)  # (C*KH*KW, OH*OW) @ (OH*OW, C_out)
+        for co in range(C_out):
+            for k in range(K):
+                dw_parts[t, co, k] += dw_n[k, co]
+            s = 0.0
+            for p in range(OH * OW):
+                s += dy[n, co, p]
+            db_parts[t, co] += s
 
 
-@njit(cache=True, parallel=True)
-def col2im_wT_dy_kernel(dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, T, dx):
-    """dx[n] = col2im(w_mat^T @ dY[n]) for every image; the batch in T parallel chunks.
+@njit(cache=True, nogil=True)
+def col2im_wT_dy_kernel(t, T, dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx):
+    """dx[n] = col2im(w_mat^T @ dY[n]) for the images n of chunk t of T.
 
     dy (N, C_out, OH*OW); w_mat (C_out, C*KH*KW); dx (N, C, H, W), overwritten.
     """
     N, C, H, W = dx.shape
-    for t in prange(T):
-        dcols = np.empty((w_mat.shape[1], OH * OW), dtype=dy.dtype)
-        dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)  # dx[n], padded
-        for n in range(t * N // T, (t + 1) * N // T):
-            np.dot(w_mat.T, dy[n], dcols)  # (C*KH*KW, C_out) @ (C_out, OH*OW)
-            col2im_sample(dcols, KH, KW, sh, sw, OH, OW, dxp)
-            crop_sample(dxp, ph, pw, dx[n])
+    dcols = np.empty((w_mat.shape[1], OH * OW), dtype=dy.dtype)
+    dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)  # dx[n], padded
+    for n in range(t * N // T, (t + 1) * N // T):
+        np.dot(w_mat.T, dy[n], dcols)  # (C*KH*KW, C_out) @ (C_out, OH*OW)
+        col2im_sample(dcols, KH, KW, sh, sw, OH, OW, dxp)
+        crop_sample(dxp, ph, pw, dx[n])
 
 
 def _check_dy(dy, x_shape, w_shape, stride, padding):
@@ -245,7 +242,7 @@ def forward(x, w, b, stride, padding):
         return y
     w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     y = np.empty((N, C_out, OH * OW), dtype=x.dtype)
-    conv2d_forward_kernel(x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, chunks(N), y)
+    run_chunks(conv2d_forward_kernel, chunks(N), x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y)
     return y.reshape(N, C_out, OH, OW)
 
 
@@ -265,7 +262,7 @@ def backward_input(dy, w, x_shape, stride, padding):
     OH, OW = dy.shape[2], dy.shape[3]
     w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
-    col2im_wT_dy_kernel(dy.reshape(N, C_out, OH * OW), w_mat, KH, KW, sh, sw, ph, pw, OH, OW, chunks(N), dx)
+    run_chunks(col2im_wT_dy_kernel, chunks(N), dy.reshape(N, C_out, OH * OW), w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx)
     return dx
 
 
@@ -286,7 +283,9 @@ def backward_params(dy, x, w_shape, stride, padding):
     T = chunks(N)
     dw_parts = np.zeros((T, C_out, C * KH * KW), dtype=dy.dtype)
     db_parts = np.zeros((T, C_out), dtype=dy.dtype)
-    weight_bias_grad_kernel(dy.reshape(N, C_out, OH * OW), x, KH, KW, sh, sw, ph, pw, OH, OW, T, dw_parts, db_parts)
+    run_chunks(
+        weight_bias_grad_kernel, T, dy.reshape(N, C_out, OH * OW), x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts
+    )
     return dw_parts.sum(axis=0).reshape(w_shape), db_parts.sum(axis=0)
 
 

@@ -65,7 +65,9 @@ of padding: the entries that fell on the padding are dropped).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .._threads import chunks, run_chunks
 
 
 def output_size(H, KH, S, P):
@@ -140,22 +142,22 @@ def col2im_sample(cols, KH, KW, sh, sw, OH, OW, xp):
                         xp[c, oh * sh + i, ow * sw + j] += cols[r, oh * OW + ow]  # overlapping windows add up
 
 
-@njit(cache=True, parallel=True)
-def im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, cols):
-    """pad + ``im2col_sample`` for every image of the batch, images in parallel."""
+@njit(cache=True, nogil=True)
+def im2col_kernel(t, T, x, KH, KW, sh, sw, ph, pw, OH, OW, cols):
+    """pad + ``im2col_sample`` for the images of chunk t of T (minidl/_threads.py)."""
     N, C, H, W = x.shape
-    for n in prange(N):
-        xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's padded image
+    for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
         im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols[n])
 
 
-@njit(cache=True, parallel=True)
-def col2im_kernel(cols, KH, KW, sh, sw, ph, pw, OH, OW, x):
-    """``col2im_sample`` + crop for every image of the batch, images in parallel."""
+@njit(cache=True, nogil=True)
+def col2im_kernel(t, T, cols, KH, KW, sh, sw, ph, pw, OH, OW, x):
+    """``col2im_sample`` + crop for the images of chunk t of T (minidl/_threads.py)."""
     N, C, H, W = x.shape
-    for n in prange(N):
-        xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    for n in range(t * N // T, (t + 1) * N // T):
         col2im_sample(cols[n], KH, KW, sh, sw, OH, OW, xp)
         crop_sample(xp, ph, pw, x[n])
 
@@ -172,7 +174,7 @@ def im2col(x, KH, KW, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
     cols = np.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
-    im2col_kernel(x, KH, KW, sh, sw, ph, pw, OH, OW, cols)
+    run_chunks(im2col_kernel, chunks(N), x, KH, KW, sh, sw, ph, pw, OH, OW, cols)
     return cols
 
 
@@ -190,5 +192,5 @@ def col2im(cols, x_shape, KH, KW, stride, padding):
     if cols.shape != (N, C * KH * KW, OH * OW):  # the kernel reads cols by these sizes
         raise ValueError(f"col2im: cols must have shape {(N, C * KH * KW, OH * OW)}, got {cols.shape}")
     x = np.empty((N, C, H, W), dtype=cols.dtype)
-    col2im_kernel(cols, KH, KW, sh, sw, ph, pw, OH, OW, x)
+    run_chunks(col2im_kernel, chunks(N), cols, KH, KW, sh, sw, ph, pw, OH, OW, x)
     return x

@@ -24,14 +24,14 @@ The file shows those sums first as loops over n, o, i (``reference_*``, what
 ``MINIDL_REFERENCE=1`` runs, see minidl/reference.py), then as the three matrix products
 the layer uses: ``np.dot``, which Numba hands to BLAS, much faster than any triple loop.
 The tests hold the two equal. The fast kernels add the bias and sum its gradient inside
-their parallel loop (one pass over contiguous rows), as the convolution's kernels do.
+their chunk of rows (one pass over contiguous rows), as the convolution's kernels do.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .. import reference
-from .._threads import chunks
+from .._threads import chunks, run_chunks
 from ..device import empty
 from . import bias
 
@@ -74,37 +74,35 @@ def reference_backward_kernel(dy, x, w, dx, dw):
 # --- the fast form: BLAS, the batch in chunks ----------------------------------------------
 
 
-@njit(cache=True, parallel=True)
-def linear_forward_kernel(x, w, b, T, y):
-    """y = x w^T + b: y[n, o] = b[o] + sum_i x[n, i] w[o, i]; y is overwritten. The rows n
-    are cut into T chunks, one single-threaded BLAS product each, in parallel
-    (minidl/_threads.py)."""
+@njit(cache=True, nogil=True)
+def linear_forward_kernel(t, T, x, w, b, y):
+    """y = x w^T + b: y[n, o] = b[o] + sum_i x[n, i] w[o, i]; y is overwritten, rows n of
+    chunk t of T: one single-threaded BLAS product (minidl/_threads.py runs the chunks
+    side by side)."""
     N, OUT = y.shape
-    for t in prange(T):
-        lo, hi = t * N // T, (t + 1) * N // T
-        np.dot(x[lo:hi], w.T, y[lo:hi])  # (rows, in) @ (in, out)
-        for n in range(lo, hi):
-            for o in range(OUT):
-                y[n, o] += b[o]
+    lo, hi = t * N // T, (t + 1) * N // T
+    np.dot(x[lo:hi], w.T, y[lo:hi])  # (rows, in) @ (in, out)
+    for n in range(lo, hi):
+        for o in range(OUT):
+            y[n, o] += b[o]
 
 
-@njit(cache=True, parallel=True)
-def linear_backward_kernel(dy, dy_T, x, w, T, dx, dw, db):
+@njit(cache=True, nogil=True)
+def linear_backward_kernel(t, T, dy, dy_T, x, w, dx, dw, db):
     """dx = dy w (N, in), dw = dy^T x (out, in) and db[o] = sum_n dy[n, o], all
     overwritten. dy_T is dy^T as a C-contiguous (out, N) array, so that chunk t's rows of
     dw (and of db) come from contiguous blocks: dx's rows n and dw's rows o are each cut
-    into T chunks, in parallel."""
+    into T chunks, and this is chunk t."""
     N, OUT = dy.shape
-    for t in prange(T):
-        lo, hi = t * N // T, (t + 1) * N // T
-        np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
-        lo, hi = t * OUT // T, (t + 1) * OUT // T
-        np.dot(dy_T[lo:hi], x, dw[lo:hi])  # (rows o, N) @ (N, in)
-        for o in range(lo, hi):
-            s = 0.0  # float64, like ops/bias.py
-            for n in range(N):
-                s += dy_T[o, n]
-            db[o] = s
+    lo, hi = t * N // T, (t + 1) * N // T
+    np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
+    lo, hi = t * OUT // T, (t + 1) * OUT // T
+    np.dot(dy_T[lo:hi], x, dw[lo:hi])  # (rows o, N) @ (N, in)
+    for o in range(lo, hi):
+        s = 0.0  # float64, like ops/bias.py
+        for n in range(N):
+            s += dy_T[o, n]
+        db[o] = s
 
 
 def forward(x, w, b=None):
@@ -122,7 +120,7 @@ def forward(x, w, b=None):
             bias.forward(y, b)
     else:
         b = np.zeros(w.shape[0], x.dtype) if b is None else np.ascontiguousarray(b)
-        linear_forward_kernel(x, w, b, chunks(x.shape[0]), y)
+        run_chunks(linear_forward_kernel, chunks(x.shape[0]), x, w, b, y)
     return y
 
 
@@ -140,5 +138,5 @@ def backward(dy, x, w, has_bias=True):
         return dx, dw, (bias.backward(dy) if has_bias else None)
     db = empty(w.shape[0], dy.dtype, like=dy)
     T = chunks(min(x.shape[0], w.shape[0]))
-    linear_backward_kernel(dy, np.ascontiguousarray(dy.T), x, w, T, dx, dw, db)
+    run_chunks(linear_backward_kernel, T, dy, np.ascontiguousarray(dy.T), x, w, dx, dw, db)
     return dx, dw, (db if has_bias else None)

@@ -46,8 +46,9 @@ maximum of several windows and then collects all their gradients.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from .._threads import chunks, run_chunks
 from .im2col import output_size
 
 
@@ -73,28 +74,28 @@ def window_max(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw):
     return best, best_index
 
 
-@njit(cache=True, parallel=True)
-def maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax):
+@njit(cache=True, nogil=True)
+def maxpool2d_forward_kernel(t, T, x, KH, KW, sh, sw, ph, pw, y, argmax):
     """y = the maximum of each window, argmax = its flat index h*W + w (first one on ties).
 
     x (N, C, H, W); y (N, C, OH, OW) and argmax (same shape, int64) are overwritten.
     """
     N, C = x.shape[0], x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
-    for q in prange(N * C):  # one (image, channel) plane per iteration
+    for q in range(t * N * C // T, (t + 1) * N * C // T):  # the (image, channel) planes of chunk t of T
         n, c = q // C, q % C
         for oh in range(OH):
             for ow in range(OW):
                 y[n, c, oh, ow], argmax[n, c, oh, ow] = window_max(x, n, c, oh, ow, KH, KW, sh, sw, ph, pw)
 
 
-@njit(cache=True, parallel=True)
-def maxpool2d_backward_kernel(dy, argmax, dx):
+@njit(cache=True, nogil=True)
+def maxpool2d_backward_kernel(t, T, dy, argmax, dx):
     """dx[n, c] at pixel argmax[n, c, oh, ow] += dy[n, c, oh, ow]; dx (N, C, H, W) is
     overwritten."""
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
-    for q in prange(N * C):
+    for q in range(t * N * C // T, (t + 1) * N * C // T):  # the planes of chunk t of T
         n, c = q // C, q % C
         for h in range(H):
             for w in range(W):
@@ -119,7 +120,7 @@ def forward(x, kernel_size, stride, padding):
     OH, OW = output_size(H, KH, sh, ph), output_size(W, KW, sw, pw)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int64)
-    maxpool2d_forward_kernel(x, KH, KW, sh, sw, ph, pw, y, argmax)
+    run_chunks(maxpool2d_forward_kernel, chunks(N * C), x, KH, KW, sh, sw, ph, pw, y, argmax)
     return y, argmax
 
 
@@ -134,5 +135,5 @@ def backward(dy, argmax, x_shape, kernel_size, stride, padding):
     dy = np.ascontiguousarray(dy)
     argmax = np.ascontiguousarray(argmax)
     dx = np.empty(x_shape, dtype=dy.dtype)
-    maxpool2d_backward_kernel(dy, argmax, dx)
+    run_chunks(maxpool2d_backward_kernel, chunks(dy.shape[0] * dy.shape[1]), dy, argmax, dx)
     return dx
