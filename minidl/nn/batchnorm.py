@@ -3,7 +3,9 @@
 Training mode normalises each channel with the batch's statistics and updates the running
 statistics (``running_mean``, ``running_var``: plain array attributes, in the state dict);
 evaluation mode uses the running statistics. The equations, including the four backward
-equations of Ioffe and Szegedy (2015), are in ``minidl/ops/batchnorm.py``.
+equations of Ioffe and Szegedy (2015), are in ``minidl/ops/batchnorm.py``; the layer trains
+with their compact one-line form (``backward_compact``, tested equal to the four), which
+reads each channel twice instead of three times.
 """
 
 import numpy as np
@@ -88,7 +90,7 @@ class _BatchNorm(Layer):
         check_grad_dtype(name, dy, self.weight)
         op = dispatch.op("batchnorm", dy, self.weight.data)
         if mode == "train":
-            dx, dgamma, dbeta = op.backward(dy, self.weight.data, saved)
+            dx, dgamma, dbeta = op.backward_compact(dy, self.weight.data, saved)
         else:
             dx, dgamma, dbeta = op.backward_eval(
                 dy, saved, self.weight.data, self.running_mean, self.running_var, self.eps

@@ -34,7 +34,7 @@ def every_layer_model():
     """One model with every layer kind: the device's gradients are compared with the CPU's
     (a full finite-difference check of it on the simulator would take minutes)."""
     return nn.Sequential(
-        nn.Conv2d(2, 3, 3, padding=1),
+        nn.Conv2d(2, 3, 3, padding=1, bias=False),  # a bias before batch norm has gradient 0
         nn.BatchNorm2d(3),
         nn.LeakyReLU(0.1),
         nn.Residual(nn.Sequential(nn.Conv2d(3, 3, 1), nn.Tanh())),
@@ -43,7 +43,7 @@ def every_layer_model():
         nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Dropout(0.5),
-        nn.Linear(2 * 4 * 4, 6),
+        nn.Linear(2 * 4 * 4, 6, bias=False),
         nn.BatchNorm1d(6),
         nn.Sigmoid(),
         nn.ReLU(),
