@@ -17,7 +17,7 @@ products). T is Numba's thread count (``NUMBA_NUM_THREADS``, ``numba.set_num_thr
 
 Why not Numba's own ``parallel=True`` and ``prange``? They do the same thing, but a
 parallel kernel is compiled three times (the loop body as a "gufunc", its wrapper and the
-kernel), which made the demo's first run spend 29 s compiling instead of 11 s (measured
+kernel), which made the demo's first run spend 18.9 s compiling instead of 8.2 s (measured
 on 2 cores, ``benchmarks/compile_cost.py``). A chunk kernel here is a plain serial
 ``@njit(nogil=True)`` function: ``nogil`` lets it run while another thread runs the next
 chunk, and a learner reads one ordinary loop.
