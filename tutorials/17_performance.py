@@ -183,9 +183,10 @@ for r in block_profile.rows:
 # ## 6. Threads
 # minidl's parallelism comes from its own threads: a kernel's samples, channels or planes
 # are cut into one chunk per thread, which `run_chunks` runs side by side (serial Numba
-# kernels that release the GIL), and every BLAS call runs on one thread: two thread pools on
-# the same cores fight (`minidl/_threads.py`). `NUMBA_NUM_THREADS` (or `numba.set_num_threads`) sets how many
-# threads minidl uses. The LeNet-5 step on one thread and on all of them:
+# kernels that release the GIL), and every BLAS call runs on one thread: two thread pools
+# on the same cores fight (`minidl/_threads.py`). `NUMBA_NUM_THREADS` (or
+# `numba.set_num_threads`) sets how many threads minidl uses. The LeNet-5 step on one
+# thread and on all of them:
 
 # %%
 for n_threads in sorted({1, threads}):
