@@ -19,9 +19,9 @@ compiled again. Numba's ``parallel=True`` compiled the loop body twice more (the
 and its wrapper), one to three seconds more per kernel (measured: 0.44 s serial against
 1.63 s parallel for the max-pooling backward, 0.7 s against 3-5 s for the convolution's
 forward), which is why minidl's kernels are serial and run side by side on minidl's own
-threads (``minidl/_threads.py``): the demo's compile time went from 18.9 s to 8.2 s (measured back to back). An array assigned
-into a slice (``a[t] += b``) also pulls in the formatting of its shape-error message
-(several seconds once).
+threads (``minidl/_threads.py``): the demo's compile time went from 18.9 s to 8.2 s
+(measured back to back). An array assigned into a slice (``a[t] += b``) also pulls in the
+formatting of its shape-error message (several seconds once).
 """
 
 import argparse

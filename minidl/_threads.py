@@ -124,7 +124,8 @@ def _finish_and_wait(finished, posted, i, ts):
         pass
 
 
-MAX_HELPERS = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+MAX_THREADS = numba.config.NUMBA_NUM_THREADS  # the most numba.set_num_threads allows
+MAX_HELPERS = max(1, MAX_THREADS - 1)  # (arrays of at least one entry)
 _inboxes = []  # helper i's queue of chunks to run
 _results = []  # helper i's queue of finished chunks (None, or the error it raised)
 _posted = np.zeros(MAX_HELPERS, np.int64)  # chunks handed to helper i (written by the caller)
@@ -179,8 +180,8 @@ def run_chunks(kernel, T, *args):
     With ``NUMBA_DISABLE_JIT=1`` the kernel is plain Python, which holds the GIL: then the
     chunks run one after the other on the calling thread, where a debugger can follow them.
     """
-    if not 1 <= T <= MAX_HELPERS + 1:
-        raise ValueError(f"run_chunks: T must be between 1 and {MAX_HELPERS + 1} (NUMBA_NUM_THREADS), got {T}")
+    if not 1 <= T <= MAX_THREADS:
+        raise ValueError(f"run_chunks: T must be between 1 and {MAX_THREADS} (NUMBA_NUM_THREADS), got {T}")
     if T == 1 or numba.config.DISABLE_JIT:
         for t in range(T):
             kernel(t, T, *args)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "run.py"
 HEADER = "minidl/torch"
 # Run the script with `import torch` failing, as on a machine without PyTorch.
 WITHOUT_TORCH = (
@@ -19,19 +18,24 @@ WITHOUT_TORCH = (
 )
 
 
-def run_benchmark(*args, block_torch=False):
-    env = dict(os.environ, MPLBACKEND="Agg")
-    prefix = ["-c", WITHOUT_TORCH] if block_torch else []
+def run_script(name, *args, env=None, prefix=()):
+    """The stdout of ``python [prefix] benchmarks/<name> <args>``, which must succeed."""
     result = subprocess.run(
-        [sys.executable, *prefix, str(SCRIPT), "--quick", *args],
+        [sys.executable, *prefix, str(ROOT / "benchmarks" / name), *args],
         cwd=ROOT,
-        env=env,
+        env=dict(os.environ, **(env or {})),
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0, f"run.py {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{name} {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
+
+
+def run_benchmark(*args, block_torch=False):
+    """``run.py --quick <args>``, with ``import torch`` failing if ``block_torch``."""
+    prefix = ["-c", WITHOUT_TORCH] if block_torch else []
+    return run_script("run.py", "--quick", *args, env={"MPLBACKEND": "Agg"}, prefix=prefix)
 
 
 def table_rows(stdout, start):
@@ -84,25 +88,8 @@ def test_quick_run_without_torch(how):
 
 def test_gpu_benchmark_runs_or_says_why_not():
     """benchmarks/gpu.py times LeNet-5 steps on a GPU; without one it says so and exits 0."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--batch", "2", "--repeats", "1"],
-        cwd=ROOT,
-        env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "nothing to measure" in result.stdout or "cpu / cuda" in result.stdout
-
-
-def run_script(name, *args):
-    """The stdout of ``python benchmarks/<name> <args>``, which must succeed."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
+    stdout = run_script("gpu.py", "--batch", "2", "--repeats", "1", env={"NUMBA_ENABLE_CUDASIM": "0"})
+    assert "nothing to measure" in stdout or "cpu / cuda" in stdout
 
 
 def test_compile_cost_lists_the_kernels_of_a_first_run_and_none_when_cached():
