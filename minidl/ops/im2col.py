@@ -111,6 +111,13 @@ def im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols):
     xp is one image already zero-padded by ``pad_sample``, (C, H + 2 ph, W + 2 pw), so
     that this is x[c, oh*sh - ph + i, ow*sw - pw + j] (0 outside the image);
     cols (C*KH*KW, OH*OW) is overwritten.
+
+    The innermost loop appears twice, the general ``ow * sw + j`` and the same copy for
+    stride 1, ``ow + j``: sw is only known when the kernel runs, so in the general form the
+    compiler must read xp one entry at a time, while with stride 1 it sees consecutive
+    pixels and copies 8 at once with vector instructions (measured on 2 cores, one thread,
+    pad + im2col of 64 images: (32, 16, 16) 3x3 3.9 -> 1.6 ms, (1, 28, 28) 5x5 0.83 ->
+    0.31 ms). Stride 1 is most convolutions.
     """
     C = xp.shape[0]
     for c in range(C):
@@ -118,8 +125,12 @@ def im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols):
             for j in range(KW):
                 r = (c * KH + i) * KW + j
                 for oh in range(OH):
-                    for ow in range(OW):
-                        cols[r, oh * OW + ow] = xp[c, oh * sh + i, ow * sw + j]
+                    if sw == 1:  # the same copy, with ow * sw written ow (see the docstring)
+                        for ow in range(OW):
+                            cols[r, oh * OW + ow] = xp[c, oh * sh + i, ow + j]
+                    else:
+                        for ow in range(OW):
+                            cols[r, oh * OW + ow] = xp[c, oh * sh + i, ow * sw + j]
 
 
 @njit(cache=True)
@@ -137,9 +148,13 @@ def col2im_sample(cols, KH, KW, sh, sw, OH, OW, xp):
         for i in range(KH):
             for j in range(KW):
                 r = (c * KH + i) * KW + j
-                for oh in range(OH):
-                    for ow in range(OW):
-                        xp[c, oh * sh + i, ow * sw + j] += cols[r, oh * OW + ow]  # overlapping windows add up
+                for oh in range(OH):  # overlapping windows add up
+                    if sw == 1:  # the same sum, with ow * sw written ow (see im2col_sample)
+                        for ow in range(OW):
+                            xp[c, oh * sh + i, ow + j] += cols[r, oh * OW + ow]
+                    else:
+                        for ow in range(OW):
+                            xp[c, oh * sh + i, ow * sw + j] += cols[r, oh * OW + ow]
 
 
 @njit(cache=True, nogil=True)
