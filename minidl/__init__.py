@@ -8,11 +8,13 @@ Every operation lives in ``minidl/ops/`` as a forward/backward pair of Numba ker
 numba.cuda kernels (``model.to("cuda")``). See README.md for the map of the code.
 """
 
+from ._memory import keep_freed_memory
 from ._threads import single_threaded_blas
 
-single_threaded_blas()  # one threading policy: Numba's threads, one-thread BLAS (see _threads.py)
+single_threaded_blas()  # one threading policy: minidl's threads, one-thread BLAS (see _threads.py)
+keep_freed_memory()  # one allocation policy: freed pages reused by the next step (see _memory.py)
 
-from . import cuda, data, dispatch, gradcheck, interop, metrics, nn, optim  # noqa: E402 (after the threading policy)
+from . import cuda, data, dispatch, gradcheck, interop, metrics, nn, optim  # noqa: E402 (after the policies)
 from .anomaly import AnomalyError, detect_anomaly  # noqa: E402
 from .device import device_of, to_device  # noqa: E402
 from .profiler import Profile, profile  # noqa: E402
