@@ -37,7 +37,7 @@ def step_fn(model, x, y):
     def step():
         loss = loss_fn(model(x), y)
         opt.zero_grad()
-        model.backward(loss_fn.backward())
+        model.backward_params(loss_fn.backward())  # no gradient for the images, as in PyTorch
         opt.step()
         return loss
 

@@ -49,7 +49,7 @@ if FRAMEWORK == "minidl":
     loss_fn, opt = nn.SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=1e-3)
     for start in (0, 64):  # warm-up steps
         loss_fn(model(x[start : start + 64]), y[start : start + 64])
-        model.backward(loss_fn.backward())
+        model.backward_params(loss_fn.backward())  # as fit does
         opt.step()
         opt.zero_grad()
     def epoch():

@@ -418,7 +418,7 @@ class Trainers:
 
     def minidl_step(self, x, y):
         loss = self.loss_fn(self.model(x), y)
-        self.model.backward(self.loss_fn.backward())
+        self.model.backward_params(self.loss_fn.backward())  # as fit: no gradient for the images, as in PyTorch
         self.opt.step()
         self.opt.zero_grad()
         return loss
@@ -437,7 +437,7 @@ class Trainers:
     def check(self, key, x, y):
         """Same weights, same batch: the same loss and gradients in all three."""
         loss = self.loss_fn(self.model(x), y)
-        self.model.backward(self.loss_fn.backward())
+        self.model.backward_params(self.loss_fn.backward())
         outputs = {"minidl": [loss] + [p.grad.copy() for p in self.model.parameters()], "numpy": None, "torch": None}
         self.model.zero_grad()
         if self.net is not None:

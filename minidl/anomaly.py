@@ -82,8 +82,10 @@ def check(layer, pass_name, what, array):
 
 
 def check_backward(layer, dx):
-    """After ``layer.backward``: the gradient of its input and of each of its own parameters."""
-    check(layer, "backward", "dx", dx)
+    """After ``layer.backward``: the gradient of its input (None after ``backward_params``)
+    and of each of its own parameters."""
+    if dx is not None:
+        check(layer, "backward", "dx", dx)
     for attr, p in layer._own_parameters():
         check(layer, "backward", f"{attr}.grad", p.grad)
 
@@ -101,10 +103,14 @@ def child_forward(child, name, x):
     return y
 
 
-def child_backward(child, name, dy):
-    """``child.backward(dy)`` for a container, checked and named like ``child_forward``."""
+def child_backward(child, name, dy, params_only=False):
+    """``child.backward(dy)`` for a container, checked and named like ``child_forward``;
+    ``child.backward_params(dy)`` (no dx: returns None) when ``params_only``."""
     try:
-        dx = child.backward(dy)
+        if params_only:
+            dx = child.backward_params(dy)
+        else:
+            dx = child.backward(dy)
         if enabled:
             check_backward(child, dx)
     except AnomalyError as err:

@@ -6,8 +6,9 @@ step goes, layer by layer.
     prof.plot()                                    # the step's parts as bars
     prof.rows, prof.step_ms                        # the numbers (means over the timed steps)
 
-A training step is ``model(x)``, the loss, ``loss_fn.backward()`` and ``model.backward``
-(no optimizer: time ``optimizer.step()`` on its own); without a loss the step is the
+A training step is ``model(x)``, the loss, ``loss_fn.backward()`` and
+``model.backward_params``, as ``fit`` runs it (no gradient for the input batch; no
+optimizer: time ``optimizer.step()`` on its own); without a loss the step is the
 forward pass in evaluation mode. Each leaf layer's forward and backward are timed around
 the call, and so are the loss's; ``other`` is the rest of the step: the containers' loops
 and checks. All are means over the timed steps, so the parts and ``other`` add up to the
@@ -24,9 +25,10 @@ FLOPs. A layer's forward FLOPs, from the shapes (2 per multiply-add, as PyTorch'
     others            ops-per-element x output elements (ELEMENT_OPS: ReLU 1, batch norm 8, ...)
 
 A backward costs twice the forward for the three products (dx and dw are each a product
-of the same size) and the same as the forward for the others. The bytes are the least a
-kernel must move: the forward reads x and the parameters and writes y; the backward reads
-dy, x and the parameters and writes dx and the parameter gradients. FLOPs / bytes is the
+of the same size), once the forward where only dw is computed (the first layer, under
+``backward_params``), and the same as the forward for the others. The bytes are the least
+a kernel must move: the forward reads x and the parameters and writes y; the backward
+reads dy, x and the parameters and writes dx (unless skipped) and the parameter gradients. FLOPs / bytes is the
 layer's arithmetic intensity, its x coordinate on a roofline plot (tutorial 17).
 """
 
@@ -252,7 +254,7 @@ def profile(model, x, loss_fn=None, target=None, steps=5):
     try:
         model.train(training)
         for _, layer in parts:
-            for method in ("forward", "backward") if training else ("forward",):
+            for method in _timed_methods(layer, training):
                 timers[(id(layer), method)] = _Timer(layer, method, sync)
         for step in range(steps + 1):
             if step == 1:  # the warm-up step compiled the kernels: forget its times
@@ -262,7 +264,7 @@ def profile(model, x, loss_fn=None, target=None, steps=5):
             y = model(x)
             if training:
                 loss_fn(y, target)
-                model.backward(loss_fn.backward())
+                model.backward_params(loss_fn.backward())
                 model.zero_grad()
             sync()
             step_times.append(time.perf_counter() - start)
@@ -276,25 +278,42 @@ def profile(model, x, loss_fn=None, target=None, steps=5):
     return _profile_of(parts, timers, statistics.mean(step_times[1:]), steps, training)
 
 
+def _timed_methods(layer, training):
+    """What to time on ``layer``: forward, and in training backward, and backward_params
+    where the layer has its own (one that skips dx: the first layer of a step like fit's;
+    the inherited one calls backward, which is timed already)."""
+    from .nn.module import Layer
+
+    if not training:
+        return ("forward",)
+    own_params_only = type(layer).backward_params is not Layer.backward_params
+    return ("forward", "backward") + (("backward_params",) if own_params_only else ())
+
+
 def _profile_of(parts, timers, step, steps, training):
     """The Profile of the timers' records (seconds) and the mean step."""
     rows = []
     for name, layer in parts:
         forward = timers[(id(layer), "forward")]
         backward = timers.get((id(layer), "backward"))
+        params_only = timers.get((id(layer), "backward_params"))
+        backward_calls = (backward.calls if backward else []) + (params_only.calls if params_only else [])
         per_step = len(forward.calls) // steps or 1  # a layer may be called at several places
         f_ms = 1e3 * sum(forward.calls) / steps
-        b_ms = 1e3 * sum(backward.calls) / steps if backward else 0.0
+        b_ms = 1e3 * sum(backward_calls) / steps
         if name == "loss":
             flops = nbytes = 0
         else:
             x_shape, y_shape = forward.shapes
-            f = per_step * forward_flops(layer, x_shape, y_shape)
-            flops = f + (2 * f if type(layer).__name__ in PRODUCTS else f) * training
+            with_dx = len(backward.calls) // steps if backward else 0  # backward calls per step
+            without_dx = len(params_only.calls) // steps if params_only else 0  # backward_params calls
+            f = forward_flops(layer, x_shape, y_shape)
+            flops = f * (per_step + (2 if type(layer).__name__ in PRODUCTS else 1) * with_dx + without_dx)
             itemsize = np.dtype(next((p.dtype for p in layer.parameters()), np.float32)).itemsize
             params = sum(p.size for p in layer.parameters())
-            moved = math.prod(x_shape) + math.prod(y_shape) + params
-            nbytes = per_step * itemsize * (moved + (moved + math.prod(x_shape) + params) * training)
+            moved = math.prod(x_shape) + math.prod(y_shape) + params  # x, y (or dy) and the parameters
+            backward_moved = with_dx * (moved + math.prod(x_shape) + params) + without_dx * (moved + params)
+            nbytes = itemsize * (per_step * moved + backward_moved)
         kind = type(layer).__name__
         rows.append(
             {"name": name, "kind": kind, "forward_ms": f_ms, "backward_ms": b_ms, "flops": flops, "bytes": nbytes}

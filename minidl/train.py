@@ -9,6 +9,10 @@ repeats:
     model.backward(loss_fn.backward())        # d(loss)/d(every parameter), by the chain rule
     optimizer.step()                          # move every parameter against its gradient
 
+``fit`` writes the fourth line ``model.backward_params(loss_fn.backward())``: the same
+parameter gradients, without the gradient with respect to the images, which nothing
+uses (the first layer then skips its input-gradient product; PyTorch skips it too).
+
 An epoch is one pass over the training data in mini-batches (a new order each epoch);
 after it, the model is measured on the validation data in evaluation mode (dropout off,
 batch norm on its running statistics). ``fit`` records both in a ``History``.
@@ -307,7 +311,7 @@ def _fit_epochs(model, loss_fn, optimizer, loader, val_data, epoch_numbers, verb
                     )
                 counts = _accuracy_counts(logits, yb)  # before the step changes anything
                 optimizer.zero_grad()
-                model.backward(loss_fn.backward())
+                model.backward_params(loss_fn.backward())  # no gradient for the images (docstring)
                 optimizer.step()
 
                 loss_sum += loss * xb.shape[0]  # the batch loss is a mean: weight it by the batch size

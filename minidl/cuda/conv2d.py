@@ -57,8 +57,9 @@ def backward_params(dy, x, w_shape, stride, padding):
     return dw.reshape(w_shape), bias.backward(dy)
 
 
-def backward(dy, x, w, stride, padding, has_bias=True):
-    """The gradients of conv2d in the order of forward's inputs: (dx, dw, db)."""
-    dx = backward_input(dy, w, x.shape, stride, padding)
+def backward(dy, x, w, stride, padding, has_bias=True, input_grad=True):
+    """The gradients of conv2d in the order of forward's inputs: (dx, dw, db); db is None
+    without a bias, dx is None when ``input_grad`` is False (not computed)."""
+    dx = backward_input(dy, w, x.shape, stride, padding) if input_grad else None
     dw, db = backward_params(dy, x, w.shape, stride, padding)
     return dx, dw, (db if has_bias else None)

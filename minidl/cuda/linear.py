@@ -20,11 +20,13 @@ def forward(x, w, b=None):
     return y
 
 
-def backward(dy, x, w, has_bias=True):
-    """(dx = dy w, dw = dy^T x, db = the column sums of dy, or None without a bias)."""
-    dx = empty(x.shape, dy.dtype, like=dy)
+def backward(dy, x, w, has_bias=True, input_grad=True):
+    """(dx = dy w, dw = dy^T x, db = the column sums of dy, or None without a bias); dx is
+    None, not computed, when ``input_grad`` is False."""
+    dx = empty(x.shape, dy.dtype, like=dy) if input_grad else None
     dw = empty(w.shape, dy.dtype, like=dy)
-    matmul(_batch_of_one(dy), _batch_of_one(w), _batch_of_one(dx))  # dx = dy w
+    if input_grad:
+        matmul(_batch_of_one(dy), _batch_of_one(w), _batch_of_one(dx))  # dx = dy w
     matmul(_batch_of_one(dy), _batch_of_one(x), _batch_of_one(dw), trans_a=True)  # dw = dy^T x
     db = bias.backward(dy) if has_bias else None
     return dx, dw, db

@@ -123,11 +123,17 @@ class Sequential(ModuleList):
         return x
 
     def backward(self, dy):
+        return self._backward(dy, input_grad=True)
+
+    def backward_params(self, dy):
+        self._backward(dy, input_grad=False)  # the first layer's backward_params
+
+    def _backward(self, dy, input_grad):
         if anomaly.enabled:
             anomaly.check(self, "backward", "dy", dy)
         for i in range(len(self.layers) - 1, -1, -1):
             try:
-                dy = anomaly.child_backward(self.layers[i], str(i), dy)
+                dy = anomaly.child_backward(self.layers[i], str(i), dy, params_only=i == 0 and not input_grad)
             except (ValueError, TypeError, RuntimeError) as err:
                 raise self._where(i, err) from err
         return dy

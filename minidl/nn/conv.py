@@ -69,6 +69,12 @@ class _ConvLayer(Layer):
         return y
 
     def backward(self, dy):
+        return self._backward(dy, input_grad=True)
+
+    def backward_params(self, dy):
+        self._backward(dy, input_grad=False)  # the op skips dx's product and col2im
+
+    def _backward(self, dy, input_grad):
         name = type(self).__name__
         self.check_state()
         x, y_shape = self.saved_for_backward()
@@ -76,7 +82,7 @@ class _ConvLayer(Layer):
         check_grad_shape(name, dy, y_shape)
         check_grad_dtype(name, dy, self.weight)
         dx, dw, db = dispatch.op(self.op_name, dy, x, self.weight.data).backward(
-            dy, x, self.weight.data, self.stride, self.padding, self.bias is not None
+            dy, x, self.weight.data, self.stride, self.padding, self.bias is not None, input_grad=input_grad
         )
         self.weight.accumulate(dw)
         if self.bias is not None:

@@ -49,6 +49,12 @@ class Linear(Layer):
         return y
 
     def backward(self, dy):
+        return self._backward(dy, input_grad=True)
+
+    def backward_params(self, dy):
+        self._backward(dy, input_grad=False)  # the op skips dx = dy w
+
+    def _backward(self, dy, input_grad):
         name = type(self).__name__
         self.check_state()
         x = self.saved_for_backward()
@@ -56,7 +62,7 @@ class Linear(Layer):
         check_grad_shape(name, dy, (x.shape[0], self.out_features))
         check_grad_dtype(name, dy, self.weight)
         w = self.weight.data
-        dx, dw, db = dispatch.op("linear", dy, x, w).backward(dy, x, w, self.bias is not None)
+        dx, dw, db = dispatch.op("linear", dy, x, w).backward(dy, x, w, self.bias is not None, input_grad=input_grad)
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)

@@ -302,15 +302,17 @@ def backward_params(dy, x, w_shape, stride, padding):
     return dw_parts.sum(axis=0).reshape(w_shape), db_parts.sum(axis=0)
 
 
-def backward(dy, x, w, stride, padding, has_bias=True):
+def backward(dy, x, w, stride, padding, has_bias=True, input_grad=True):
     """The gradients of conv2d in the order of forward's inputs: (dx, dw, db).
 
     dy (N, C_out, OH, OW); x (N, C, H, W) and w (C_out, C, KH, KW) as given to forward.
-    db is None when ``has_bias`` is False (forward was called with b=None).
+    db is None when ``has_bias`` is False (forward was called with b=None); dx is None when
+    ``input_grad`` is False (no one needs it: x is the batch of images), and then
+    ``backward_input`` is not run.
     """
     if reference.enabled():  # one pass of the loops gives all three
         dx, dw, db = _reference_backward(dy, x, w, stride, padding)
     else:
-        dx = backward_input(dy, w, x.shape, stride, padding)
+        dx = backward_input(dy, w, x.shape, stride, padding) if input_grad else None
         dw, db = backward_params(dy, x, w.shape, stride, padding)
-    return dx, dw, (db if has_bias else None)
+    return (dx if input_grad else None), dw, (db if has_bias else None)

@@ -154,15 +154,16 @@ def forward(x, w, b, stride, padding, output_padding):
     return y
 
 
-def backward(dy, x, w, stride, padding, has_bias=True):
+def backward(dy, x, w, stride, padding, has_bias=True, input_grad=True):
     """The gradients in the order of forward's inputs: (dx, dw, db).
 
     dy (N, C_out, OH, OW); x (N, C_in, H, W) and w (C_in, C_out, KH, KW) as given to
     forward. output_padding is not needed: it is in dy's shape. db is None when
-    ``has_bias`` is False (forward was called with b=None).
+    ``has_bias`` is False (forward was called with b=None); dx is None, not computed, when
+    ``input_grad`` is False.
     """
     conv2d = dispatch.op("conv2d", dy, x, w)
-    dx = conv2d.forward(dy, w, None, stride, padding)  # U dy: conv2d's forward
+    dx = conv2d.forward(dy, w, None, stride, padding) if input_grad else None  # U dy: conv2d's forward
     dw, _ = conv2d.backward_params(x, dy, w.shape, stride, padding)  # x and dy exchanged
     db = dispatch.op("bias", dy).backward(dy) if has_bias else None  # db[co] = sum of dy[:, co]
     return dx, dw, db

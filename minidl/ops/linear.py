@@ -88,14 +88,15 @@ def linear_forward_kernel(t, T, x, w, b, y):
 
 
 @njit(cache=True, nogil=True)
-def linear_backward_kernel(t, T, dy, dy_T, x, w, dx, dw, db):
-    """dx = dy w (N, in), dw = dy^T x (out, in) and db[o] = sum_n dy[n, o], all
-    overwritten. dy_T is dy^T as a C-contiguous (out, N) array, so that chunk t's rows of
-    dw (and of db) come from contiguous blocks: dx's rows n and dw's rows o are each cut
-    into T chunks, and this is chunk t."""
+def linear_backward_kernel(t, T, dy, dy_T, x, w, input_grad, dx, dw, db):
+    """dx = dy w (N, in) if ``input_grad``, dw = dy^T x (out, in) and db[o] = sum_n
+    dy[n, o], all overwritten. dy_T is dy^T as a C-contiguous (out, N) array, so that
+    chunk t's rows of dw (and of db) come from contiguous blocks: dx's rows n and dw's rows
+    o are each cut into T chunks, and this is chunk t."""
     N, OUT = dy.shape
     lo, hi = t * N // T, (t + 1) * N // T
-    np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
+    if input_grad:
+        np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
     lo, hi = t * OUT // T, (t + 1) * OUT // T
     np.dot(dy_T[lo:hi], x, dw[lo:hi])  # (rows o, N) @ (N, in)
     for o in range(lo, hi):
@@ -124,19 +125,20 @@ def forward(x, w, b=None):
     return y
 
 
-def backward(dy, x, w, has_bias=True):
+def backward(dy, x, w, has_bias=True, input_grad=True):
     """Gradients of y = x w^T + b, in the order of forward's inputs.
 
     dy: (N, out), x: (N, in) (forward's input), w: (out, in).
-    Returns (dx (N, in), dw (out, in), db (out,) or None when ``has_bias`` is False).
+    Returns (dx (N, in), dw (out, in), db (out,) or None when ``has_bias`` is False);
+    dx is None, and its product skipped, when ``input_grad`` is False.
     """
     dy, x, w = np.ascontiguousarray(dy), np.ascontiguousarray(x), np.ascontiguousarray(w)
     dx = empty(x.shape, dy.dtype, like=dy)
     dw = empty(w.shape, dy.dtype, like=dy)
     if reference.enabled():
         reference_backward_kernel(dy, x, w, dx, dw)
-        return dx, dw, (bias.backward(dy) if has_bias else None)
+        return (dx if input_grad else None), dw, (bias.backward(dy) if has_bias else None)
     db = empty(w.shape[0], dy.dtype, like=dy)
     T = chunks(min(x.shape[0], w.shape[0]))
-    run_chunks(linear_backward_kernel, T, dy, np.ascontiguousarray(dy.T), x, w, dx, dw, db)
-    return dx, dw, (db if has_bias else None)
+    run_chunks(linear_backward_kernel, T, dy, np.ascontiguousarray(dy.T), x, w, input_grad, dx, dw, db)
+    return (dx if input_grad else None), dw, (db if has_bias else None)

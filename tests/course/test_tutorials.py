@@ -37,7 +37,7 @@ QUICK_FLOORS = {
     "14_two_stage_detection.py": {"map50": 0.5, "map75": 0.3},  # 0.99, 0.97 after 2 epochs on 600 images
     "15_single_shot_detection.py": {"map50": 0.4, "map75": 0.2},  # 0.87, 0.70 after 3 epochs on 600 images
     "16_instance_segmentation.py": {"mask_map50": 0.5, "box_map50": 0.5},  # 1.00, 1.00 after 2 epochs on 600
-    "17_performance.py": {"lenet_mflop_per_image": 2.5},  # 2.52: a count, not a time
+    "17_performance.py": {"lenet_mflop_per_image": 2.25},  # 2.29: a count, not a time
 }
 
 

@@ -69,6 +69,30 @@ def test_every_layer_equals_the_cpu(dtype, training):
     assert_same(cpu.state_dict(), gpu.state_dict(), dtype, loose=True)  # running statistics too
 
 
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Conv2d(1, 2, 2), (2, 1, 3, 3)),
+        (lambda: nn.ConvTranspose2d(1, 2, 2, stride=2), (2, 1, 2, 2)),
+        (lambda: nn.Linear(3, 2), (2, 3)),
+    ],
+    ids=["conv2d", "conv_transpose2d", "linear"],
+)
+def test_backward_params_on_the_device_gives_the_cpus_gradients(make, shape):
+    """The first layer of a training step skips dx on the GPU too (its op returns None)."""
+    minidl.seed(0)
+    cpu, gpu = nn.Sequential(make()).to(F64), nn.Sequential(make()).to(F64)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    x = randn(*shape, dtype=F64)
+    dy = randn(*cpu(x).shape, seed=1, dtype=F64)
+    cpu.backward(dy)
+    gpu(dev(x))
+    assert gpu.backward_params(dev(dy)) is None
+    for (key, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert_same(p.grad, q.grad, F64, key)
+
+
 def test_two_adam_steps_of_a_lenet_end_with_the_cpus_parameters():
     """(SGD's and Adam's single steps are compared op by op in test_ops.py.)"""
     minidl.seed(1)
