@@ -6,7 +6,9 @@ thread count as Numba, and the NumPy reference of ``benchmarks/numpy_ref.py`` (i
 with ``sliding_window_view`` + ``tensordot``, with BLAS allowed the same thread count).
 Before timing, the three outputs (and gradients) are checked against each other, so the
 three do the same work. Each case is warmed up first (a kernel's first call compiles),
-then timed ``--repeats`` times with ``time.perf_counter``; the table shows the medians in
+then timed ``--repeats`` times with ``time.perf_counter``, in ``ROUNDS`` blocks per
+framework that take turns (numpy, torch, minidl, numpy, ...), so that a slow minute of a
+shared machine falls on all three; the table shows the medians of all calls in
 milliseconds and the ratios minidl / torch and minidl / numpy (below 1: minidl faster).
 The convolutions are also given in GFLOP/s, next to the machine's measured float32
 matrix-product rate. At the end: one LeNet-5 epoch on real Fashion-MNIST (if the files
@@ -67,6 +69,32 @@ def timed_ms(fn, repeats, warmup, context=None):
             start = time.perf_counter()
             fn()
             times.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+ROUNDS = 3  # blocks of calls per framework, taken in turns (see time_case)
+PAUSE_S = 0.2  # between blocks: the last framework's threads stop spinning (OpenBLAS's poll ~0.1 s, minidl's 2 ms)
+
+
+def time_case(case, repeats, warmup, threads):
+    """{framework: call times in ms} of ``case``: ``repeats`` calls per framework in
+    ``ROUNDS`` blocks, the frameworks taking turns block by block. The first block of each
+    starts with ``warmup`` untimed calls (compilation, allocator pools), the later ones with
+    one (threads that slept during the others' blocks wake up), and each block waits
+    ``PAUSE_S`` first. Turns of single calls were measured to slow all three frameworks
+    1.5-3x (each call ran against the previous framework's spinning threads); without the
+    pause, PyTorch's LeNet-5 forward convolution, timed right after the NumPy reference
+    (whose OpenBLAS threads poll for about 0.1 s after a product), took 10.7 ms instead of
+    0.55 ms in one run."""
+    fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
+    rounds = min(ROUNDS, repeats)
+    times = {fw: [] for fw in fws}
+    for r in range(rounds):
+        calls = repeats * (r + 1) // rounds - repeats * r // rounds  # the repeats split as evenly as can be
+        for fw in fws:
+            time.sleep(PAUSE_S)
+            context = blas_threads(threads) if fw == "numpy" else None
+            times[fw] += timed_ms(case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context)
     return times
 
 
@@ -627,7 +655,7 @@ def fmt_ratio(a, b):
 def print_header(threads, torch, torch_reason, repeats, warmup):
     print(
         f"minidl benchmarks: float32; each cell is the median wall time (time.perf_counter) of {repeats} "
-        f"calls after {warmup} untimed warm-up calls, in ms"
+        f"calls after {warmup} untimed warm-up calls, in ms, timed in {ROUNDS} blocks per framework taken in turns"
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
@@ -650,6 +678,26 @@ def print_header(threads, torch, torch_reason, repeats, warmup):
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"  note: load average {load:.2f} before starting: other processes share the cores, timings are noisy")
+
+
+def cpu_times():
+    """(steal, total) clock ticks of all CPUs since boot, from /proc/stat (Linux), or None.
+    Steal is the time a virtual machine's CPUs were ready to run but the host ran something
+    else: timings taken while it grows are the host's noise, not the code's."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def print_steal(before):
+    after = cpu_times()
+    if before is None or after is None or after[1] == before[1]:
+        return
+    share = (after[0] - before[0]) / (after[1] - before[1])
+    print(f"CPU time stolen by the host during the run: {100 * share:.1f} %" + (" (noisy)" if share > 0.02 else ""))
 
 
 def print_table(cases):
@@ -723,7 +771,7 @@ def main(argv=None):
     def selected(key):
         return wanted is None or any(s in key for s in wanted)
 
-    t_start = time.perf_counter()
+    t_start, ticks_start = time.perf_counter(), cpu_times()
     threads = numba.get_num_threads()
     torch, torch_reason = None, "left out (--no-torch)"
     if not args.no_torch:
@@ -816,12 +864,8 @@ def main(argv=None):
         if isinstance(case, str):
             notes.append(f"{key}: {case}")
             continue
-        for fw in ("numpy", "torch", "minidl"):
-            fn = case.fns[fw]
-            if fn is None:
-                continue
-            context = blas_threads(threads) if fw == "numpy" else None
-            times = timed_ms(fn, case.repeats or repeats, warmup if case.warmup is None else case.warmup, context)
+        timings = time_case(case, case.repeats or repeats, warmup if case.warmup is None else case.warmup, threads)
+        for fw, times in timings.items():
             case.ms[fw] = statistics.median(times)
             case.noisy[fw] = spread(times) > NOISY
         cases.append(case)
@@ -837,6 +881,7 @@ def main(argv=None):
         )
         print_table(cases)
         print_gflops(cases, peak_np, peak_np1, threads)
+        print_steal(ticks_start)
     for key, per_fw in losses.items():
         if per_fw:
             last = ", ".join(f"{fw} {per_fw[fw][-1]:.4f}" for fw in FRAMEWORKS if fw in per_fw)
