@@ -76,23 +76,23 @@ ROUNDS = 3  # blocks of calls per framework, taken in turns (see time_case)
 PAUSE_S = 0.2  # between blocks: the last framework's threads stop spinning (OpenBLAS's poll ~0.1 s, minidl's 2 ms)
 
 
-def time_case(case, repeats, warmup, threads):
+def time_case(case, repeats, warmup, threads, pause=PAUSE_S):
     """{framework: call times in ms} of ``case``: ``repeats`` calls per framework in
     ``ROUNDS`` blocks, the frameworks taking turns block by block. The first block of each
     starts with ``warmup`` untimed calls (compilation, allocator pools), the later ones with
     one (threads that slept during the others' blocks wake up), and each block waits
-    ``PAUSE_S`` first. Turns of single calls were measured to slow all three frameworks
-    1.5-3x (each call ran against the previous framework's spinning threads); without the
-    pause, PyTorch's LeNet-5 forward convolution, timed right after the NumPy reference
-    (whose OpenBLAS threads poll for about 0.1 s after a product), took 10.7 ms instead of
-    0.55 ms in one run."""
+    ``pause`` seconds first (none in a ``--quick`` smoke run). Turns of single calls were
+    measured to slow all three frameworks 1.5-3x (each call ran against the previous
+    framework's spinning threads); without the pause, PyTorch's LeNet-5 forward
+    convolution, timed right after the NumPy reference (whose OpenBLAS threads poll for
+    about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run."""
     fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
     rounds = min(ROUNDS, repeats)
     times = {fw: [] for fw in fws}
     for r in range(rounds):
         calls = repeats * (r + 1) // rounds - repeats * r // rounds  # the repeats split as evenly as can be
         for fw in fws:
-            time.sleep(PAUSE_S)
+            time.sleep(pause)
             context = blas_threads(threads) if fw == "numpy" else None
             times[fw] += timed_ms(case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context)
     return times
@@ -864,7 +864,8 @@ def main(argv=None):
         if isinstance(case, str):
             notes.append(f"{key}: {case}")
             continue
-        timings = time_case(case, case.repeats or repeats, warmup if case.warmup is None else case.warmup, threads)
+        case_warmup = warmup if case.warmup is None else case.warmup
+        timings = time_case(case, case.repeats or repeats, case_warmup, threads, 0.0 if args.quick else PAUSE_S)
         for fw, times in timings.items():
             case.ms[fw] = statistics.median(times)
             case.noisy[fw] = spread(times) > NOISY
