@@ -680,26 +680,6 @@ def print_header(threads, torch, torch_reason, repeats, warmup):
         print(f"  note: load average {load:.2f} before starting: other processes share the cores, timings are noisy")
 
 
-def cpu_times():
-    """(steal, total) clock ticks of all CPUs since boot, from /proc/stat (Linux), or None.
-    Steal is the time a virtual machine's CPUs were ready to run but the host ran something
-    else: timings taken while it grows are the host's noise, not the code's."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (fields[7] if len(fields) > 7 else 0), sum(fields)
-
-
-def print_steal(before):
-    after = cpu_times()
-    if before is None or after is None or after[1] == before[1]:
-        return
-    share = (after[0] - before[0]) / (after[1] - before[1])
-    print(f"CPU time stolen by the host during the run: {100 * share:.1f} %" + (" (noisy)" if share > 0.02 else ""))
-
-
 def print_table(cases):
     width = max(len(c.name) for c in cases) + 2
     print(f"\n{'case':<{width}}{'minidl':>10}{'torch':>10}{'numpy':>10}{'minidl/torch':>14}{'minidl/numpy':>14}")
@@ -771,7 +751,7 @@ def main(argv=None):
     def selected(key):
         return wanted is None or any(s in key for s in wanted)
 
-    t_start, ticks_start = time.perf_counter(), cpu_times()
+    t_start = time.perf_counter()
     threads = numba.get_num_threads()
     torch, torch_reason = None, "left out (--no-torch)"
     if not args.no_torch:
@@ -882,7 +862,6 @@ def main(argv=None):
         )
         print_table(cases)
         print_gflops(cases, peak_np, peak_np1, threads)
-        print_steal(ticks_start)
     for key, per_fw in losses.items():
         if per_fw:
             last = ", ".join(f"{fw} {per_fw[fw][-1]:.4f}" for fw in FRAMEWORKS if fw in per_fw)
