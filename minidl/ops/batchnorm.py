@@ -59,6 +59,16 @@ affine function of x per channel, with s = 1 / sqrt(running_var + eps):
 where x_hat_i = (x_i - running_mean) * s.
 The compact form shows that the input gradient of a channel sums to zero: shifting every
 x_i of a channel by the same amount does not change y.
+
+Sums. Every statistic here is a sum over a channel's m values, and ``s += x[i]`` written as
+a loop is a chain: each addition waits for the one before (4 cycles on this machine's
+cores), because floating-point addition is not associative and the compiler must keep the
+written order. ``fastmath={"reassoc"}`` on the fast kernels lets it reorder those sums (8
+partial sums side by side, in vector registers) and nothing else: NaN and infinity behave
+as before. The results differ from the written order by rounding only (the sums are
+float64). Measured on 2 cores, one thread, (64, 32, 16, 16): the training forward 1.3 ->
+0.37 ms, the compact backward 0.71 -> 0.40 ms. The four-equation ``backward``, the
+textbook form, keeps the written order.
 """
 
 import numpy as np
@@ -68,7 +78,7 @@ from .._threads import chunks, run_chunks
 from ..device import as_ncl
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # sums in any order: see "Sums" in the module docstring
 def batchnorm_forward_train_kernel(t, T, x, gamma, beta, eps, y, x_hat, mean, var):
     """Per channel: the batch mean and (biased) variance, x_hat and y = gamma x_hat + beta.
 
@@ -107,7 +117,7 @@ def batchnorm_forward_eval_kernel(t, T, x, gamma, beta, running_mean, running_va
                 y[n, c, l] = scale * (x[n, c, l] - running_mean[c]) + beta[c]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # sums in any order: see "Sums" in the module docstring
 def batchnorm_backward_eval_kernel(t, T, dy, x, gamma, running_mean, running_var, eps, dx, dgamma, dbeta):
     """Evaluation-mode gradients, per channel (the running statistics are constants)."""
     N, C, L = x.shape
@@ -162,7 +172,7 @@ def batchnorm_backward_kernel(t, T, dy, x, gamma, mean, var, x_hat, eps, dx, dga
         dbeta[c] = s_dbeta
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # sums in any order: see "Sums" in the module docstring
 def batchnorm_backward_compact_kernel(t, T, dy, gamma, var, x_hat, eps, dx, dgamma, dbeta):
     """dx_i = gamma / (m sigma) (m dy_i - sum dy - x_hat_i sum(dy x_hat)), per channel."""
     N, C, L = dy.shape

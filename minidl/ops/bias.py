@@ -33,7 +33,7 @@ def add_bias_kernel(y, b):
                 y[n, c, l] += b[c]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})  # the sums in any order (see ops/batchnorm.py)
 def bias_backward_kernel(dy, db):
     """db[c] = sum_{n, l} dy[n, c, l] (accumulated in float64); db is overwritten."""
     N, C, L = dy.shape

@@ -182,7 +182,7 @@ def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
                     y[n, co, p] += b[co]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order (see ops/batchnorm.py)
 def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts):
     """dw_parts[t] = sum of dY[n] @ im2col(x[n])^T and db_parts[t, co] = sum of
     dy[n, co, :], both over the images n of chunk t of T.

@@ -22,7 +22,7 @@ from numba import njit
 from ..device import empty
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})  # the sum in any order (see ops/batchnorm.py)
 def mse_forward_kernel(pred, target, loss):
     """loss[0] = (1/M) sum_i (pred[i] - target[i])^2, summed in float64."""
     total = np.float64(0.0)
