@@ -28,8 +28,9 @@ A backward costs twice the forward for the three products (dx and dw are each a 
 of the same size), once the forward where only dw is computed (the first layer, under
 ``backward_params``), and the same as the forward for the others. The bytes are the least
 a kernel must move: the forward reads x and the parameters and writes y; the backward
-reads dy, x and the parameters and writes dx (unless skipped) and the parameter gradients. FLOPs / bytes is the
-layer's arithmetic intensity, its x coordinate on a roofline plot (tutorial 17).
+reads dy, x and the parameters and writes dx (unless skipped) and the parameter
+gradients. FLOPs / bytes is the layer's arithmetic intensity, its x coordinate on a
+roofline plot (tutorial 17).
 """
 
 import math
