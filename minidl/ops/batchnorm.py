@@ -61,14 +61,14 @@ The compact form shows that the input gradient of a channel sums to zero: shifti
 x_i of a channel by the same amount does not change y.
 
 Sums. Every statistic here is a sum over a channel's m values, and ``s += x[i]`` written as
-a loop is a chain: each addition waits for the one before (4 cycles on this machine's
-cores), because floating-point addition is not associative and the compiler must keep the
-written order. ``fastmath={"reassoc"}`` on the fast kernels lets it reorder those sums (8
-partial sums side by side, in vector registers) and nothing else: NaN and infinity behave
-as before. The results differ from the written order by rounding only (the sums are
-float64). Measured on 2 cores, one thread, (64, 32, 16, 16): the training forward 1.3 ->
-0.37 ms, the compact backward 0.71 -> 0.40 ms. The four-equation ``backward``, the
-textbook form, keeps the written order.
+a loop is a chain: each addition waits for the one before to finish, because
+floating-point addition is not associative and the compiler must keep the written order.
+``fastmath={"reassoc"}`` on the fast kernels lets it reorder those sums (partial sums side
+by side, in vector registers) and nothing else: NaN and infinity behave as before. The
+results differ from the written order by rounding only (the sums are float64). Measured
+on 2 cores, one thread, (64, 32, 16, 16): the training forward 1.3 -> 0.37 ms, the compact
+backward 0.71 -> 0.40 ms. The four-equation ``backward``, the textbook form, keeps the
+written order.
 """
 
 import numpy as np

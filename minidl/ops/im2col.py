@@ -115,9 +115,9 @@ def im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols):
     The innermost loop appears twice, the general ``ow * sw + j`` and the same copy for
     stride 1, ``ow + j``: sw is only known when the kernel runs, so in the general form the
     compiler must read xp one entry at a time, while with stride 1 it sees consecutive
-    pixels and copies 8 at once with vector instructions (measured on 2 cores, one thread,
-    pad + im2col of 64 images: (32, 16, 16) 3x3 3.9 -> 1.6 ms, (1, 28, 28) 5x5 0.83 ->
-    0.31 ms). Stride 1 is most convolutions.
+    pixels and copies several at once with vector instructions (measured on 2 cores, one
+    thread, pad + im2col of 64 images: (32, 16, 16) 3x3 3.9 -> 1.6 ms, (1, 28, 28) 5x5
+    0.83 -> 0.31 ms). Stride 1 is most convolutions.
     """
     C = xp.shape[0]
     for c in range(C):
