@@ -39,7 +39,7 @@ FIRST_LAYERS = {
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kind", FIRST_LAYERS)
-def test_a_layer_gives_backwards_parameter_gradients_and_returns_nothing(kind, bias):
+def test_a_layer_adds_the_gradients_of_backward_and_returns_nothing(kind, bias):
     make, shape = FIRST_LAYERS[kind]
     a, b = twins(lambda: make(bias))
     x = randn(*shape)
