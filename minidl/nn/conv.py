@@ -72,7 +72,7 @@ class _ConvLayer(Layer):
         return self._backward(dy, input_grad=True)
 
     def backward_params(self, dy):
-        self._backward(dy, input_grad=False)  # the op skips dx's product and col2im
+        self._backward(dy, input_grad=False)  # the op skips dx (conv2d's w^T dY and col2im, or conv_transpose2d's conv)
 
     def _backward(self, dy, input_grad):
         name = type(self).__name__
