@@ -18,7 +18,11 @@
 #
 # (here with AdamW's update in place of the plain gradient step). In minidl, freezing is
 # `backbone.requires_grad_(False)` (no gradient accumulated, no update, while the gradient
-# still flows through to the layers below) and two learning rates are two **parameter
+# still flows through to the layers below). A training step (`fit`) does not even run the
+# frozen backbone's backward: `model.backward_params` stops at the first layer that trains,
+# since nothing below it has a gradient to give, so a linear probe costs about the
+# backbone's forward and the head (as in PyTorch, whose autograd never enters the frozen
+# part). Two learning rates are two **parameter
 # groups**: `optim.AdamW([{"params": backbone.parameters(), "lr": 2e-4}, {"params":
 # head.parameters()}], lr=2e-3)`, as in PyTorch.
 #

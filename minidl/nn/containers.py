@@ -126,14 +126,24 @@ class Sequential(ModuleList):
         return self._backward(dy, input_grad=True)
 
     def backward_params(self, dy):
-        self._backward(dy, input_grad=False)  # the first layer's backward_params
+        """The parameter gradients, no dx. Backward stops at the first layer that trains
+        (has a parameter with ``requires_grad``), which runs its own ``backward_params``:
+        the layers before it have no gradient to give and no one needs their dx. A frozen
+        backbone (a linear probe, tutorial 13) thus costs only its forward, as in PyTorch,
+        whose autograd never enters a part of the graph that needs no gradient."""
+        first = next((i for i, layer in enumerate(self.layers) if layer.trains()), len(self.layers))
+        self._backward(dy, input_grad=False, first=first)
+        for layer in self.layers[:first]:
+            layer.skip_backward()
 
-    def _backward(self, dy, input_grad):
+    def _backward(self, dy, input_grad, first=0):
+        """Backward through layers ``len - 1`` down to ``first``; with ``input_grad`` False the
+        layer at ``first`` runs ``backward_params`` (nothing is returned then)."""
         if anomaly.enabled:
             anomaly.check(self, "backward", "dy", dy)
-        for i in range(len(self.layers) - 1, -1, -1):
+        for i in range(len(self.layers) - 1, first - 1, -1):
             try:
-                dy = anomaly.child_backward(self.layers[i], str(i), dy, params_only=i == 0 and not input_grad)
+                dy = anomaly.child_backward(self.layers[i], str(i), dy, params_only=i == first and not input_grad)
             except (ValueError, TypeError, RuntimeError) as err:
                 raise self._where(i, err) from err
         return dy

@@ -252,9 +252,21 @@ class Layer:
         images, whose gradient a training step never uses (PyTorch does not compute it
         either: the images do not require grad), so ``fit`` calls this. Conv2d,
         ConvTranspose2d and Linear skip dx's product (measured on 2 cores: 0.39 ms of a
-        LeNet-5 step of 5.6 ms), ``Sequential`` passes it on to its first layer; any other
-        layer runs backward and drops dx."""
+        LeNet-5 step of 5.6 ms), ``Sequential`` passes it on to its first layer that trains
+        (and runs no backward below it); any other layer runs backward and drops dx."""
         self.backward(dy)
+
+    def trains(self):
+        """True when some parameter of this layer or its children has ``requires_grad``."""
+        return any(p.requires_grad for p in self.parameters())
+
+    def skip_backward(self):
+        """This layer's backward is not run in this pass (``Sequential.backward_params``
+        stopped above it: nothing here or before it trains). Its caches, and its children's,
+        are done with as after a backward: the next forward drops them."""
+        self._after_backward = True
+        for _, child in self.named_children():
+            child.skip_backward()
 
     # --- what backward needs from forward ------------------------------------------------
     def save_for_backward(self, cache):

@@ -103,16 +103,88 @@ def test_sequential_passes_it_to_its_first_layer_only():
     assert_same_grads(a, b)
 
 
-def test_a_first_layer_without_parameters_runs_backward_and_drops_dx():
+def test_a_layer_without_its_own_runs_backward_and_drops_dx():
+    layer = nn.ReLU()
+    x, dy = randn(3, 4), randn(3, 4, seed=1)
+    layer(x)
+    assert layer.backward_params(dy) is None
+    layer(x)  # its cache was taken by that backward: the next pass starts clean
+    layer.backward(dy)
+
+
+def refuse_backward(*layers):
+    """Make backward and backward_params of each layer (instance attributes, so only these
+    objects) fail the test if called."""
+
+    def refuse(dy):
+        raise AssertionError("a layer that trains nothing, before any that does, ran backward")
+
+    for layer in layers:
+        layer.backward = layer.backward_params = refuse
+
+
+def test_sequential_stops_at_the_first_layer_that_trains():
     a, b = twins(lambda: nn.Sequential(nn.Flatten(), nn.Linear(8, 2)))
+    refuse_backward(b[0])
     x, dy = randn(3, 2, 2, 2), randn(3, 2, seed=1)
     a(x)
     b(x)
     a.backward(dy)
-    b.backward_params(dy)
+    assert b.backward_params(dy) is None
     assert_same_grads(a, b)
-    b(x)  # the Flatten's cache was taken: the next pass starts clean
-    b.backward(dy)
+
+
+def probe():
+    """A backbone (conv, ReLU, pool, flatten) and a head, as in a linear probe."""
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()),
+        nn.Linear(2 * 3 * 3, 3),
+    )
+
+
+def test_a_frozen_backbone_runs_no_backward_and_keeps_no_caches():
+    a, b = twins(probe)
+    for model in (a, b):
+        model[0].requires_grad_(False)
+    refuse_backward(*b[0].layers)
+    x, dy = randn(2, 1, 6, 6), randn(2, 3, seed=1)
+    a(x)
+    a.backward(dy)
+    for _ in range(3):  # several passes: each one's caches are dropped by the next forward
+        b.zero_grad()
+        b(x)
+        b.backward_params(dy)
+        assert all(len(layer._saved) == 1 for layer in b[0].layers)
+    assert_same_grads(a, b)
+    assert not any(p.grad.any() for p in b[0].parameters())
+
+
+def test_a_partly_frozen_backbone_stops_inside_it():
+    def make():
+        return nn.Sequential(
+            nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)),
+            nn.Flatten(),
+            nn.Linear(2 * 4 * 4, 3),
+        )
+
+    a, b = twins(make)
+    for model in (a, b):
+        model[0][0].requires_grad_(False)
+    refuse_backward(b[0][0], b[0][1])
+    x, dy = randn(2, 1, 4, 4), randn(2, 3, seed=1)
+    a(x)
+    b(x)
+    a.backward(dy)
+    b.backward_params(dy)  # the second conv trains: it runs backward_params, no dx
+    assert_same_grads(a, b)
+
+
+def test_a_model_that_trains_nothing_runs_no_backward():
+    _, model = twins(probe)
+    model.requires_grad_(False)
+    refuse_backward(*model[0].layers, model[1])
+    model(randn(2, 1, 6, 6))
+    assert model.backward_params(randn(2, 3, seed=1)) is None
 
 
 def test_anomaly_mode_runs_it_and_still_finds_a_nan():
