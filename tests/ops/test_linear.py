@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl import reference_loops
+from minidl._threads import chunks
 from minidl.ops import linear
 from tests.helpers import assert_gradient, random_dy
 from tests.strategies import seeds
@@ -93,13 +94,23 @@ def test_non_contiguous_arguments_are_accepted():
     np.testing.assert_allclose(dw, dy.T @ x, rtol=1e-12)
 
 
-@given(N=sizes, IN=sizes, OUT=sizes, seed=seeds)
-def test_the_blas_kernels_equal_the_textbook_loops(N, IN, OUT, seed):
+@given(N=sizes, IN=sizes, OUT=sizes, seed=seeds, split=st.booleans())
+def test_the_blas_kernels_equal_the_textbook_loops(N, IN, OUT, seed, split):
+    """Also with every product cut into chunks (``split``): these sizes are far below
+    ONE_THREAD_BELOW, which would run them on one thread."""
     rng = np.random.default_rng(seed)
     x, w, b = rng.standard_normal((N, IN)), rng.standard_normal((OUT, IN)), rng.standard_normal(OUT)
     dy = random_dy((N, OUT), seed + 1)
     with reference_loops():
         y_loops, grads_loops = linear.forward(x, w, b), linear.backward(dy, x, w)
-    np.testing.assert_allclose(linear.forward(x, w, b), y_loops, rtol=1e-12, atol=1e-12)
-    for name, g_fast, g_loops in zip(("dx", "dw", "db"), linear.backward(dy, x, w), grads_loops):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear, "ONE_THREAD_BELOW", 0 if split else linear.ONE_THREAD_BELOW)
+        y_fast, grads_fast = linear.forward(x, w, b), linear.backward(dy, x, w)
+    np.testing.assert_allclose(y_fast, y_loops, rtol=1e-12, atol=1e-12)
+    for name, g_fast, g_loops in zip(("dx", "dw", "db"), grads_fast, grads_loops):
         np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_a_small_product_runs_on_one_thread_and_a_large_one_in_chunks():
+    assert linear._chunks(64, linear.ONE_THREAD_BELOW - 1) == 1
+    assert linear._chunks(64, linear.ONE_THREAD_BELOW) == chunks(64)
