@@ -34,27 +34,42 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
-def adam_update(p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
-    """The update above for element i (p[i], m[i], v[i] in place). The CUDA kernel calls
-    this same function, one thread per element."""
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
+    """The update above for one element: its weight p, gradient g and moments m, v in, the
+    new (p, m, v) out. The CUDA kernel calls this same function, one thread per element.
+
+    Numbers in and out, not the arrays and an index: inlined into the CPU loop, a function
+    that took the four arrays made Numba count a reference to each of them at every element
+    (measured on 2 cores, one step on LeNet-5's 61 706 float32 parameters: 1.45 ms that way,
+    0.33 ms this way)."""
     if decoupled:  # AdamW
-        p[i] = p[i] * (1 - lr * weight_decay)
-        g = grad[i]
+        p = p * (1 - lr * weight_decay)
     else:  # Adam: the L2 penalty's gradient
-        g = grad[i] + weight_decay * p[i]
-    m[i] = beta1 * m[i] + (1 - beta1) * g
-    v[i] = beta2 * v[i] + (1 - beta2) * g * g
-    m_hat = m[i] / bias_correction1
-    v_hat = v[i] / bias_correction2
-    p[i] = p[i] - lr * m_hat / (math.sqrt(v_hat) + eps)
+        g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat = m / bias_correction1
+    v_hat = v / bias_correction2
+    return p - lr * m_hat / (math.sqrt(v_hat) + eps), m, v
 
 
 @njit(cache=True)
 def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
     """The update for every element of the flat arrays (p, m, v in place)."""
     for i in range(p.size):
-        adam_update(
-            p, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2
+        p[i], m[i], v[i] = adam_update(
+            p[i],
+            grad[i],
+            m[i],
+            v[i],
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+            bias_correction1,
+            bias_correction2,
         )
 
 
