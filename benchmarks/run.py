@@ -432,12 +432,17 @@ def to_torch(model, torch):
 class Trainers:
     """One training step of the same network in each framework, from the same weights."""
 
-    def __init__(self, model, torch, optimizer, lr, numpy=True):
+    def __init__(self, model, torch, optimizer, lr, numpy=True, frozen=0):
+        """``frozen``: how many leading layers are frozen (``requires_grad`` False) in both."""
         self.model, self.torch = model, torch
         self.loss_fn = nn.SoftmaxCrossEntropy()
         opt_class = optim.SGD if optimizer == "sgd" else optim.Adam
         self.net = numpy_ref.from_minidl(model) if numpy else None
         self.tmodel = to_torch(model, torch) if torch is not None else None
+        for i in range(frozen):
+            model[i].requires_grad_(False)
+            if self.tmodel is not None:
+                self.tmodel[i].requires_grad_(False)
         self.optimizer, self.lr = optimizer, lr
         self.opt = opt_class(model.parameters(), lr=lr)
         if torch is not None:
@@ -466,7 +471,8 @@ class Trainers:
         """Same weights, same batch: the same loss and gradients in all three."""
         loss = self.loss_fn(self.model(x), y)
         self.model.backward_params(self.loss_fn.backward())
-        outputs = {"minidl": [loss] + [p.grad.copy() for p in self.model.parameters()], "numpy": None, "torch": None}
+        trained = [p.grad.copy() for p in self.model.parameters() if p.requires_grad]
+        outputs = {"minidl": [loss] + trained, "numpy": None, "torch": None}
         self.model.zero_grad()
         if self.net is not None:
             np_loss, dlogits = numpy_ref.softmax_cross_entropy(self.net.forward(x), y)
@@ -477,7 +483,7 @@ class Trainers:
                 self.tmodel(self.torch.from_numpy(x)), self.torch.from_numpy(y)
             )
             t_loss.backward()
-            outputs["torch"] = [t_loss.item()] + [as_np(p.grad) for p in self.tmodel.parameters()]
+            outputs["torch"] = [t_loss.item()] + [as_np(p.grad) for p in self.tmodel.parameters() if p.requires_grad]
             self.topt.zero_grad(set_to_none=True)
         check_all(key, outputs)
 
@@ -493,6 +499,21 @@ def lenet_step_case(key, torch, rng):
         "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None,
     }
     return Case(key, "LeNet-5 train step, batch 64, 1x28x28, SGD", fns)
+
+
+def probe_step_case(key, torch, rng):
+    """The LeNet-5 step with its convolutional part frozen (a linear probe, as in tutorial
+    13): neither framework should run the frozen part's backward."""
+    x = rng.uniform(0, 1, (64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    tr = Trainers(lenet(), torch, "sgd", 0.01, numpy=False, frozen=7)  # conv, ReLU, pool x 2, Flatten
+    tr.check(key, x, y)
+    fns = {
+        "minidl": lambda: tr.minidl_step(x, y),
+        "numpy": None,
+        "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None,
+    }
+    return Case(key, "LeNet-5 step, convolutions frozen (probe), SGD", fns)
 
 
 def epoch_fns(tr, x, y, batch_size, seed, frameworks, losses, max_batches=None):
@@ -740,7 +761,8 @@ def main(argv=None):
         "--only",
         default=None,
         help="comma-separated substrings of case keys to run: conv, conv1, conv2, conv_lenet, cifar1, cifar2, "
-        "vgg_block, conv_transpose, linear, pool, maxpool, avgpool, batchnorm, lenet_step, digits, fashion, demo",
+        "vgg_block, conv_transpose, linear, pool, maxpool, avgpool, batchnorm, lenet_step, probe_step, digits, fashion, "
+        "demo",
     )
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 15)
@@ -821,6 +843,7 @@ def main(argv=None):
         ("avgpool", lambda: pool_case("avgpool", "avg", (64, 32, 32, 32), torch, rng)),
         ("batchnorm", lambda: batchnorm_case("batchnorm", (64, 32, 16, 16), torch, rng)),
         ("lenet_step", lambda: lenet_step_case("lenet_step", torch, rng)),
+        ("probe_step", lambda: probe_step_case("probe_step", torch, rng)),
         (
             "digits_epoch",
             lambda: digits_epoch_case(
