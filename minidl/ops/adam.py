@@ -41,7 +41,7 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias
     Numbers in and out, not the arrays and an index: inlined into the CPU loop, a function
     that took the four arrays made Numba count a reference to each of them at every element
     (measured on 2 cores, one step on LeNet-5's 61 706 float32 parameters: 1.45 ms that way,
-    0.33 ms this way)."""
+    0.48 ms this way)."""
     if decoupled:  # AdamW
         p = p * (1 - lr * weight_decay)
     else:  # Adam: the L2 penalty's gradient

@@ -112,9 +112,10 @@ ONE_THREAD_BELOW = 2_000_000  # multiply-adds: a smaller product is not cut into
 def _chunks(rows, macs):
     """``chunks(rows)`` (minidl/_threads.py), but 1 for a product of fewer than
     ONE_THREAD_BELOW multiply-adds: handing a chunk to a helper thread costs ~10-20 us, more
-    than half of a small product saves. Measured on 2 cores, 64 rows: 120 -> 84 (0.6 M)
-    forward 35 us on one thread against 48 on two, backward 67 against 86; 400 -> 120
-    (3.1 M) forward 110 against 127 us, backward 200 against 245 (two threads win)."""
+    than half of a small product saves. Measured on 2 cores, 64 rows, the fastest of 200
+    calls in two runs, one thread against two: 120 -> 84 (0.6 M) forward 28-36 us against
+    47-53, backward 57-74 against 84-99; 400 -> 120 (3.1 M) forward 122-128 against 108-113,
+    backward 242-252 against 190-201 (there two threads win)."""
     return chunks(rows) if macs >= ONE_THREAD_BELOW else 1
 
 
