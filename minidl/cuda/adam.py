@@ -11,22 +11,11 @@ adam_update = from_cpu(adam.adam_update)
 
 
 @cuda.jit
-def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
+def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2):
     """Thread i updates p[i] and its moments m[i], v[i] by Adam's (or AdamW's) equations."""
     for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
         p[i], m[i], v[i] = adam_update(
-            p[i],
-            grad[i],
-            m[i],
-            v[i],
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            decoupled,
-            bias_correction1,
-            bias_correction2,
+            p[i], grad[i], m[i], v[i], lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2
         )
 
 

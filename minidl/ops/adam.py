@@ -34,9 +34,10 @@ from numba import njit
 
 
 @njit(cache=True, inline="always")
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2):
     """The update above for one element: its weight p, gradient g and moments m, v in, the
-    new (p, m, v) out. The CUDA kernel calls this same function, one thread per element.
+    new (p, m, v) out; correction1 = 1 - beta1^t and correction2 = 1 - beta2^t are the bias
+    corrections. The CUDA kernel calls this same function, one thread per element.
 
     Numbers in and out, not the arrays and an index: inlined into the CPU loop, a function
     that took the four arrays made Numba count a reference to each of them at every element
@@ -48,28 +49,17 @@ def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias
         g = g + weight_decay * p
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g * g
-    m_hat = m / bias_correction1
-    v_hat = v / bias_correction2
+    m_hat = m / correction1
+    v_hat = v / correction2
     return p - lr * m_hat / (math.sqrt(v_hat) + eps), m, v
 
 
 @njit(cache=True)
-def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, bias_correction1, bias_correction2):
+def adam_kernel(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2):
     """The update for every element of the flat arrays (p, m, v in place)."""
     for i in range(p.size):
         p[i], m[i], v[i] = adam_update(
-            p[i],
-            grad[i],
-            m[i],
-            v[i],
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-            decoupled,
-            bias_correction1,
-            bias_correction2,
+            p[i], grad[i], m[i], v[i], lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2
         )
 
 
