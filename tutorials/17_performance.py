@@ -67,7 +67,8 @@ print(
 # needs the gradient with respect to the images, so a training step (`fit`, and the
 # profile below) calls `model.backward_params(dy)` instead of `model.backward(dy)`, and
 # the first layer computes only its $dw$ (PyTorch skips it too: the images do not
-# require grad).
+# require grad). In a `Sequential` it goes further: backward stops at the first layer that
+# trains, so a frozen backbone (tutorial 13's linear probe) runs no backward at all.
 
 # %%
 by_hand = {
