@@ -25,8 +25,9 @@ FLOPs. A layer's forward FLOPs, from the shapes (2 per multiply-add, as PyTorch'
     others            ops-per-element x output elements (ELEMENT_OPS: ReLU 1, batch norm 8, ...)
 
 A backward costs twice the forward for the three products (dx and dw are each a product
-of the same size), once the forward where only dw is computed (the first layer, under
-``backward_params``), and the same as the forward for the others. The bytes are the least
+of the same size), once the forward where only dw is computed (the first layer that
+trains, under ``backward_params``; the frozen layers below it run no backward and count
+none), and the same as the forward for the others. The bytes are the least
 a kernel must move: the forward reads x and the parameters and writes y; the backward
 reads dy, x and the parameters and writes dx (unless skipped) and the parameter
 gradients. FLOPs / bytes is the layer's arithmetic intensity, its x coordinate on a
