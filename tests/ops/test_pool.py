@@ -128,6 +128,19 @@ def test_max_pooling_matches_the_window_maximum(geometry, N, C, seed):
     )
 
 
+@given(stride=st.integers(1, 3), seed=seeds)
+def test_the_2x2_loop_without_border_tests_equals_the_general_one(stride, seed):
+    """``window_max_inside`` (the kernel's form for 2x2 windows without padding) gives the
+    same maximum and index as ``window_max`` on every window, with ties, NaN and -inf."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array([np.nan, -np.inf, -1.0, 0.0, 0.0, 2.0, 5.0]), size=(2, 2, 7, 6))
+    OH, OW = (7 - 2) // stride + 1, (6 - 2) // stride + 1
+    for n, c, oh, ow in np.ndindex(2, 2, OH, OW):
+        general = maxpool2d.window_max(x, n, c, oh, ow, 2, 2, stride, stride, 0, 0)
+        inside = maxpool2d.window_max_inside(x, n, c, oh, ow, 2, 2, stride, stride)
+        np.testing.assert_array_equal(inside, general)
+
+
 @given(geometry=pool_windows, N=st.integers(1, 2), C=st.integers(1, 3), seed=seeds)
 def test_average_pooling_backward_matches_central_differences(geometry, N, C, seed):
     H, W, kernel, stride, padding = geometry

@@ -44,16 +44,17 @@ def test_maxpool_output_is_nan_exactly_where_a_window_holds_one(x):
 
 
 @pytest.mark.skipif(torch is None, reason="needs PyTorch (pip install torch==2.13.0)")
-def test_maxpool_nan_matches_pytorch():
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, 2, 0), (2, 1, 0)])  # the general loop, the 2x2 one
+def test_maxpool_nan_matches_pytorch(kernel, stride, padding):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 6, 6))
     x[rng.random(x.shape) < 0.15] = np.nan
-    pool = nn.MaxPool2d(3, stride=2, padding=1)
+    pool = nn.MaxPool2d(kernel, stride=stride, padding=padding)
     y = pool(x)
     dy = rng.standard_normal(y.shape)
     dx = pool.backward(dy)
     xt = torch.tensor(x, requires_grad=True)
-    yt = torch.nn.functional.max_pool2d(xt, 3, stride=2, padding=1)
+    yt = torch.nn.functional.max_pool2d(xt, kernel, stride=stride, padding=padding)
     yt.backward(torch.tensor(dy))
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(dx, xt.grad.numpy())
