@@ -225,7 +225,7 @@ numba.set_num_threads(threads)
 #   loop's counter and test. Calling the same function with the constants `2, 2` (for
 #   2x2 windows without padding, the pooling of nearly every network) lets the compiler
 #   write out the four pixels: LeNet-5's first pooling 0.61 -> 0.26 ms
-#   (`maxpool2d_forward_kernel`).
+#   (`maxpool2d_forward_kernel`); average pooling of 64 x 32 x 32 x 32, 3.4 -> 0.8 ms.
 # - **A sum is a chain.** `s += x[i]` waits for the previous addition to finish, because
 #   floating-point addition is not associative and the compiler keeps the written order;
 #   allowed to reorder (`fastmath={"reassoc"}`), it keeps partial sums side by side in

@@ -129,16 +129,25 @@ def test_max_pooling_matches_the_window_maximum(geometry, N, C, seed):
 
 
 @given(stride=st.integers(1, 3), seed=seeds)
-def test_the_2x2_loop_without_border_tests_equals_the_general_one(stride, seed):
-    """``window_max_inside`` (the kernel's form for 2x2 windows without padding) gives the
-    same maximum and index as ``window_max`` on every window, with ties, NaN and -inf."""
+def test_the_2x2_loops_without_border_tests_equal_the_general_ones(stride, seed):
+    """The kernels' forms for 2x2 windows without padding (``*_inside``) give what the
+    general window functions give on every window: the same maximum and index (with ties,
+    NaN and -inf), the same mean, the same shares spread onto dx."""
     rng = np.random.default_rng(seed)
     x = rng.choice(np.array([np.nan, -np.inf, -1.0, 0.0, 0.0, 2.0, 5.0]), size=(2, 2, 7, 6))
     OH, OW = (7 - 2) // stride + 1, (6 - 2) // stride + 1
+    x_finite = rng.standard_normal(x.shape)
     for n, c, oh, ow in np.ndindex(2, 2, OH, OW):
         general = maxpool2d.window_max(x, n, c, oh, ow, 2, 2, stride, stride, 0, 0)
         inside = maxpool2d.window_max_inside(x, n, c, oh, ow, 2, 2, stride, stride)
         np.testing.assert_array_equal(inside, general)
+        assert avgpool2d.window_mean_inside(x_finite, n, c, oh, ow, 2, 2, stride, stride) == avgpool2d.window_mean(
+            x_finite, n, c, oh, ow, 2, 2, stride, stride, 0, 0
+        )
+        dx_general, dx_inside = np.zeros(x.shape), np.zeros(x.shape)
+        avgpool2d.spread_share(dx_general, n, c, oh, ow, 0.25, 2, 2, stride, stride, 0, 0)
+        avgpool2d.spread_share_inside(dx_inside, n, c, oh, ow, 0.25, 2, 2, stride, stride)
+        np.testing.assert_array_equal(dx_inside, dx_general)
 
 
 @given(geometry=pool_windows, N=st.integers(1, 2), C=st.integers(1, 3), seed=seeds)
