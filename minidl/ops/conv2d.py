@@ -144,42 +144,30 @@ def _reference_backward(dy, x, w, stride, padding):
 # --- the fast form: im2col + one matrix product per image, the batch in chunks --------------
 
 
-STRAIGHT_FROM = 32  # from this many output channels on, forward asks BLAS for Y[n] itself
-
-
 @njit(cache=True, nogil=True)
 def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
     """y[n] = w_mat @ im2col(x[n]) + b for the images n of chunk t of T.
 
     x (N, C, H, W); w_mat (C_out, C*KH*KW); b (C_out,); y (N, C_out, OH*OW), overwritten.
-    With few output channels (C_out < STRAIGHT_FROM), BLAS is asked for the transposed
-    product Y[n]^T = cols^T @ w_mat^T, of shape (OH*OW, C_out), which the bias loop then
-    writes back transposed: the same numbers, but BLAS runs a product with a short side
-    faster when that side comes last. From STRAIGHT_FROM channels on, it writes Y[n]
-    straight into y[n], and the transposed write-back would cost more than it saves.
-    Measured on 2 cores, single-threaded OpenBLAS, the whole kernel on 64 images:
-    LeNet's 1 -> 6 (5x5 on 28x28) 1.22 ms transposed, 1.30 straight; 6 -> 16 1.20 against
-    1.32; CIFAR's 3 -> 32 (3x3 on 32x32) 4.0 against 3.1; 32 -> 64 on 16x16 10.8 both.
+    BLAS writes Y[n] straight into y[n], then the bias is added. (An earlier version had
+    BLAS compute the transposed product Y[n]^T = cols^T @ w_mat^T for fewer than 32 output
+    channels, measured faster then; with SciPy 1.17's OpenBLAS 0.3.30 the straight product
+    is faster for every shape of the benchmarks, on 2 cores, one thread, 64 images:
+    LeNet's 1 -> 6 (5x5 on 28x28) 0.38 ms against 0.51, 6 -> 16 0.66 against 0.69,
+    CIFAR's 3 -> 32 (3x3 on 32x32) 1.5 against 3.0. Which form of a product BLAS runs
+    fastest depends on the BLAS build: ``benchmarks/`` is where to check.)
     """
     N, C, H, W = x.shape
     C_out = w_mat.shape[0]
-    transposed = C_out < STRAIGHT_FROM
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch:
     cols = np.empty((w_mat.shape[1], OH * OW), dtype=x.dtype)  # the padded image, its columns
-    y_t = np.empty((OH * OW, C_out if transposed else 0), dtype=x.dtype)  # and Y[n]^T, if used
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
         im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-        if transposed:
-            np.dot(cols.T, w_mat.T, y_t)  # (OH*OW, C*KH*KW) @ (C*KH*KW, C_out)
-            for co in range(C_out):
-                for p in range(OH * OW):
-                    y[n, co, p] = y_t[p, co] + b[co]
-        else:
-            np.dot(w_mat, cols, y[n])  # (C_out, C*KH*KW) @ (C*KH*KW, OH*OW)
-            for co in range(C_out):
-                for p in range(OH * OW):
-                    y[n, co, p] += b[co]
+        np.dot(w_mat, cols, y[n])  # (C_out, C*KH*KW) @ (C*KH*KW, OH*OW)
+        for co in range(C_out):
+            for p in range(OH * OW):
+                y[n, co, p] += b[co]
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order (see ops/batchnorm.py)
@@ -188,9 +176,10 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
     dy[n, co, :], both over the images n of chunk t of T.
 
     dy (N, C_out, OH*OW); x (N, C, H, W); dw_parts (T, C_out, C*KH*KW) and
-    db_parts (T, C_out) start at zero. The caller adds up the T parts. As in forward, BLAS
-    computes the transposed product dw_n^T = cols @ dY[n]^T, (C*KH*KW, C_out), faster for
-    few output channels (measured: 9 -> 20 GFLOP/s for LeNet's first layer).
+    db_parts (T, C_out) start at zero. The caller adds up the T parts. BLAS computes the
+    transposed product dw_n^T = cols @ dY[n]^T, (C*KH*KW, C_out): for few output channels
+    it is the faster form (measured with SciPy 1.17's OpenBLAS, one product of LeNet's
+    second layer: 6.5 us against 9.7 us for dY[n] @ cols^T; for its first layer, equal).
     """
     N, C, H, W = x.shape
     C_out, K = dw_parts.shape[1], dw_parts.shape[2]

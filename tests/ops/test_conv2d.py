@@ -55,7 +55,7 @@ def test_the_course_example_with_padding_keeps_5x5():
     geometry=windows(),
     N=st.integers(1, 3),
     C=st.integers(1, 3),
-    C_out=st.sampled_from([1, 2, 3, conv2d.STRAIGHT_FROM]),  # both ways of the forward's product
+    C_out=st.integers(1, 3),
     bias=st.booleans(),
     seed=seeds,
 )
