@@ -40,7 +40,7 @@ M_MMAP_THRESHOLD = -3
 TOP_PAD_BYTES = 64 << 20
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for it on 64-bit systems
 
-applied = None  # after the first call: whether the top pad was set
+applied = None  # after the first call: whether the policy (both settings) was set
 
 
 def keep_freed_memory():

@@ -112,7 +112,7 @@ def spread_share_inside(dx, n, c, oh, ow, share, KH, KW, sh, sw):
 def avgpool2d_backward_kernel(t, T, dy, KH, KW, sh, sw, ph, pw, dx):
     """dx[n, c, h, w] = sum of dy[n, c, oh, ow] / (KH KW) over the windows covering (h, w);
     dx (N, C, H, W) is overwritten. (2x2 windows without padding: constant sizes, as in
-    forward; (64, 32, 32, 32) 3.5 -> 1.5 ms.)"""
+    forward; (64, 32, 32, 32) 3.5 -> 1.2-1.5 ms.)"""
     N, C, H, W = dx.shape
     OH, OW = dy.shape[2], dy.shape[3]
     inside_2x2 = KH == 2 and KW == 2 and ph == 0 and pw == 0

@@ -113,7 +113,7 @@ def maxpool2d_forward_kernel(t, T, x, KH, KW, sh, sw, ph, pw, y, argmax):
     kernel runs, it must run a loop of two steps, twice, for every output. Measured on 2
     cores, one thread: LeNet-5's first pooling (64, 6, 28, 28) 0.61 -> 0.26 ms; (64, 32,
     32, 32) 5.0 -> 1.9 ms. (The constants alone, with the border test kept, ran 2x slower
-    than the general loop: the unrolled tests still stood between the loads.)
+    than the general loop: it takes both.)
     """
     N, C = x.shape[0], x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
