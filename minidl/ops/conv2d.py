@@ -53,8 +53,10 @@ inside the kernels) is single-threaded BLAS on one image. Each chunk reuses one 
 ``cols`` for the images of its chunk, so an image's columns are multiplied while they are
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
 the columns from x (one more im2col, far less memory). The image is zero-padded once
-(``pad_sample``) so that im2col copies without testing each entry for the border (see
-im2col.py). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 convolution took 28 ms
+(``pad_sample``) so that im2col copies without testing each entry for the border, and for
+narrow outputs at stride 1 the columns are laid out in "wide rows", each row of cols one
+contiguous run of the padded image, at the price of a few wrapped windows whose products
+are dropped (see im2col.py, ``pitch``). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 convolution took 28 ms
 instead of 16 ms on 2 cores: two thread pools fighting over the same cores. The times
 against PyTorch are in benchmarks/README.md (``python benchmarks/run.py --only conv``).
 
@@ -72,7 +74,7 @@ from numba import njit
 
 from .. import reference
 from .._threads import chunks, run_chunks
-from .im2col import col2im_sample, crop_sample, im2col_sample, output_size, pad_sample
+from .im2col import col2im_pitched_sample, crop_sample, im2col_pitched_sample, output_size, pad_sample, pitch
 
 # --- the textbook form: the sums of the docstring as loops ------------------------------------
 
@@ -149,25 +151,56 @@ def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
     """y[n] = w_mat @ im2col(x[n]) + b for the images n of chunk t of T.
 
     x (N, C, H, W); w_mat (C_out, C*KH*KW); b (C_out,); y (N, C_out, OH*OW), overwritten.
-    BLAS writes Y[n] straight into y[n], then the bias is added. (An earlier version had
-    BLAS compute the transposed product Y[n]^T = cols^T @ w_mat^T for fewer than 32 output
-    channels, measured faster then; with SciPy 1.17's OpenBLAS 0.3.30 the straight product
-    is faster for every shape of the benchmarks, on 2 cores, one thread, 64 images:
-    LeNet's 1 -> 6 (5x5 on 28x28) 0.38 ms against 0.51, 6 -> 16 0.66 against 0.69,
-    CIFAR's 3 -> 32 (3x3 on 32x32) 1.5 against 3.0. Which form of a product BLAS runs
+    The columns are in the layout of ``pitch`` (im2col.py): P columns per output row, P = OW
+    (im2col's layout: BLAS writes Y[n] = w_mat @ cols straight into y[n]) or, for narrow
+    outputs at stride 1, the padded width (wide rows: BLAS writes a (C_out, L) scratch, and
+    ``narrow_sample`` keeps the columns of real windows). Then the bias is added. (An earlier
+    version had BLAS compute the transposed product Y^T = cols^T @ w_mat^T for fewer than 32
+    output channels, measured faster then; with SciPy 1.17's OpenBLAS 0.3.30 the straight
+    product is faster for every shape of the benchmarks. Which form of a product BLAS runs
     fastest depends on the BLAS build: ``benchmarks/`` is where to check.)
     """
     N, C, H, W = x.shape
     C_out = w_mat.shape[0]
-    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch:
-    cols = np.empty((w_mat.shape[1], OH * OW), dtype=x.dtype)  # the padded image, its columns
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch: the padded
+    P = pitch(sh, sw, xp.shape[2], OW)  # image, its columns and their product in wide rows
+    cols = np.empty((w_mat.shape[1], (OH - 1) * P + OW), dtype=x.dtype)
+    Y_wide = np.empty((C_out, cols.shape[1]), dtype=x.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
-        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-        np.dot(w_mat, cols, y[n])  # (C_out, C*KH*KW) @ (C*KH*KW, OH*OW)
+        im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
+        Y = y[n] if P == OW else Y_wide
+        np.dot(w_mat, cols, Y)  # (C_out, C*KH*KW) @ (C*KH*KW, L)
+        if P != OW:
+            narrow_sample(Y_wide, OH, OW, P, y[n])
         for co in range(C_out):
             for p in range(OH * OW):
                 y[n, co, p] += b[co]
+
+
+@njit(cache=True)
+def narrow_sample(Y, OH, OW, P, y):
+    """y[co, oh*OW + ow] = Y[co, oh*P + ow]: the columns of real windows (ow < OW) of a
+    product in wide rows. Y (C_out, L); y (C_out, OH*OW), overwritten."""
+    for co in range(Y.shape[0]):
+        for oh in range(OH):
+            for ow in range(OW):
+                y[co, oh * OW + ow] = Y[co, oh * P + ow]
+
+
+@njit(cache=True)
+def widen_sample(dy, OH, OW, P, dY):
+    """One image's output gradient in the columns' layout, the adjoint of ``narrow_sample``:
+    dy (C_out, OH*OW) itself when P = OW, else dY (C_out, L) with dY[co, oh*P + ow] =
+    dy[co, oh*OW + ow]; dY's wrapped columns (ow >= OW) are not written: the caller sets them
+    to 0 once, and so they add nothing to the products."""
+    if P == OW:
+        return dy
+    for co in range(dy.shape[0]):
+        for oh in range(OH):
+            for ow in range(OW):
+                dY[co, oh * P + ow] = dy[co, oh * OW + ow]
+    return dY
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order (see ops/batchnorm.py)
@@ -176,20 +209,24 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
     dy[n, co, :], both over the images n of chunk t of T.
 
     dy (N, C_out, OH*OW); x (N, C, H, W); dw_parts (T, C_out, C*KH*KW) and
-    db_parts (T, C_out) start at zero. The caller adds up the T parts. BLAS computes the
-    transposed product dw_n^T = cols @ dY[n]^T, (C*KH*KW, C_out): for few output channels
-    it is the faster form (measured with SciPy 1.17's OpenBLAS, one product of LeNet's
-    second layer: 6.5 us against 9.7 us for dY[n] @ cols^T; for its first layer, equal).
+    db_parts (T, C_out) start at zero. The caller adds up the T parts. The columns and dY
+    are in the layout of ``pitch`` (the wrapped columns of dY are 0, so they add nothing).
+    BLAS computes the transposed product dw_n^T = cols @ dY^T, (C*KH*KW, C_out): for few
+    output channels it is the faster form (measured with SciPy 1.17's OpenBLAS, one product
+    of LeNet's second layer: 6.5 us against 9.7 us for dY @ cols^T; for its first, equal).
     """
     N, C, H, W = x.shape
     C_out, K = dw_parts.shape[1], dw_parts.shape[2]
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-    cols = np.empty((K, OH * OW), dtype=x.dtype)
+    P = pitch(sh, sw, xp.shape[2], OW)
+    cols = np.empty((K, (OH - 1) * P + OW), dtype=x.dtype)
+    dY = np.zeros((C_out, cols.shape[1]), dtype=dy.dtype)  # dy[n] in wide rows
     dw_n = np.empty((K, C_out), dtype=dy.dtype)  # dw_n^T
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
-        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-        np.dot(cols, dy[n].T, dw_n)  # (C*KH*KW, OH*OW) @ (OH*OW, C_out)
+        im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
+        dY_n = widen_sample(dy[n], OH, OW, P, dY)
+        np.dot(cols, dY_n.T, dw_n)  # (C*KH*KW, L) @ (L, C_out)
         for co in range(C_out):
             for k in range(K):
                 dw_parts[t, co, k] += dw_n[k, co]
@@ -203,14 +240,19 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
 def col2im_wT_dy_kernel(t, T, dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx):
     """dx[n] = col2im(w_mat^T @ dY[n]) for the images n of chunk t of T.
 
-    dy (N, C_out, OH*OW); w_mat (C_out, C*KH*KW); dx (N, C, H, W), overwritten.
+    dy (N, C_out, OH*OW); w_mat (C_out, C*KH*KW); dx (N, C, H, W), overwritten. dY and the
+    columns' gradient dcols are in the layout of ``pitch``; dY's wrapped columns are 0, so
+    are dcols', and col2im adds nothing from them.
     """
     N, C, H, W = dx.shape
-    dcols = np.empty((w_mat.shape[1], OH * OW), dtype=dy.dtype)
     dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)  # dx[n], padded
+    P = pitch(sh, sw, dxp.shape[2], OW)
+    dY = np.zeros((w_mat.shape[0], (OH - 1) * P + OW), dtype=dy.dtype)  # dy[n] in wide rows
+    dcols = np.empty((w_mat.shape[1], dY.shape[1]), dtype=dy.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
-        np.dot(w_mat.T, dy[n], dcols)  # (C*KH*KW, C_out) @ (C_out, OH*OW)
-        col2im_sample(dcols, KH, KW, sh, sw, OH, OW, dxp)
+        dY_n = widen_sample(dy[n], OH, OW, P, dY)
+        np.dot(w_mat.T, dY_n, dcols)  # (C*KH*KW, C_out) @ (C_out, L)
+        col2im_pitched_sample(dcols, KH, KW, sh, sw, OH, OW, P, dxp)
         crop_sample(dxp, ph, pw, dx[n])
 
 

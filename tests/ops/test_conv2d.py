@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from minidl import reference_loops
 from minidl.ops import conv2d
+from minidl.ops.im2col import WIDE_BELOW
 from tests.helpers import assert_gradient, random_dy
 from tests.strategies import seeds, windows
 
@@ -122,6 +123,25 @@ def test_backward_matches_central_differences(geometry, N, C, C_out, bias, seed)
         assert_gradient(db, lambda v: f(x, w, v), b, name="b")
     else:
         assert db is None
+
+
+@pytest.mark.parametrize("OW_offset", [-1, 0, 1])
+@pytest.mark.parametrize("KW, pw", [(1, 0), (3, 1), (5, 0)])
+def test_both_column_layouts_match_the_loops(OW_offset, KW, pw):
+    """The fast kernels lay the columns out in wide rows for outputs narrower than
+    WIDE_BELOW at stride 1 and in im2col's layout from there on (im2col.py, ``pitch``):
+    widths on both sides of the switch give the loops' forward and gradients."""
+    OW = WIDE_BELOW + OW_offset
+    x, w, b = draw(2, 2, 3, 4, OW + KW - 1 - 2 * pw, 2, KW, seed=OW + KW)
+    y = conv2d.forward(x, w, b, (1, 1), (1, pw))
+    assert y.shape[3] == OW
+    np.testing.assert_allclose(y, conv2d_reference(x, w, b, (1, 1), (1, pw)), rtol=1e-12, atol=1e-12)
+    dy = random_dy(y.shape, seed=OW)
+    fast = conv2d.backward(dy, x, w, (1, 1), (1, pw))
+    with reference_loops():
+        loops = conv2d.backward(dy, x, w, (1, 1), (1, pw))
+    for name, g_fast, g_loops in zip(("dx", "dw", "db"), fast, loops):
+        np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @given(geometry=windows(), N=st.integers(1, 5), C=st.integers(1, 3), C_out=st.integers(1, 3), seed=seeds)

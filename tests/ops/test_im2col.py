@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl.ops.im2col import col2im, im2col, output_size
+from minidl.ops.im2col import col2im, col2im_wide_sample, im2col, im2col_sample, im2col_wide_sample, output_size
 from tests.strategies import seeds, windows
 
 
@@ -41,6 +41,42 @@ def test_col2im_is_the_adjoint_of_im2col(geometry, N, C, seed):
     back = col2im(c, x.shape, KH, KW, stride, padding)
     assert back.shape == x.shape
     np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12, atol=1e-12)
+
+
+def wide_and_plain_columns(xp, KH, KW):
+    """One padded image's columns at stride 1 in wide rows and in im2col_sample's layout."""
+    C, Hp, Wp = xp.shape
+    OH, OW = Hp - KH + 1, Wp - KW + 1
+    wide = np.empty((C * KH * KW, (OH - 1) * Wp + OW))
+    plain = np.empty((C * KH * KW, OH * OW))
+    im2col_wide_sample(xp, KH, KW, wide)
+    im2col_sample(xp, KH, KW, 1, 1, OH, OW, plain)
+    return wide, plain, OH, OW
+
+
+@given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds)
+def test_wide_rows_hold_the_same_windows(geometry, C, seed):
+    """Column oh*Wp + ow of the wide layout is column oh*OW + ow of im2col_sample's, for
+    every real window (ow < OW); the other columns are the wrapped windows."""
+    H, W, (KH, KW), _, (ph, pw) = geometry
+    xp = np.random.default_rng(seed).standard_normal((C, H + 2 * ph, W + 2 * pw))
+    wide, plain, OH, OW = wide_and_plain_columns(xp, KH, KW)
+    Wp = xp.shape[2]
+    real = [oh * Wp + ow for oh in range(OH) for ow in range(OW)]
+    np.testing.assert_array_equal(wide[:, real], plain)
+
+
+@given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds)
+def test_wide_col2im_is_the_adjoint_of_wide_im2col(geometry, C, seed):
+    """<im2col_wide(xp), c> = <xp, col2im_wide(c)>, wrapped columns included."""
+    H, W, (KH, KW), _, (ph, pw) = geometry
+    rng = np.random.default_rng(seed)
+    xp = rng.standard_normal((C, H + 2 * ph, W + 2 * pw))
+    wide, _, _, _ = wide_and_plain_columns(xp, KH, KW)
+    c = rng.standard_normal(wide.shape)
+    back = np.empty_like(xp)
+    col2im_wide_sample(c, KH, KW, back)
+    np.testing.assert_allclose(np.sum(wide * c), np.sum(xp * back), rtol=1e-12, atol=1e-12)
 
 
 @given(geometry=windows(), seed=seeds)
