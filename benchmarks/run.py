@@ -76,9 +76,9 @@ ROUNDS = 3  # blocks of calls per framework, taken in turns (see time_case)
 PAUSE_S = 0.2  # between blocks: the last framework's threads stop spinning (OpenBLAS's poll ~0.1 s, minidl's 2 ms)
 
 
-def time_case(case, repeats, warmup, threads, pause=PAUSE_S):
+def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
     """{framework: call times in ms} of ``case``: ``repeats`` calls per framework in
-    ``ROUNDS`` blocks, the frameworks taking turns block by block. The first block of each
+    ``rounds`` blocks, the frameworks taking turns block by block. The first block of each
     starts with ``warmup`` untimed calls (compilation, allocator pools), the later ones with
     one (threads that slept during the others' blocks wake up), and each block waits
     ``pause`` seconds first (none in a ``--quick`` smoke run). Turns of single calls were
@@ -87,7 +87,7 @@ def time_case(case, repeats, warmup, threads, pause=PAUSE_S):
     convolution, timed right after the NumPy reference (whose OpenBLAS threads poll for
     about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run."""
     fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
-    rounds = min(ROUNDS, repeats)
+    rounds = min(rounds, repeats)
     times = {fw: [] for fw in fws}
     for r in range(rounds):
         calls = repeats * (r + 1) // rounds - repeats * r // rounds  # the repeats split as evenly as can be
@@ -157,11 +157,14 @@ def as_np(t):
 
 class Case:
     """One row: a name, the callables to time (``None`` where a framework has none) and,
-    for a convolution, the flops of one call."""
+    for a convolution, the flops of one call. ``repeats`` replaces ``--repeats`` (the
+    epochs); a whole training step, short and noisy, is timed ``scale`` times as often, in
+    ``rounds`` blocks (``STEP_SCALE``, ``STEP_ROUNDS``)."""
 
-    def __init__(self, key, name, fns, flops=None, repeats=None, warmup=None, note=None):
+    def __init__(self, key, name, fns, flops=None, repeats=None, warmup=None, note=None, scale=1, rounds=ROUNDS):
         self.key, self.name, self.fns, self.flops = key, name, fns, flops
         self.repeats, self.warmup, self.note = repeats, warmup, note
+        self.scale, self.rounds = scale, rounds
         self.ms, self.noisy = {}, {}
 
 
@@ -488,6 +491,13 @@ class Trainers:
         check_all(key, outputs)
 
 
+# The LeNet-5 step's ratio to PyTorch moved from 0.81x to 0.98x between three runs of 15
+# calls in 3 blocks (2 cores, 2026-12-02: this VM's speed drifts within minutes); 300
+# calls in 10 blocks of 30, the frameworks taking turns, is the method of the A/B
+# comparisons in CONTRIBUTING.md.
+STEP_SCALE, STEP_ROUNDS = 20, 10
+
+
 def lenet_step_case(key, torch, rng):
     x = rng.uniform(0, 1, (64, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, 64)
@@ -498,7 +508,7 @@ def lenet_step_case(key, torch, rng):
         "numpy": lambda: tr.numpy_step(x, y),
         "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None,
     }
-    return Case(key, "LeNet-5 train step, batch 64, 1x28x28, SGD", fns)
+    return Case(key, "LeNet-5 train step, batch 64, 1x28x28, SGD", fns, scale=STEP_SCALE, rounds=STEP_ROUNDS)
 
 
 def probe_step_case(key, torch, rng):
@@ -513,7 +523,7 @@ def probe_step_case(key, torch, rng):
         "numpy": None,
         "torch": (lambda: tr.torch_step(x, y)) if torch is not None else None,
     }
-    return Case(key, "LeNet-5 step, convolutions frozen (probe), SGD", fns)
+    return Case(key, "LeNet-5 step, convolutions frozen (probe), SGD", fns, scale=STEP_SCALE, rounds=STEP_ROUNDS)
 
 
 def epoch_fns(tr, x, y, batch_size, seed, frameworks, losses, max_batches=None):
@@ -673,10 +683,11 @@ def fmt_ratio(a, b):
     return "-" if a is None or b is None else f"{a / b:.2f}x"
 
 
-def print_header(threads, torch, torch_reason, repeats, warmup):
+def print_header(threads, torch, torch_reason, repeats, warmup, step_scale):
     print(
         f"minidl benchmarks: float32; each cell is the median wall time (time.perf_counter) of {repeats} "
-        f"calls after {warmup} untimed warm-up calls, in ms, timed in {ROUNDS} blocks per framework taken in turns"
+        f"calls after {warmup} untimed warm-up calls, in ms, timed in {ROUNDS} blocks per framework taken in turns "
+        f"(the LeNet-5 steps: {step_scale * repeats} calls in {min(STEP_ROUNDS, step_scale * repeats)} blocks)"
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
@@ -784,7 +795,7 @@ def main(argv=None):
         except ImportError:
             torch, torch_reason = None, "not installed"
 
-    print_header(threads, torch, torch_reason, repeats, warmup)
+    print_header(threads, torch, torch_reason, repeats, warmup, 1 if args.quick else STEP_SCALE)
 
     peak_np = matmul_gflops(threads, 1024, 5 if args.quick else 10)
     peak_np1 = matmul_gflops(1, 1024, 3 if args.quick else 5) if threads > 1 else peak_np
@@ -868,7 +879,8 @@ def main(argv=None):
             notes.append(f"{key}: {case}")
             continue
         case_warmup = warmup if case.warmup is None else case.warmup
-        timings = time_case(case, case.repeats or repeats, case_warmup, threads, 0.0 if args.quick else PAUSE_S)
+        n = case.repeats or repeats * (1 if args.quick else case.scale)  # (no scale in a smoke run)
+        timings = time_case(case, n, case_warmup, threads, 0.0 if args.quick else PAUSE_S, case.rounds)
         for fw, times in timings.items():
             case.ms[fw] = statistics.median(times)
             case.noisy[fw] = spread(times) > NOISY
