@@ -59,11 +59,15 @@ FRAMEWORKS = ("minidl", "torch", "numpy")
 # --- timing ---------------------------------------------------------------------------------
 
 
-def timed_ms(fn, repeats, warmup, context=None):
-    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times; the times in ms."""
+def timed_ms(fn, repeats, warmup, context=None, warm_s=0.0):
+    """Call ``fn`` untimed ``warmup`` times and for at least ``warm_s`` seconds, then
+    ``repeats`` times; the times in ms."""
     with context if context is not None else contextlib.nullcontext():
-        for _ in range(warmup):
+        start = time.perf_counter()
+        calls = 0
+        while calls < warmup or time.perf_counter() - start < warm_s:
             fn()
+            calls += 1
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -74,6 +78,7 @@ def timed_ms(fn, repeats, warmup, context=None):
 
 ROUNDS = 3  # blocks of calls per framework, taken in turns (see time_case)
 PAUSE_S = 0.2  # between blocks: the last framework's threads stop spinning (OpenBLAS's poll ~0.1 s, minidl's 2 ms)
+WARM_S = 0.1  # and then untimed calls for this long: the cores are up to speed again (see time_case)
 
 
 def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
@@ -85,7 +90,11 @@ def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
     measured to slow all three frameworks 1.5-3x (each call ran against the previous
     framework's spinning threads); without the pause, PyTorch's LeNet-5 forward
     convolution, timed right after the NumPy reference (whose OpenBLAS threads poll for
-    about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run."""
+    about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run. After the pause, each block calls the case
+    untimed for ``WARM_S`` seconds before it times anything: with one warm-up call, the
+    first calls after the idle pause ran 3-5x slower on this 2-vCPU VM (batch norm's 0.8 ms
+    forward + backward, back to back, was timed at 2.6-4.0 ms in blocks of 5, and PyTorch's
+    likewise), so short cases measured the wake-up, not the work."""
     fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
     rounds = min(rounds, repeats)
     times = {fw: [] for fw in fws}
@@ -94,7 +103,9 @@ def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
         for fw in fws:
             time.sleep(pause)
             context = blas_threads(threads) if fw == "numpy" else None
-            times[fw] += timed_ms(case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context)
+            times[fw] += timed_ms(
+                case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context, WARM_S if pause else 0.0
+            )
     return times
 
 
