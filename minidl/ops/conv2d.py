@@ -178,7 +178,7 @@ def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
                 y[n, co, p] += b[co]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
 def narrow_sample(Y, OH, OW, P, y):
     """y[co, oh*OW + ow] = Y[co, oh*P + ow]: the columns of real windows (ow < OW) of a
     product in wide rows. Y (C_out, L); y (C_out, OH*OW), overwritten."""
@@ -188,7 +188,7 @@ def narrow_sample(Y, OH, OW, P, y):
                 y[co, oh * OW + ow] = Y[co, oh * P + ow]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
 def widen_sample(dy, OH, OW, P, dY):
     """One image's output gradient in the columns' layout, the adjoint of ``narrow_sample``:
     dy (C_out, OH*OW) itself when P = OW, else dY (C_out, L) with dY[co, oh*P + ow] =

@@ -184,7 +184,7 @@ def col2im_sample(cols, KH, KW, sh, sw, OH, OW, xp):
 WIDE_BELOW = 16  # output widths for which the fast kernels use wide rows (see ``pitch``)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pitch(sh, sw, Wp, OW):
     """P, the columns per output row of the fast kernels (column oh*P + ow; they hold
     L = (OH - 1)*P + OW columns): Wp (wide rows) at stride 1 for outputs narrower than
@@ -196,6 +196,11 @@ def pitch(sh, sw, Wp, OW):
     against im2col's layout: LeNet-5's second layer (OW = 10) forward 0.95 -> 0.71 ms and
     input gradient 1.08 -> 0.77 ms; its first (OW = 28) weight gradient 0.58 -> 1.06 ms; a 3x3
     convolution 32 -> 64 channels on 16 x 16 forward 9.2 -> 10.2 ms.
+
+    (``inline="always"`` on this and the other small helpers of the wide rows: Numba pastes
+    them into each kernel that calls them instead of compiling each one on its own, which
+    cost ~0.2 s apiece at a first run; measured, the demo's first run compiled 13.0-14.7 s
+    with it, 15.1-16.3 s without, three runs each, taking turns.)
     """
     return Wp if sh == 1 and sw == 1 and OW < WIDE_BELOW else OW
 
@@ -244,7 +249,7 @@ def col2im_wide_sample(cols, KH, KW, xp):
                     run[q] += row[q]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # pasted into the kernels: see ``pitch``
 def im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols):
     """The columns in the layout of ``pitch`` (P its result): ``im2col_sample``'s for P = OW,
     else wide rows. cols (C*KH*KW, L), overwritten."""
@@ -254,7 +259,7 @@ def im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols):
         im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # pasted into the kernels: see ``pitch``
 def col2im_pitched_sample(cols, KH, KW, sh, sw, OH, OW, P, xp):
     """The adjoint of ``im2col_pitched_sample``: cols (C*KH*KW, L), wrapped columns 0;
     xp (C, Hp, Wp), overwritten."""
