@@ -91,21 +91,22 @@ def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
     framework's spinning threads); without the pause, PyTorch's LeNet-5 forward
     convolution, timed right after the NumPy reference (whose OpenBLAS threads poll for
     about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run. After the pause, each block calls the case
-    untimed for ``WARM_S`` seconds before it times anything: with one warm-up call, the
+    untimed for ``WARM_S`` seconds before it times anything (not an epoch, which trains): with one warm-up call, the
     first calls after the idle pause ran 3-5x slower on this 2-vCPU VM (batch norm's 0.8 ms
     forward + backward, back to back, was timed at 2.6-4.0 ms in blocks of 5, and PyTorch's
     likewise), so short cases measured the wake-up, not the work."""
     fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
     rounds = min(rounds, repeats)
+    # not for the epochs (cases with their own ``repeats``): each call trains, and a faster
+    # framework would train more epochs in 0.1 s, so the losses printed after them differ
+    warm_s = WARM_S if pause and case.repeats is None else 0.0
     times = {fw: [] for fw in fws}
     for r in range(rounds):
         calls = repeats * (r + 1) // rounds - repeats * r // rounds  # the repeats split as evenly as can be
         for fw in fws:
             time.sleep(pause)
             context = blas_threads(threads) if fw == "numpy" else None
-            times[fw] += timed_ms(
-                case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context, WARM_S if pause else 0.0
-            )
+            times[fw] += timed_ms(case.fns[fw], calls, warmup if r == 0 else min(warmup, 1), context, warm_s)
     return times
 
 
