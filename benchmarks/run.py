@@ -90,9 +90,10 @@ def time_case(case, repeats, warmup, threads, pause=PAUSE_S, rounds=ROUNDS):
     measured to slow all three frameworks 1.5-3x (each call ran against the previous
     framework's spinning threads); without the pause, PyTorch's LeNet-5 forward
     convolution, timed right after the NumPy reference (whose OpenBLAS threads poll for
-    about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run. After the pause, each block calls the case
-    untimed for ``WARM_S`` seconds before it times anything (not an epoch, which trains): with one warm-up call, the
-    first calls after the idle pause ran 3-5x slower on this 2-vCPU VM (batch norm's 0.8 ms
+    about 0.1 s after a product), took 10.7 ms instead of 0.55 ms in one run. After the
+    pause, each block calls the case untimed for ``WARM_S`` seconds before it times
+    anything (not an epoch, which trains): with one warm-up call, the first calls after
+    the idle pause ran 3-5x slower on this 2-vCPU VM (batch norm's 0.8 ms
     forward + backward, back to back, was timed at 2.6-4.0 ms in blocks of 5, and PyTorch's
     likewise), so short cases measured the wake-up, not the work."""
     fws = [fw for fw in ("numpy", "torch", "minidl") if case.fns[fw] is not None]
