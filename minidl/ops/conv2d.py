@@ -54,11 +54,11 @@ inside the kernels) is single-threaded BLAS on one image. Each chunk reuses one 
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
 the columns from x (one more im2col, far less memory). The image is zero-padded once
 (``pad_sample``) so that im2col copies without testing each entry for the border, and for
-narrow outputs at stride 1 the columns are laid out in "wide rows", each row of cols one
-contiguous run of the padded image, at the price of a few wrapped windows whose products
-are dropped (see im2col.py, ``pitch``). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 convolution took 28 ms
-instead of 16 ms on 2 cores: two thread pools fighting over the same cores. The times
-against PyTorch are in benchmarks/README.md (``python benchmarks/run.py --only conv``).
+narrow outputs at stride 1 the columns are in "wide rows", each row of cols one contiguous
+run of the padded image, at the price of a few wrapped windows whose products are dropped
+(im2col.py, ``pitch``). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 conv took
+28 ms instead of 16 ms on 2 cores: two thread pools fighting over the same cores. Times
+against PyTorch: benchmarks/README.md (``python benchmarks/run.py --only conv``).
 
 The file shows the two forms in that order: first the textbook loops (``reference_*``),
 which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
@@ -193,7 +193,7 @@ def widen_sample(dy, OH, OW, P, dY):
     """One image's output gradient in the columns' layout, the adjoint of ``narrow_sample``:
     dy (C_out, OH*OW) itself when P = OW, else dY (C_out, L) with dY[co, oh*P + ow] =
     dy[co, oh*OW + ow]; dY's wrapped columns (ow >= OW) are not written: the caller sets them
-    to 0 once, and so they add nothing to the products."""
+    to 0 once, so they add nothing to the products (where P = OW, dY has no columns)."""
     if P == OW:
         return dy
     for co in range(dy.shape[0]):
@@ -220,7 +220,7 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
     P = pitch(sh, sw, xp.shape[2], OW)
     cols = np.empty((K, (OH - 1) * P + OW), dtype=x.dtype)
-    dY = np.zeros((C_out, cols.shape[1]), dtype=dy.dtype)  # dy[n] in wide rows
+    dY = np.zeros((C_out, cols.shape[1] if P != OW else 0), dtype=dy.dtype)  # dy[n] in wide rows
     dw_n = np.empty((K, C_out), dtype=dy.dtype)  # dw_n^T
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
@@ -247,8 +247,9 @@ def col2im_wT_dy_kernel(t, T, dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx):
     N, C, H, W = dx.shape
     dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)  # dx[n], padded
     P = pitch(sh, sw, dxp.shape[2], OW)
-    dY = np.zeros((w_mat.shape[0], (OH - 1) * P + OW), dtype=dy.dtype)  # dy[n] in wide rows
-    dcols = np.empty((w_mat.shape[1], dY.shape[1]), dtype=dy.dtype)
+    L = (OH - 1) * P + OW
+    dY = np.zeros((w_mat.shape[0], L if P != OW else 0), dtype=dy.dtype)  # dy[n] in wide rows
+    dcols = np.empty((w_mat.shape[1], L), dtype=dy.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         dY_n = widen_sample(dy[n], OH, OW, P, dY)
         np.dot(w_mat.T, dY_n, dcols)  # (C*KH*KW, C_out) @ (C_out, L)
