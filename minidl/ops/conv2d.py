@@ -165,7 +165,7 @@ def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch: the padded
     P = pitch(sh, sw, xp.shape[2], OW)  # image, its columns and their product in wide rows
     cols = np.empty((w_mat.shape[1], (OH - 1) * P + OW), dtype=x.dtype)
-    Y_wide = np.empty((C_out, cols.shape[1]), dtype=x.dtype)
+    Y_wide = np.empty((C_out, cols.shape[1] if P != OW else 0), dtype=x.dtype)  # unused if P = OW
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
         im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
