@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 
 from minidl import reference_loops
 from minidl.ops import conv2d
+from minidl.ops.conv2d import BLOCK, SHIFTED_FROM
 from minidl.ops.im2col import WIDE_BELOW
 from tests.helpers import assert_gradient, random_dy
 from tests.strategies import seeds, windows
+
+# input channels on both sides of the switch to the shifted products (stride 1, conv2d.py)
+channels = st.sampled_from([1, 2, 3, SHIFTED_FROM])
 
 
 def draw(N, C, C_out, H, W, KH, KW, seed, dtype=np.float64):
@@ -55,7 +59,7 @@ def test_the_course_example_with_padding_keeps_5x5():
 @given(
     geometry=windows(),
     N=st.integers(1, 3),
-    C=st.integers(1, 3),
+    C=channels,
     C_out=st.integers(1, 3),
     bias=st.booleans(),
     seed=seeds,
@@ -69,7 +73,7 @@ def test_forward_matches_the_loop_definition(geometry, N, C, C_out, bias, seed):
     )
 
 
-@given(geometry=windows(), N=st.integers(1, 3), C=st.integers(1, 3), C_out=st.integers(1, 3), seed=seeds)
+@given(geometry=windows(), N=st.integers(1, 3), C=channels, C_out=st.integers(1, 3), seed=seeds)
 def test_backward_matches_the_loop_definition(geometry, N, C, C_out, seed):
     H, W, (KH, KW), stride, padding = geometry
     x, w, _ = draw(N, C, C_out, H, W, KH, KW, seed)
@@ -144,7 +148,31 @@ def test_both_column_layouts_match_the_loops(OW_offset, KW, pw):
         np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
-@given(geometry=windows(), N=st.integers(1, 5), C=st.integers(1, 3), C_out=st.integers(1, 3), seed=seeds)
+@pytest.mark.parametrize("C", [SHIFTED_FROM - 1, SHIFTED_FROM])
+@pytest.mark.parametrize(
+    "H, W, KH, KW, padding",
+    [(5, 7, 3, 2, (1, 0)), (4, 4, 1, 1, (0, 0)), (3, 3, 4, 4, (3, 3)), (17, 20, 3, 3, (1, 1))],
+)
+def test_im2col_and_the_shifted_products_match_the_loops(C, H, W, KH, KW, padding):
+    """At stride 1, from SHIFTED_FROM input channels on, forward and input gradient are
+    KH*KW products on shifted blocks of the padded image (conv2d.py); below, im2col's.
+    Geometries: wide rows with wrapped columns, a 1x1 kernel (no wrapped columns: the
+    product goes straight into y), padding as large as the kernel, and more output
+    columns than one BLOCK."""
+    x, w, b = draw(2, C, 3, H, W, KH, KW, seed=C + H)
+    y = conv2d.forward(x, w, b, (1, 1), padding)
+    if (H, W) == (17, 20):
+        assert (y.shape[2] - 1) * (W + 2 * padding[1]) + y.shape[3] > BLOCK
+    np.testing.assert_allclose(y, conv2d_reference(x, w, b, (1, 1), padding), rtol=1e-12, atol=1e-12)
+    dy = random_dy(y.shape, seed=C)
+    fast = conv2d.backward(dy, x, w, (1, 1), padding)
+    with reference_loops():
+        loops = conv2d.backward(dy, x, w, (1, 1), padding)
+    for name, g_fast, g_loops in zip(("dx", "dw", "db"), fast, loops):
+        np.testing.assert_allclose(g_fast, g_loops, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@given(geometry=windows(), N=st.integers(1, 5), C=channels, C_out=st.integers(1, 3), seed=seeds)
 def test_backward_input_is_the_adjoint_of_the_convolution(geometry, N, C, C_out, seed):
     """<conv(x, w), dy> = <x, backward_input(dy, w)>: the identity the transposed
     convolution is built on. Also <conv(x, w), dy> = <w, dw> (y is linear in w)."""
