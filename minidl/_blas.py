@@ -40,6 +40,7 @@ def gemm(alpha, A, B, beta, C):
 
 # --- the compiled form -----------------------------------------------------------------------
 
+N, T, UNREADABLE = ord("n"), ord("t"), ord("?")  # BLAS's codes: a matrix as it is, transposed
 _char = ir.IntType(8)
 _void_p = _char.as_pointer()
 _intp = cgutils.intp_t
@@ -110,20 +111,20 @@ def _xxgemm(typingctx, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, 
 @njit(cache=True, inline="always")
 def _layout(X):
     """How BLAS reads the view X (r, s): ('n', distance between rows) if its rows are
-    contiguous, ('t', distance between columns) if its columns are (X is the transpose of a
-    row-major matrix); ('?', 0) if neither (a step inside the rows, a reversed or an
-    overlapping view). A distance that only one row or column spans is free (at least 1)."""
+    contiguous and do not overlap, ('t', distance between columns) if its columns are (X is
+    the transpose of a row-major matrix); else ('?', 1): a step inside the rows, a reversed
+    or an overlapping view. (Written with plain comparisons and character codes: the checks
+    of ``gemm`` are compiled into every kernel that calls it, and each branch costs
+    compile time at a first run.)"""
     e = X.itemsize
     r, s = X.shape
-    if X.strides[1] == e or s <= 1:
-        ld = X.strides[0] // e if r > 1 else max(s, 1)
-        if ld >= max(s, 1):
-            return ord("n"), ld
-    if X.strides[0] == e or r <= 1:
-        ld = X.strides[1] // e if s > 1 else max(r, 1)
-        if ld >= max(r, 1):
-            return ord("t"), ld
-    return ord("?"), 0
+    if X.strides[1] == e and X.strides[0] >= s * e:
+        ld = X.strides[0] // e
+        return N, ld if ld > 0 else 1
+    if X.strides[0] == e and X.strides[1] >= r * e:
+        ld = X.strides[1] // e
+        return T, ld if ld > 0 else 1
+    return UNREADABLE, 1
 
 
 @overload(gemm)
@@ -139,16 +140,14 @@ def _gemm_compiled(alpha, A, B, beta, C):
     def impl(alpha, A, B, beta, C):
         m, k = A.shape
         n = B.shape[1]
-        if B.shape[0] != k or C.shape[0] != m or C.shape[1] != n:
-            raise ValueError("gemm: shapes do not chain: A (m, k) @ B (k, n) -> C (m, n)")
         ta, lda = _layout(A)
         tb, ldb = _layout(B)
         tc, ldc = _layout(C)
-        if ta == ord("?") or tb == ord("?") or tc != ord("n"):
+        if B.shape[0] != k or C.shape[0] != m or C.shape[1] != n:
+            raise ValueError("gemm: shapes do not chain: A (m, k) @ B (k, n) -> C (m, n)")
+        if ta == UNREADABLE or tb == UNREADABLE or tc != N:
             raise ValueError("gemm: A and B must be contiguous along one axis, C along its rows")
-        if m == 0 or n == 0:
-            return
-        if _xxgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) != 0:
+        if m > 0 and n > 0 and _xxgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) != 0:
             raise RuntimeError("gemm: BLAS returned an error")
 
     return impl
