@@ -74,10 +74,12 @@ BLAS reads such a block in place (``gemm``, minidl/_blas.py: a view with a row d
 and adds each product onto the last. Each product sums over C alone, so it takes enough
 channels to keep BLAS busy; with few (the first layers of a network: 1 or 3) im2col's one
 long product is faster. The weight gradient keeps im2col: one product summing over L beat
-KH*KW of them. Measured on 2 cores (Intel Xeon, one thread, 64 images, shifted / im2col):
-forward 0.78 (32 -> 64 channels on 16 x 16), 0.70 (32 x 32), 0.62 (16 -> 16), 0.73-0.91
-(8 channels), 1.19 (6 channels, LeNet-5's second layer), 1.85 (3 channels); input gradient
-0.66-0.88 for 8-32 channels; weight gradient 1.1-1.3 (so not used there).
+KH*KW of them. Measured on 2 cores (Intel Xeon, 3x3 kernels, time shifted / im2col, the two
+taking turns): forward of 32 -> 64 channels 0.84-0.87 on 16 x 16 (64 images) and 0.76-0.79
+on 32 x 32 (32 images), 64 -> 64 on 16 x 16 0.95-0.99, 16 -> 16 on 16 x 16 0.78; the input
+gradient 0.63-0.88 for 8 to 32 channels; forward and backward together 0.82-0.88. Below 8
+channels it loses (forward 1.1-1.2 with 6, 1.7-1.9 with 3; input gradient 1.3-1.5 with 3 to
+6), and the weight gradient as KH*KW products took 1.1-1.3 of im2col's time.
 
 The file shows the two forms in that order: first the textbook loops (``reference_*``),
 which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
