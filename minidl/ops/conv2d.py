@@ -73,13 +73,17 @@ splits, by the rows of cols, into KH*KW products with no copy at all:
 BLAS reads such a block in place (``gemm``, minidl/_blas.py: a view with a row distance)
 and adds each product onto the last. Each product sums over C alone, so it takes enough
 channels to keep BLAS busy; with few (the first layers of a network: 1 or 3) im2col's one
-long product is faster. The weight gradient keeps im2col: one product summing over L beat
-KH*KW of them. Measured on 2 cores (Intel Xeon, 3x3 kernels, time shifted / im2col, the two
+long product is faster. The weight gradient keeps im2col's product (one product summing
+over L beat KH*KW of them), with the columns in wide rows made and multiplied one BLOCK of
+columns at a time (``blocked_weight_grad_kernel``). Measured on 2 cores (Intel Xeon, 3x3 kernels, time shifted / im2col, the two
 taking turns): forward of 32 -> 64 channels 0.84-0.87 on 16 x 16 (64 images) and 0.76-0.79
 on 32 x 32 (32 images), 64 -> 64 on 16 x 16 0.95-0.99, 16 -> 16 on 16 x 16 0.78; the input
 gradient 0.63-0.88 for 8 to 32 channels; forward and backward together 0.82-0.88. Below 8
 channels it loses (forward 1.1-1.2 with 6, 1.7-1.9 with 3; input gradient 1.3-1.5 with 3 to
-6), and the weight gradient as KH*KW products took 1.1-1.3 of im2col's time.
+6), and the weight gradient as KH*KW products took 1.1-1.3 of im2col's time; in blocks of
+wide columns it takes 0.87-0.95 of the time of whole-image columns at one thread, 0.90-1.00
+at two (8 to 64 channels; a block copied into a strided view instead of a contiguous buffer
+took 1.04-1.24: the copy no longer vectorised).
 
 The file shows the two forms in that order: first the textbook loops (``reference_*``),
 which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
@@ -96,7 +100,15 @@ from numba import njit
 from .. import reference
 from .._blas import gemm
 from .._threads import chunks, run_chunks
-from .im2col import col2im_pitched_sample, crop_sample, im2col_pitched_sample, output_size, pad_sample, pitch
+from .im2col import (
+    col2im_pitched_sample,
+    crop_sample,
+    im2col_pitched_sample,
+    im2col_wide_sample,
+    output_size,
+    pad_sample,
+    pitch,
+)
 
 # --- the textbook form: the sums of the docstring as loops ------------------------------------
 
@@ -355,6 +367,39 @@ def shifted_input_grad_kernel(t, T, dy, w_k, ph, pw, OH, OW, dx):
         crop_sample(dxp, ph, pw, dx[n])
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order
+def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts):
+    """Stride 1: dwT_parts[t] += cols[n][:, block] @ dY[n][:, block]^T over the BLOCKs of
+    wide columns, and db_parts[t, co] += the sum of dy[n, co, :], for the images n of chunk t
+    of T: the weight gradient of ``weight_bias_grad_kernel`` with the columns in wide rows,
+    made one block at a time so that they are still in cache when BLAS multiplies them (one
+    image's columns of a 64-channel 32 x 32 convolution are 2.4 MB, more than L2).
+
+    dy (N, C_out, OH*OW); x (N, C, H, W); dwT_parts (T, C*KH*KW, C_out), the transposed
+    weight gradient, and db_parts (T, C_out) start at zero. dY's wrapped columns are 0.
+    """
+    N, C, H, W = x.shape
+    K, C_out = dwT_parts.shape[1], dwT_parts.shape[2]
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    Wp = xp.shape[2]
+    L = (OH - 1) * Wp + OW
+    flat = np.empty(K * min(BLOCK, L), dtype=x.dtype)  # room for one block of columns
+    dY = np.zeros((C_out, L if Wp != OW else 0), dtype=dy.dtype)
+    for n in range(t * N // T, (t + 1) * N // T):
+        pad_sample(x[n], ph, pw, xp)
+        dY_n = widen_sample(dy[n], OH, OW, Wp, dY)
+        for q0 in range(0, L, BLOCK):
+            q1 = min(q0 + BLOCK, L)
+            cols = flat[: K * (q1 - q0)].reshape(K, q1 - q0)  # contiguous, so that the copy vectorises
+            im2col_wide_sample(xp, KH, KW, q0, cols)
+            gemm(1.0, cols, dY_n[:, q0:q1].T, 1.0, dwT_parts[t])  # (K, block) @ (block, C_out)
+        for co in range(C_out):
+            s = 0.0
+            for p in range(OH * OW):
+                s += dy[n, co, p]
+            db_parts[t, co] += s
+
+
 def _check_dy(dy, x_shape, w_shape, stride, padding):
     """dy must have the output's shape (N, C_out, OH, OW): the kernels walk the windows of
     the padded image by dy's size, so a larger dy would read and write outside it."""
@@ -433,11 +478,14 @@ def backward_params(dy, x, w_shape, stride, padding):
     _, C, KH, KW = w_shape
     (sh, sw), (ph, pw) = stride, padding
     T = chunks(N)
-    dw_parts = np.zeros((T, C_out, C * KH * KW), dtype=dy.dtype)
+    dY = dy.reshape(N, C_out, OH * OW)
     db_parts = np.zeros((T, C_out), dtype=dy.dtype)
-    run_chunks(
-        weight_bias_grad_kernel, T, dy.reshape(N, C_out, OH * OW), x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts
-    )
+    if _shifted(stride, C):
+        dwT_parts = np.zeros((T, C * KH * KW, C_out), dtype=dy.dtype)
+        run_chunks(blocked_weight_grad_kernel, T, dY, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts)
+        return np.ascontiguousarray(dwT_parts.sum(axis=0).T).reshape(w_shape), db_parts.sum(axis=0)
+    dw_parts = np.zeros((T, C_out, C * KH * KW), dtype=dy.dtype)
+    run_chunks(weight_bias_grad_kernel, T, dY, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts)
     return dw_parts.sum(axis=0).reshape(w_shape), db_parts.sum(axis=0)
 
 

@@ -206,11 +206,12 @@ def pitch(sh, sw, Wp, OW):
 
 
 @njit(cache=True)
-def im2col_wide_sample(xp, KH, KW, cols):
-    """Stride 1: cols[(c*KH + i)*KW + j, q] = xp[c].flat[i*Wp + j + q] for q < L.
+def im2col_wide_sample(xp, KH, KW, q0, cols):
+    """Stride 1: cols[(c*KH + i)*KW + j, q] = xp[c].flat[i*Wp + j + q0 + q], the wide columns
+    q0, q0 + 1, ... (all L of them: q0 = 0 and cols (C*KH*KW, L), L = (OH - 1)*Wp + OW).
 
-    xp (C, Hp, Wp), padded, C-contiguous; cols (C*KH*KW, L) with L = (OH - 1)*Wp + OW,
-    overwritten. Column oh*Wp + ow (ow < OW) equals column oh*OW + ow of ``im2col_sample``.
+    xp (C, Hp, Wp), padded, C-contiguous; cols (C*KH*KW, number of columns), overwritten.
+    Column oh*Wp + ow (ow < OW) equals column oh*OW + ow of ``im2col_sample``.
 
     The copy names its source and destination as two 1-D views, ``row`` and ``run``: the
     compiler then sees two unit-stride arrays and moves many floats per instruction
@@ -224,7 +225,7 @@ def im2col_wide_sample(xp, KH, KW, cols):
         for i in range(KH):
             for j in range(KW):
                 row = cols[(c * KH + i) * KW + j]  # one row of cols and the run of the
-                run = xf[(c * Hp + i) * Wp + j :]  # image it copies, as 1-D views
+                run = xf[(c * Hp + i) * Wp + j + q0 :]  # image it copies, as 1-D views
                 for q in range(L):
                     row[q] = run[q]
 
@@ -254,7 +255,7 @@ def im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols):
     """The columns in the layout of ``pitch`` (P its result): ``im2col_sample``'s for P = OW,
     else wide rows. cols (C*KH*KW, L), overwritten."""
     if P != OW:
-        im2col_wide_sample(xp, KH, KW, cols)
+        im2col_wide_sample(xp, KH, KW, 0, cols)
     else:
         im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
 

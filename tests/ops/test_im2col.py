@@ -49,7 +49,7 @@ def wide_and_plain_columns(xp, KH, KW):
     OH, OW = Hp - KH + 1, Wp - KW + 1
     wide = np.empty((C * KH * KW, (OH - 1) * Wp + OW))
     plain = np.empty((C * KH * KW, OH * OW))
-    im2col_wide_sample(xp, KH, KW, wide)
+    im2col_wide_sample(xp, KH, KW, 0, wide)
     im2col_sample(xp, KH, KW, 1, 1, OH, OW, plain)
     return wide, plain, OH, OW
 
@@ -64,6 +64,22 @@ def test_wide_rows_hold_the_same_windows(geometry, C, seed):
     Wp = xp.shape[2]
     real = [oh * Wp + ow for oh in range(OH) for ow in range(OW)]
     np.testing.assert_array_equal(wide[:, real], plain)
+
+
+@given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds, data=st.data())
+def test_a_block_of_wide_columns_is_those_columns(geometry, C, seed, data):
+    """im2col_wide_sample from column q0 (conv2d's weight gradient, a block at a time)
+    writes columns q0, q0 + 1, ... of the whole wide matrix, into a view of a wider one."""
+    H, W, (KH, KW), _, (ph, pw) = geometry
+    xp = np.random.default_rng(seed).standard_normal((C, H + 2 * ph, W + 2 * pw))
+    wide, _, _, _ = wide_and_plain_columns(xp, KH, KW)
+    L = wide.shape[1]
+    q0 = data.draw(st.integers(0, L - 1), label="q0")
+    width = data.draw(st.integers(1, L - q0), label="width")
+    block = np.full((wide.shape[0], width + 2), np.nan)
+    im2col_wide_sample(xp, KH, KW, q0, block[:, :width])
+    np.testing.assert_array_equal(block[:, :width], wide[:, q0 : q0 + width])
+    assert np.isnan(block[:, width:]).all()
 
 
 @given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds)
