@@ -75,8 +75,8 @@ and adds each product onto the last. Each product sums over C alone, so it takes
 channels to keep BLAS busy; with few (the first layers of a network: 1 or 3) im2col's one
 long product is faster. The weight gradient keeps im2col's product (one product summing
 over L beat KH*KW of them), with the columns in wide rows made and multiplied one BLOCK of
-columns at a time (``blocked_weight_grad_kernel``). Measured on 2 cores (Intel Xeon, 3x3 kernels, time shifted / im2col, the two
-taking turns): forward of 32 -> 64 channels 0.84-0.87 on 16 x 16 (64 images) and 0.76-0.79
+columns at a time (``blocked_weight_grad_kernel``). Measured on 2 cores (Intel Xeon, 3x3
+kernels, time shifted / im2col, the two taking turns): forward of 32 -> 64 channels 0.84-0.87 on 16 x 16 (64 images) and 0.76-0.79
 on 32 x 32 (32 images), 64 -> 64 on 16 x 16 0.95-0.99, 16 -> 16 on 16 x 16 0.78; the input
 gradient 0.63-0.88 for 8 to 32 channels; forward and backward together 0.82-0.88. Below 8
 channels it loses (forward 1.1-1.2 with 6, 1.7-1.9 with 3; input gradient 1.3-1.5 with 3 to
@@ -271,10 +271,18 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
         for co in range(C_out):
             for k in range(K):
                 dw_parts[t, co, k] += dw_n[k, co]
-            s = 0.0
-            for p in range(OH * OW):
-                s += dy[n, co, p]
-            db_parts[t, co] += s
+        add_bias_grad_sample(dy[n], db_parts[t])
+
+
+@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
+def add_bias_grad_sample(dy, db):
+    """db[co] += sum_p dy[co, p]: one image's share of the bias gradient. dy (C_out, OH*OW);
+    db (C_out,). (The kernels that call it allow reassociation: the sum in any order.)"""
+    for co in range(dy.shape[0]):
+        s = 0.0
+        for p in range(dy.shape[1]):
+            s += dy[co, p]
+        db[co] += s
 
 
 @njit(cache=True, nogil=True)
@@ -309,6 +317,12 @@ BLOCK = 256  # columns of the output multiplied at a time: that block stays in c
 def _shifted(stride, C):
     """Whether the convolution takes the shifted products: stride 1 and C >= SHIFTED_FROM."""
     return tuple(stride) == (1, 1) and C >= SHIFTED_FROM
+
+
+def _kernel_slices(w):
+    """w_k (KH, KW, C_out, C) with w_k[i, j] = W_ij = w[:, :, i, j], each slice contiguous
+    (BLAS reads it as a matrix or, transposed, as its transpose)."""
+    return np.ascontiguousarray(np.transpose(w, (2, 3, 0, 1)))
 
 
 @njit(cache=True, nogil=True)
@@ -393,11 +407,7 @@ def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, d
             cols = flat[: K * (q1 - q0)].reshape(K, q1 - q0)  # contiguous, so that the copy vectorises
             im2col_wide_sample(xp, KH, KW, q0, cols)
             gemm(1.0, cols, dY_n[:, q0:q1].T, 1.0, dwT_parts[t])  # (K, block) @ (block, C_out)
-        for co in range(C_out):
-            s = 0.0
-            for p in range(OH * OW):
-                s += dy[n, co, p]
-            db_parts[t, co] += s
+        add_bias_grad_sample(dy[n], db_parts[t])
 
 
 def _check_dy(dy, x_shape, w_shape, stride, padding):
@@ -430,8 +440,7 @@ def forward(x, w, b, stride, padding):
         return y
     y = np.empty((N, C_out, OH * OW), dtype=x.dtype)
     if _shifted(stride, C):
-        w_k = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (KH, KW, C_out, C)
-        run_chunks(shifted_forward_kernel, chunks(N), x, w_k, b, ph, pw, OH, OW, y)
+        run_chunks(shifted_forward_kernel, chunks(N), x, _kernel_slices(w), b, ph, pw, OH, OW, y)
     else:
         w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
         run_chunks(conv2d_forward_kernel, chunks(N), x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y)
@@ -455,8 +464,7 @@ def backward_input(dy, w, x_shape, stride, padding):
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
     dY = dy.reshape(N, C_out, OH * OW)
     if _shifted(stride, C):
-        w_k = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (KH, KW, C_out, C)
-        run_chunks(shifted_input_grad_kernel, chunks(N), dY, w_k, ph, pw, OH, OW, dx)
+        run_chunks(shifted_input_grad_kernel, chunks(N), dY, _kernel_slices(w), ph, pw, OH, OW, dx)
     else:
         w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
         run_chunks(col2im_wT_dy_kernel, chunks(N), dY, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx)
