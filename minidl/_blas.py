@@ -15,6 +15,17 @@ A view qualifies when its entries are contiguous along one of its two axes (a ro
 column of a C-contiguous array, or its transpose); ``gemm`` raises ``ValueError`` for any
 other view and for shapes that do not chain, before BLAS reads anything.
 
+One compilation for the whole engine. Numba compiles ``gemm`` anew for every combination
+of argument types it meets, and an array's type includes its layout: ``w[i, j]`` of a
+C-contiguous array is typed 'C', ``w[i, j].T`` 'F', ``x[:, a:b]`` 'A' (any). So every
+caller in minidl passes views typed 'A': ``w[i, j, :, :]``, ``cols[:, :]``,
+``x[lo:hi, :]``, ``w[:, :].T``; and none of those kernels has ``fastmath`` flags, which a
+callee like this one takes from its caller (one more compilation). Then the kernels of the
+convolution and of linear share one compiled ``gemm`` per dtype, where the demo had
+compiled three of them and three of Numba's ``np.dot``. Measured with
+``benchmarks/compile_cost.py``, 2 cores, taking turns: its first run compiled 20.9 s
+against 24.9-27.6 s before.
+
 Under ``NUMBA_DISABLE_JIT=1`` the function body below runs as written (NumPy's matmul);
 compiled, Numba replaces it by ``_gemm_compiled``, which calls the BLAS of SciPy through
 the same C helper as Numba's own ``np.dot`` (``numba_xxgemm`` in Numba's helper library,

@@ -48,8 +48,8 @@ collects dy[n, co, oh, ow] * w[co, c, i, j] from every window that put pixel (h,
 kernel element (i, j) (overlapping windows add up).
 
 Threading policy (minidl/_threads.py): the batch is cut into T chunks, T = the number of
-threads, which ``run_chunks`` runs side by side, and every matrix product (``np.dot``
-inside the kernels) is single-threaded BLAS on one image. Each chunk reuses one scratch
+threads, which ``run_chunks`` runs side by side, and every matrix product (``gemm``
+inside the kernels, minidl/_blas.py) is single-threaded BLAS on one image. Each chunk reuses one scratch
 ``cols`` for the images of its chunk, so an image's columns are multiplied while they are
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
 the columns from x (one more im2col, far less memory). The image is zero-padded once
@@ -204,7 +204,7 @@ def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
         pad_sample(x[n], ph, pw, xp)
         im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
         Y = y[n] if P == OW else Y_wide
-        np.dot(w_mat, cols, Y)  # (C_out, C*KH*KW) @ (C*KH*KW, L)
+        gemm(1.0, w_mat[:, :], cols[:, :], 0.0, Y[:, :])  # (C_out, C*KH*KW) @ (C*KH*KW, L)
         add_bias_sample(Y, b, OH, OW, P, y[n])
 
 
@@ -244,7 +244,7 @@ def widen_sample(dy, OH, OW, P, dY):
     return dY
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order (see ops/batchnorm.py)
+@njit(cache=True, nogil=True)
 def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts):
     """dw_parts[t] = sum of dY[n] @ im2col(x[n])^T and db_parts[t, co] = sum of
     dy[n, co, :], both over the images n of chunk t of T.
@@ -267,17 +267,19 @@ def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_part
         pad_sample(x[n], ph, pw, xp)
         im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
         dY_n = widen_sample(dy[n], OH, OW, P, dY)
-        np.dot(cols, dY_n.T, dw_n)  # (C*KH*KW, L) @ (L, C_out)
+        gemm(1.0, cols[:, :], dY_n[:, :].T, 0.0, dw_n[:, :])  # (C*KH*KW, L) @ (L, C_out)
         for co in range(C_out):
             for k in range(K):
                 dw_parts[t, co, k] += dw_n[k, co]
         add_bias_grad_sample(dy[n], db_parts[t])
 
 
-@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
+@njit(cache=True, fastmath={"reassoc"})  # the sums in any order (see ops/batchnorm.py)
 def add_bias_grad_sample(dy, db):
     """db[co] += sum_p dy[co, p]: one image's share of the bias gradient. dy (C_out, OH*OW);
-    db (C_out,). (The kernels that call it allow reassociation: the sum in any order.)"""
+    db (C_out,). (A function of its own, not pasted into the kernels: the reordering allowed
+    here would otherwise be the kernel's flag, and ``gemm``, which takes its caller's flags,
+    would be compiled twice at a first run, with and without it.)"""
     for co in range(dy.shape[0]):
         s = 0.0
         for p in range(dy.shape[1]):
@@ -301,7 +303,7 @@ def col2im_wT_dy_kernel(t, T, dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx):
     dcols = np.empty((w_mat.shape[1], L), dtype=dy.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         dY_n = widen_sample(dy[n], OH, OW, P, dY)
-        np.dot(w_mat.T, dY_n, dcols)  # (C*KH*KW, C_out) @ (C_out, L)
+        gemm(1.0, w_mat[:, :].T, dY_n[:, :], 0.0, dcols[:, :])  # (C*KH*KW, C_out) @ (C_out, L)
         col2im_pitched_sample(dcols, KH, KW, sh, sw, OH, OW, P, dxp)
         crop_sample(dxp, ph, pw, dx[n])
 
@@ -350,7 +352,7 @@ def shifted_forward_kernel(t, T, x, w_k, b, ph, pw, OH, OW, y):
                 for j in range(KW):
                     s = i * Wp + j  # the shift of kernel element (i, j)
                     first = i == 0 and j == 0  # overwrite Y, then add onto it
-                    gemm(1.0, w_k[i, j], xf[:, s + q0 : s + q1], 0.0 if first else 1.0, Y[:, q0:q1])
+                    gemm(1.0, w_k[i, j, :, :], xf[:, s + q0 : s + q1], 0.0 if first else 1.0, Y[:, q0:q1])
         add_bias_sample(Y, b, OH, OW, Wp, y[n])
 
 
@@ -377,11 +379,11 @@ def shifted_input_grad_kernel(t, T, dy, w_k, ph, pw, OH, OW, dx):
             for i in range(KH):
                 for j in range(KW):
                     s = i * Wp + j
-                    gemm(1.0, w_k[i, j].T, dY_n[:, q0:q1], 1.0, dxf[:, s + q0 : s + q1])
+                    gemm(1.0, w_k[i, j, :, :].T, dY_n[:, q0:q1], 1.0, dxf[:, s + q0 : s + q1])
         crop_sample(dxp, ph, pw, dx[n])
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order
+@njit(cache=True, nogil=True)
 def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts):
     """Stride 1: dwT_parts[t] += cols[n][:, block] @ dY[n][:, block]^T over the BLOCKs of
     wide columns, and db_parts[t, co] += the sum of dy[n, co, :], for the images n of chunk t
@@ -406,7 +408,7 @@ def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, d
             q1 = min(q0 + BLOCK, L)
             cols = flat[: K * (q1 - q0)].reshape(K, q1 - q0)  # contiguous, so that the copy vectorises
             im2col_wide_sample(xp, KH, KW, q0, cols)
-            gemm(1.0, cols, dY_n[:, q0:q1].T, 1.0, dwT_parts[t])  # (K, block) @ (block, C_out)
+            gemm(1.0, cols[:, :], dY_n[:, q0:q1].T, 1.0, dwT_parts[t, :, :])  # (K, block) @ (block, C_out)
         add_bias_grad_sample(dy[n], db_parts[t])
 
 

@@ -22,7 +22,7 @@ Backward. Given dy = dL/dy (N, out), the chain rule through the one sum above gi
 
 The file shows those sums first as loops over n, o, i (``reference_*``, what
 ``MINIDL_REFERENCE=1`` runs, see minidl/reference.py), then as the three matrix products
-the layer uses: ``np.dot``, which Numba hands to BLAS, much faster than any triple loop.
+the layer uses: BLAS (``gemm``, minidl/_blas.py), much faster than any triple loop.
 The tests hold the two equal. The fast kernels add the bias and sum its gradient inside
 their chunk of rows (one pass over contiguous rows), as the convolution's kernels do.
 """
@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from .. import reference
+from .._blas import gemm
 from .._threads import chunks, run_chunks
 from ..device import empty
 from . import bias
@@ -81,7 +82,7 @@ def linear_forward_kernel(t, T, x, w, b, y):
     side by side)."""
     N, OUT = y.shape
     lo, hi = t * N // T, (t + 1) * N // T
-    np.dot(x[lo:hi], w.T, y[lo:hi])  # (rows, in) @ (in, out)
+    gemm(1.0, x[lo:hi, :], w[:, :].T, 0.0, y[lo:hi, :])  # (rows, in) @ (in, out)
     for n in range(lo, hi):
         for o in range(OUT):
             y[n, o] += b[o]
@@ -96,9 +97,9 @@ def linear_backward_kernel(t, T, dy, dy_T, x, w, input_grad, dx, dw, db):
     N, OUT = dy.shape
     lo, hi = t * N // T, (t + 1) * N // T
     if input_grad:
-        np.dot(dy[lo:hi], w, dx[lo:hi])  # (rows n, out) @ (out, in)
+        gemm(1.0, dy[lo:hi, :], w[:, :], 0.0, dx[lo:hi, :])  # (rows n, out) @ (out, in)
     lo, hi = t * OUT // T, (t + 1) * OUT // T
-    np.dot(dy_T[lo:hi], x, dw[lo:hi])  # (rows o, N) @ (N, in)
+    gemm(1.0, dy_T[lo:hi, :], x[:, :], 0.0, dw[lo:hi, :])  # (rows o, N) @ (N, in)
     for o in range(lo, hi):
         s = 0.0  # float64, like ops/bias.py
         for n in range(N):
