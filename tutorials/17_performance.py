@@ -243,13 +243,13 @@ numba.set_num_threads(threads)
 #   the columns is one long run of the image; the few columns of windows that wrap past
 #   the right edge are computed and thrown away. That layer's forward 0.95 -> 0.71 ms and
 #   its input gradient 1.08 -> 0.77 ms, the whole LeNet-5 step 9 % faster
-#   (`im2col_wide_sample` and `pitch` in `minidl/ops/im2col.py`).
+#   (`im2col_wide_sample` in `minidl/ops/im2col.py`, `_wide` in `minidl/ops/conv2d.py`).
 # - **The fastest copy is none.** In wide rows, the rows of the columns that belong to one
 #   kernel element (i, j) are the padded image itself, shifted by i rows and j pixels: a
 #   block of memory that is already there. BLAS reads a block of a bigger array in place
 #   if it is told the distance between two rows, so at stride 1 the product w_mat @ cols
 #   can be KH*KW smaller products, each weight slice w[:, :, i, j] times the shifted
-#   image, added up, with no im2col at all (`shifted_forward_kernel` in
+#   image, added up, with no im2col at all (`wide_forward_kernel` in
 #   `minidl/ops/conv2d.py`, `gemm` in `minidl/_blas.py`). Each small product sums over the
 #   C input channels only, so it pays from 8 channels on: a 3x3 convolution 32 -> 64
 #   channels on 32 x 32 images, forward 0.76-0.79 of im2col's time, on 16 x 16 0.84-0.87.

@@ -53,10 +53,12 @@ inside the kernels, minidl/_blas.py) is single-threaded BLAS on one image. Each 
 ``cols`` for the images of its chunk, so an image's columns are multiplied while they are
 still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
 the columns from x (one more im2col, far less memory). The image is zero-padded once
-(``pad_sample``) so that im2col copies without testing each entry for the border, and for
-narrow outputs at stride 1 the columns are in "wide rows", each row of cols one contiguous
-run of the padded image, at the price of a few wrapped windows whose products are dropped
-(im2col.py, ``pitch``). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 conv took
+(``pad_sample``) so that im2col copies without testing each entry for the border. At
+stride 1, for narrow outputs or many channels (``_wide``), the columns are in "wide rows",
+each row of cols one contiguous run of the padded image, at the price of a few wrapped
+windows whose products are dropped (im2col.py); those kernels make and use them one BLOCK
+of columns at a time, so that a block is still in cache when BLAS reads it, and from
+``SHIFTED_FROM`` channels on they do not make them at all (below). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 conv took
 28 ms instead of 16 ms on 2 cores: two thread pools fighting over the same cores. Times
 against PyTorch: benchmarks/README.md (``python benchmarks/run.py --only conv``).
 
@@ -73,9 +75,10 @@ splits, by the rows of cols, into KH*KW products with no copy at all:
 BLAS reads such a block in place (``gemm``, minidl/_blas.py: a view with a row distance)
 and adds each product onto the last. Each product sums over C alone, so it takes enough
 channels to keep BLAS busy; with few (the first layers of a network: 1 or 3) im2col's one
-long product is faster. The weight gradient keeps im2col's product (one product summing
+long product is faster (``wide_forward_kernel`` and ``wide_input_grad_kernel`` do one or
+the other, block by block). The weight gradient keeps im2col's product (one product summing
 over L beat KH*KW of them), with the columns in wide rows made and multiplied one BLOCK of
-columns at a time (``blocked_weight_grad_kernel``). Measured on 2 cores (Intel Xeon, 3x3
+columns at a time (``wide_weight_grad_kernel``). Measured on 2 cores (Intel Xeon, 3x3
 kernels, time shifted / im2col, the two taking turns): forward of 32 -> 64 channels 0.84-0.87 on 16 x 16 (64 images) and 0.76-0.79
 on 32 x 32 (32 images), 64 -> 64 on 16 x 16 0.95-0.99, 16 -> 16 on 16 x 16 0.78; the input
 gradient 0.63-0.88 for 8 to 32 channels; forward and backward together 0.82-0.88. Below 8
@@ -101,13 +104,14 @@ from .. import reference
 from .._blas import gemm
 from .._threads import chunks, run_chunks
 from .im2col import (
-    col2im_pitched_sample,
+    WIDE_BELOW,
+    col2im_sample,
+    col2im_wide_sample,
     crop_sample,
-    im2col_pitched_sample,
+    im2col_sample,
     im2col_wide_sample,
     output_size,
     pad_sample,
-    pitch,
 )
 
 # --- the textbook form: the sums of the docstring as loops ------------------------------------
@@ -184,93 +188,50 @@ def _reference_backward(dy, x, w, stride, padding):
 def conv2d_forward_kernel(t, T, x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y):
     """y[n] = w_mat @ im2col(x[n]) + b for the images n of chunk t of T.
 
-    x (N, C, H, W); w_mat (C_out, C*KH*KW); b (C_out,); y (N, C_out, OH*OW), overwritten.
-    The columns are in the layout of ``pitch`` (im2col.py): P columns per output row, P = OW
-    (im2col's layout: BLAS writes Y[n] = w_mat @ cols straight into y[n]) or, for narrow
-    outputs at stride 1, the padded width (wide rows: BLAS writes a (C_out, L) scratch, and
-    ``narrow_sample`` keeps the columns of real windows). Then the bias is added. (An earlier
-    version had BLAS compute the transposed product Y^T = cols^T @ w_mat^T for fewer than 32
-    output channels, measured faster then; with SciPy 1.17's OpenBLAS 0.3.30 the straight
-    product is faster for every shape of the benchmarks. Which form of a product BLAS runs
-    fastest depends on the BLAS build: ``benchmarks/`` is where to check.)
+    x (N, C, H, W); w_mat (C_out, C*KH*KW); b (C_out,); y (N, C_out, OH*OW), overwritten:
+    BLAS writes the product straight into y[n], then the bias is added. (An earlier version
+    had BLAS compute the transposed product Y^T = cols^T @ w_mat^T for fewer than 32 output
+    channels, measured faster then; with SciPy 1.17's OpenBLAS 0.3.30 the straight product
+    is faster for every shape of the benchmarks. Which form of a product BLAS runs fastest
+    depends on the BLAS build: ``benchmarks/`` is where to check.)
     """
     N, C, H, W = x.shape
-    C_out = w_mat.shape[0]
-    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch: the padded
-    P = pitch(sh, sw, xp.shape[2], OW)  # image, its columns and their product in wide rows
-    cols = np.empty((w_mat.shape[1], (OH - 1) * P + OW), dtype=x.dtype)
-    Y_wide = np.empty((C_out, cols.shape[1] if P != OW else 0), dtype=x.dtype)  # unused if P = OW
+    xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # this chunk's scratch: the
+    cols = np.empty((w_mat.shape[1], OH * OW), dtype=x.dtype)  # padded image, its columns
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
-        im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
-        Y = y[n] if P == OW else Y_wide
-        gemm(1.0, w_mat[:, :], cols[:, :], 0.0, Y[:, :])  # (C_out, C*KH*KW) @ (C*KH*KW, L)
-        add_bias_sample(Y, b, OH, OW, P, y[n])
+        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
+        gemm(1.0, w_mat[:, :], cols[:, :], 0.0, y[n, :, :])  # (C_out, C*KH*KW) @ (C*KH*KW, OH*OW)
+        add_bias_sample(y[n], b)
 
 
-@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
-def add_bias_sample(Y, b, OH, OW, P, y):
-    """y[co, oh*OW + ow] = Y[co, oh*P + ow] + b[co]: one image's output from its product Y
-    (C_out, L), which is y (C_out, OH*OW) itself when P = OW."""
-    if P != OW:
-        narrow_sample(Y, OH, OW, P, y)
+@njit(cache=True, inline="always")  # pasted into the kernels (as im2col.py's small helpers)
+def add_bias_sample(y, b):
+    """y[co, p] += b[co]: one image's output (C_out, OH*OW) gets its bias."""
     for co in range(y.shape[0]):
-        for p in range(OH * OW):
+        for p in range(y.shape[1]):
             y[co, p] += b[co]
 
 
-@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
-def narrow_sample(Y, OH, OW, P, y):
-    """y[co, oh*OW + ow] = Y[co, oh*P + ow]: the columns of real windows (ow < OW) of a
-    product in wide rows. Y (C_out, L); y (C_out, OH*OW), overwritten."""
-    for co in range(Y.shape[0]):
-        for oh in range(OH):
-            for ow in range(OW):
-                y[co, oh * OW + ow] = Y[co, oh * P + ow]
-
-
-@njit(cache=True, inline="always")  # pasted into the kernels (im2col.pitch)
-def widen_sample(dy, OH, OW, P, dY):
-    """One image's output gradient in the columns' layout, the adjoint of ``narrow_sample``:
-    dy (C_out, OH*OW) itself when P = OW, else dY (C_out, L) with dY[co, oh*P + ow] =
-    dy[co, oh*OW + ow]; dY's wrapped columns (ow >= OW) are not written: the caller sets them
-    to 0 once, so they add nothing to the products (where P = OW, dY has no columns)."""
-    if P == OW:
-        return dy
-    for co in range(dy.shape[0]):
-        for oh in range(OH):
-            for ow in range(OW):
-                dY[co, oh * P + ow] = dy[co, oh * OW + ow]
-    return dY
-
-
 @njit(cache=True, nogil=True)
-def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts):
-    """dw_parts[t] = sum of dY[n] @ im2col(x[n])^T and db_parts[t, co] = sum of
-    dy[n, co, :], both over the images n of chunk t of T.
+def weight_bias_grad_kernel(t, T, dy, x, KH, KW, sh, sw, ph, pw, OH, OW, dwT_parts, db_parts):
+    """dwT_parts[t] += im2col(x[n]) @ dY[n]^T and db_parts[t, co] += the sum of dy[n, co, :],
+    over the images n of chunk t of T.
 
-    dy (N, C_out, OH*OW); x (N, C, H, W); dw_parts (T, C_out, C*KH*KW) and
-    db_parts (T, C_out) start at zero. The caller adds up the T parts. The columns and dY
-    are in the layout of ``pitch`` (the wrapped columns of dY are 0, so they add nothing).
-    BLAS computes the transposed product dw_n^T = cols @ dY^T, (C*KH*KW, C_out): for few
-    output channels it is the faster form (measured with SciPy 1.17's OpenBLAS, one product
-    of LeNet's second layer: 6.5 us against 9.7 us for dY @ cols^T; for its first, equal).
+    dy (N, C_out, OH*OW); x (N, C, H, W); dwT_parts (T, C*KH*KW, C_out), the transposed
+    weight gradient, and db_parts (T, C_out) start at zero. The caller adds up the T parts.
+    BLAS computes the transposed product dw^T = cols @ dY^T and adds it on (beta = 1): for
+    few output channels it is the faster form (measured with SciPy 1.17's OpenBLAS, one
+    product of LeNet's second layer: 6.5 us against 9.7 us for dY @ cols^T; for its first,
+    equal).
     """
     N, C, H, W = x.shape
-    C_out, K = dw_parts.shape[1], dw_parts.shape[2]
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-    P = pitch(sh, sw, xp.shape[2], OW)
-    cols = np.empty((K, (OH - 1) * P + OW), dtype=x.dtype)
-    dY = np.zeros((C_out, cols.shape[1] if P != OW else 0), dtype=dy.dtype)  # dy[n] in wide rows
-    dw_n = np.empty((K, C_out), dtype=dy.dtype)  # dw_n^T
+    cols = np.empty((dwT_parts.shape[1], OH * OW), dtype=x.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
-        im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols)
-        dY_n = widen_sample(dy[n], OH, OW, P, dY)
-        gemm(1.0, cols[:, :], dY_n[:, :].T, 0.0, dw_n[:, :])  # (C*KH*KW, L) @ (L, C_out)
-        for co in range(C_out):
-            for k in range(K):
-                dw_parts[t, co, k] += dw_n[k, co]
+        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
+        gemm(1.0, cols[:, :], dy[n, :, :].T, 1.0, dwT_parts[t, :, :])  # (C*KH*KW, OH*OW) @ (OH*OW, C_out)
         add_bias_grad_sample(dy[n], db_parts[t])
 
 
@@ -291,34 +252,30 @@ def add_bias_grad_sample(dy, db):
 def col2im_wT_dy_kernel(t, T, dy, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx):
     """dx[n] = col2im(w_mat^T @ dY[n]) for the images n of chunk t of T.
 
-    dy (N, C_out, OH*OW); w_mat (C_out, C*KH*KW); dx (N, C, H, W), overwritten. dY and the
-    columns' gradient dcols are in the layout of ``pitch``; dY's wrapped columns are 0, so
-    are dcols', and col2im adds nothing from them.
+    dy (N, C_out, OH*OW); w_mat (C_out, C*KH*KW); dx (N, C, H, W), overwritten.
     """
     N, C, H, W = dx.shape
     dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)  # dx[n], padded
-    P = pitch(sh, sw, dxp.shape[2], OW)
-    L = (OH - 1) * P + OW
-    dY = np.zeros((w_mat.shape[0], L if P != OW else 0), dtype=dy.dtype)  # dy[n] in wide rows
-    dcols = np.empty((w_mat.shape[1], L), dtype=dy.dtype)
+    dcols = np.empty((w_mat.shape[1], OH * OW), dtype=dy.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
-        dY_n = widen_sample(dy[n], OH, OW, P, dY)
-        gemm(1.0, w_mat[:, :].T, dY_n[:, :], 0.0, dcols[:, :])  # (C*KH*KW, C_out) @ (C_out, L)
-        col2im_pitched_sample(dcols, KH, KW, sh, sw, OH, OW, P, dxp)
+        gemm(1.0, w_mat[:, :].T, dy[n, :, :], 0.0, dcols[:, :])  # (C*KH*KW, C_out) @ (C_out, OH*OW)
+        col2im_sample(dcols, KH, KW, sh, sw, OH, OW, dxp)
         crop_sample(dxp, ph, pw, dx[n])
 
 
-# --- the fast form at stride 1: shifted products, no im2col (see the docstring) ------------
+# --- the fast form at stride 1: wide rows, a block of columns at a time (see the docstring) ----
 
-SHIFTED_FROM = 8  # input channels from which stride-1 convolutions take the shifted products
-BLOCK = 256  # columns of the output multiplied at a time: that block stays in cache over the
-# KH*KW products it collects (measured, 32 -> 64 channels on 32 x 32, one thread: forward
+SHIFTED_FROM = 8  # input channels from which the wide kernels take the shifted products
+BLOCK = 256  # columns of the output computed at a time: that block stays in cache while it
+# is made and used (measured, 32 -> 64 channels on 32 x 32, one thread: shifted forward
 # 0.86 -> 0.70 of im2col's time, input gradient 1.3 -> 0.85)
 
 
-def _shifted(stride, C):
-    """Whether the convolution takes the shifted products: stride 1 and C >= SHIFTED_FROM."""
-    return tuple(stride) == (1, 1) and C >= SHIFTED_FROM
+def _wide(stride, C, OW):
+    """Whether the convolution takes the wide-row kernels: stride 1 and either at least
+    SHIFTED_FROM input channels (the shifted products) or an output narrower than
+    WIDE_BELOW (im2col.py: there wide rows make im2col's copies faster)."""
+    return tuple(stride) == (1, 1) and (C >= SHIFTED_FROM or OW < WIDE_BELOW)
 
 
 def _kernel_slices(w):
@@ -327,55 +284,111 @@ def _kernel_slices(w):
     return np.ascontiguousarray(np.transpose(w, (2, 3, 0, 1)))
 
 
-@njit(cache=True, nogil=True)
-def shifted_forward_kernel(t, T, x, w_k, b, ph, pw, OH, OW, y):
-    """Stride 1: y[n] = sum_{i,j} W_ij @ xf[:, i*Wp + j + q] + b (wide rows, q < L) for the
-    images n of chunk t of T, where xf is x[n] padded and flattened to (C, Hp*Wp).
+@njit(cache=True, inline="always")  # pasted into the kernels (as im2col.py's small helpers)
+def column_block(flat, K, q0, q1):
+    """A (K, q1 - q0) matrix in the scratch ``flat``, contiguous: one block of wide columns.
+    (Contiguous so that the copies into it vectorise: made in a strided view of a wider
+    array instead, the weight gradient took 1.04-1.24 of the time.)"""
+    return flat[: K * (q1 - q0)].reshape(K, q1 - q0)
 
-    x (N, C, H, W); w_k (KH, KW, C_out, C), w_k[i, j] = W_ij = w[:, :, i, j]; b (C_out,);
-    y (N, C_out, OH*OW), overwritten. The product is in wide rows (P = Wp; BLAS writes y[n]
-    itself when Wp = OW), and is collected BLOCK columns at a time.
+
+@njit(cache=True, nogil=True)
+def wide_forward_kernel(t, T, x, w_mat, w_k, b, KH, KW, ph, pw, OH, OW, y):
+    """Stride 1: y[n] = w_mat @ cols[n] + b in wide rows, for the images n of chunk t of T,
+    one BLOCK of columns q0 .. q1 - 1 at a time, each block in one of two ways:
+
+      fewer than SHIFTED_FROM channels:  Y[:, q0:q1] = w_mat @ (those wide columns)
+      else, the shifted products:        Y[:, q0:q1] = sum_{i,j} W_ij @ xf[:, i*Wp + j + q0 : i*Wp + j + q1]
+
+    where xf is x[n] padded and flattened to (C, Hp*Wp): no columns at all. x (N, C, H, W);
+    w_mat (C_out, C*KH*KW); w_k (KH, KW, C_out, C), w_k[i, j] = W_ij = w[:, :, i, j];
+    b (C_out,); y (N, C_out, OH*OW), overwritten. Y is y[n] itself when Wp = OW, else a
+    scratch whose columns of real windows are then kept (``narrow_sample``).
     """
     N, C, H, W = x.shape
-    KH, KW, C_out = w_k.shape[0], w_k.shape[1], w_k.shape[2]
+    C_out, K = w_mat.shape
     xp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
     Hp, Wp = xp.shape[1], xp.shape[2]
     xf = xp.reshape(C, Hp * Wp)  # channel c of the padded image is row c
     L = (OH - 1) * Wp + OW
+    flat = np.empty(K * min(BLOCK, L) if C < SHIFTED_FROM else 0, dtype=x.dtype)  # one block of columns
     Y_wide = np.empty((C_out, L if Wp != OW else 0), dtype=x.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         pad_sample(x[n], ph, pw, xp)
         Y = y[n] if Wp == OW else Y_wide
         for q0 in range(0, L, BLOCK):
             q1 = min(q0 + BLOCK, L)
+            if C < SHIFTED_FROM:
+                cols = column_block(flat, K, q0, q1)
+                im2col_wide_sample(xp, KH, KW, q0, cols)
+                gemm(1.0, w_mat[:, :], cols[:, :], 0.0, Y[:, q0:q1])  # (C_out, K) @ (K, block)
+                continue
             for i in range(KH):
                 for j in range(KW):
                     s = i * Wp + j  # the shift of kernel element (i, j)
                     first = i == 0 and j == 0  # overwrite Y, then add onto it
                     gemm(1.0, w_k[i, j, :, :], xf[:, s + q0 : s + q1], 0.0 if first else 1.0, Y[:, q0:q1])
-        add_bias_sample(Y, b, OH, OW, Wp, y[n])
+        if Wp != OW:
+            narrow_sample(Y, OH, OW, Wp, y[n])
+        add_bias_sample(y[n], b)
+
+
+@njit(cache=True, inline="always")  # pasted into the kernels (as im2col.py's small helpers)
+def narrow_sample(Y, OH, OW, P, y):
+    """y[co, oh*OW + ow] = Y[co, oh*P + ow]: the columns of real windows (ow < OW) of a
+    product in wide rows (P = Wp). Y (C_out, L); y (C_out, OH*OW), overwritten."""
+    for co in range(Y.shape[0]):
+        for oh in range(OH):
+            for ow in range(OW):
+                y[co, oh * OW + ow] = Y[co, oh * P + ow]
+
+
+@njit(cache=True, inline="always")  # pasted into the kernels (as im2col.py's small helpers)
+def widen_sample(dy, OH, OW, P, dY):
+    """One image's output gradient in wide rows, the adjoint of ``narrow_sample``: dy
+    (C_out, OH*OW) itself when P = OW, else dY (C_out, L) with dY[co, oh*P + ow] =
+    dy[co, oh*OW + ow]; dY's wrapped columns (ow >= OW) are not written: the caller sets them
+    to 0 once, so they add nothing to the products (where P = OW, dY has no columns)."""
+    if P == OW:
+        return dy
+    for co in range(dy.shape[0]):
+        for oh in range(OH):
+            for ow in range(OW):
+                dY[co, oh * P + ow] = dy[co, oh * OW + ow]
+    return dY
 
 
 @njit(cache=True, nogil=True)
-def shifted_input_grad_kernel(t, T, dy, w_k, ph, pw, OH, OW, dx):
-    """Stride 1: dxf[:, i*Wp + j + q] += W_ij^T @ dY[n][:, q] for every (i, j), then the
-    border cropped: dx[n] for the images n of chunk t of T.
+def wide_input_grad_kernel(t, T, dy, w_mat, w_k, KH, KW, ph, pw, OH, OW, dx):
+    """Stride 1: dx[n] = col2im(w_mat^T @ dY[n]) in wide rows, for the images n of chunk t
+    of T: the padded gradient dxp collects one BLOCK of columns q0 .. q1 - 1 at a time, in
+    one of two ways, then its border is cropped:
 
-    dy (N, C_out, OH*OW); w_k (KH, KW, C_out, C); dx (N, C, H, W), overwritten. dY is dy[n]
-    in wide rows, its wrapped columns 0 (they add nothing).
+      fewer than SHIFTED_FROM channels:  col2im of those columns of w_mat^T @ dY
+      else, the shifted products:        dxf[:, i*Wp + j + q0 : i*Wp + j + q1] += W_ij^T @ dY[:, q0:q1]
+
+    where dxf is dxp flattened to (C, Hp*Wp). dy (N, C_out, OH*OW); w_mat, w_k as in
+    ``wide_forward_kernel``; dx (N, C, H, W), overwritten. dY is dy[n] in wide rows, its
+    wrapped columns 0 (they add nothing).
     """
     N, C, H, W = dx.shape
-    KH, KW, C_out = w_k.shape[0], w_k.shape[1], w_k.shape[2]
+    C_out, K = w_mat.shape
     dxp = np.empty((C, H + 2 * ph, W + 2 * pw), dtype=dy.dtype)
     Hp, Wp = dxp.shape[1], dxp.shape[2]
     dxf = dxp.reshape(C, Hp * Wp)
     L = (OH - 1) * Wp + OW
+    flat = np.empty(K * min(BLOCK, L) if C < SHIFTED_FROM else 0, dtype=dy.dtype)
     dY = np.zeros((C_out, L if Wp != OW else 0), dtype=dy.dtype)
     for n in range(t * N // T, (t + 1) * N // T):
         dY_n = widen_sample(dy[n], OH, OW, Wp, dY)
         dxp[:] = 0.0
         for q0 in range(0, L, BLOCK):
             q1 = min(q0 + BLOCK, L)
+            if C < SHIFTED_FROM:
+                dcols = column_block(flat, K, q0, q1)
+                gemm(1.0, w_mat[:, :].T, dY_n[:, q0:q1], 0.0, dcols[:, :])  # (K, C_out) @ (C_out, block)
+                col2im_wide_sample(dcols, KH, KW, q0, dxp)
+                continue
             for i in range(KH):
                 for j in range(KW):
                     s = i * Wp + j
@@ -384,15 +397,16 @@ def shifted_input_grad_kernel(t, T, dy, w_k, ph, pw, OH, OW, dx):
 
 
 @njit(cache=True, nogil=True)
-def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts):
+def wide_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts):
     """Stride 1: dwT_parts[t] += cols[n][:, block] @ dY[n][:, block]^T over the BLOCKs of
     wide columns, and db_parts[t, co] += the sum of dy[n, co, :], for the images n of chunk t
     of T: the weight gradient of ``weight_bias_grad_kernel`` with the columns in wide rows,
     made one block at a time so that they are still in cache when BLAS multiplies them (one
-    image's columns of a 64-channel 32 x 32 convolution are 2.4 MB, more than L2).
+    image's columns of a 64-channel 32 x 32 convolution are 2.4 MB, more than L2). For every
+    C: as KH*KW shifted products it took 1.1-1.3 of this one product's time.
 
-    dy (N, C_out, OH*OW); x (N, C, H, W); dwT_parts (T, C*KH*KW, C_out), the transposed
-    weight gradient, and db_parts (T, C_out) start at zero. dY's wrapped columns are 0.
+    dy (N, C_out, OH*OW); x (N, C, H, W); dwT_parts (T, C*KH*KW, C_out) and db_parts
+    (T, C_out) start at zero. dY's wrapped columns are 0.
     """
     N, C, H, W = x.shape
     K, C_out = dwT_parts.shape[1], dwT_parts.shape[2]
@@ -406,7 +420,7 @@ def blocked_weight_grad_kernel(t, T, dy, x, KH, KW, ph, pw, OH, OW, dwT_parts, d
         dY_n = widen_sample(dy[n], OH, OW, Wp, dY)
         for q0 in range(0, L, BLOCK):
             q1 = min(q0 + BLOCK, L)
-            cols = flat[: K * (q1 - q0)].reshape(K, q1 - q0)  # contiguous, so that the copy vectorises
+            cols = column_block(flat, K, q0, q1)
             im2col_wide_sample(xp, KH, KW, q0, cols)
             gemm(1.0, cols[:, :], dY_n[:, q0:q1].T, 1.0, dwT_parts[t, :, :])  # (K, block) @ (block, C_out)
         add_bias_grad_sample(dy[n], db_parts[t])
@@ -441,10 +455,10 @@ def forward(x, w, b, stride, padding):
         reference_forward_kernel(x, np.ascontiguousarray(w), b, sh, sw, ph, pw, y)
         return y
     y = np.empty((N, C_out, OH * OW), dtype=x.dtype)
-    if _shifted(stride, C):
-        run_chunks(shifted_forward_kernel, chunks(N), x, _kernel_slices(w), b, ph, pw, OH, OW, y)
+    w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
+    if _wide(stride, C, OW):
+        run_chunks(wide_forward_kernel, chunks(N), x, w_mat, _kernel_slices(w), b, KH, KW, ph, pw, OH, OW, y)
     else:
-        w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
         run_chunks(conv2d_forward_kernel, chunks(N), x, w_mat, b, KH, KW, sh, sw, ph, pw, OH, OW, y)
     return y.reshape(N, C_out, OH, OW)
 
@@ -465,10 +479,10 @@ def backward_input(dy, w, x_shape, stride, padding):
     OH, OW = dy.shape[2], dy.shape[3]
     dx = np.empty((N, C, H, W), dtype=dy.dtype)
     dY = dy.reshape(N, C_out, OH * OW)
-    if _shifted(stride, C):
-        run_chunks(shifted_input_grad_kernel, chunks(N), dY, _kernel_slices(w), ph, pw, OH, OW, dx)
+    w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
+    if _wide(stride, C, OW):
+        run_chunks(wide_input_grad_kernel, chunks(N), dY, w_mat, _kernel_slices(w), KH, KW, ph, pw, OH, OW, dx)
     else:
-        w_mat = np.ascontiguousarray(w).reshape(C_out, C * KH * KW)
         run_chunks(col2im_wT_dy_kernel, chunks(N), dY, w_mat, KH, KW, sh, sw, ph, pw, OH, OW, dx)
     return dx
 
@@ -489,14 +503,13 @@ def backward_params(dy, x, w_shape, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     T = chunks(N)
     dY = dy.reshape(N, C_out, OH * OW)
+    dwT_parts = np.zeros((T, C * KH * KW, C_out), dtype=dy.dtype)  # the transposed dw's
     db_parts = np.zeros((T, C_out), dtype=dy.dtype)
-    if _shifted(stride, C):
-        dwT_parts = np.zeros((T, C * KH * KW, C_out), dtype=dy.dtype)
-        run_chunks(blocked_weight_grad_kernel, T, dY, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts)
-        return np.ascontiguousarray(dwT_parts.sum(axis=0).T).reshape(w_shape), db_parts.sum(axis=0)
-    dw_parts = np.zeros((T, C_out, C * KH * KW), dtype=dy.dtype)
-    run_chunks(weight_bias_grad_kernel, T, dY, x, KH, KW, sh, sw, ph, pw, OH, OW, dw_parts, db_parts)
-    return dw_parts.sum(axis=0).reshape(w_shape), db_parts.sum(axis=0)
+    if _wide(stride, C, OW):
+        run_chunks(wide_weight_grad_kernel, T, dY, x, KH, KW, ph, pw, OH, OW, dwT_parts, db_parts)
+    else:
+        run_chunks(weight_bias_grad_kernel, T, dY, x, KH, KW, sh, sw, ph, pw, OH, OW, dwT_parts, db_parts)
+    return np.ascontiguousarray(dwT_parts.sum(axis=0).T).reshape(w_shape), db_parts.sum(axis=0)
 
 
 def backward(dy, x, w, stride, padding, has_bias=True, input_grad=True):

@@ -178,31 +178,17 @@ def col2im_sample(cols, KH, KW, sh, sw, OH, OW, xp):
 #
 # The price is (L - OH*OW) more columns in every matrix product, about (KW - 1) / OW: 36 %
 # for LeNet-5's second layer (OW = 10, Wp = 14), 14 % for its first (OW = 28, Wp = 32). So
-# the fast kernels take wide rows only where rows are short (``pitch``).
+# conv2d takes wide rows where rows are short, and for the shifted products, which need
+# them (conv2d.py, ``_wide``).
+#
+# Where rows are short, the copies are what wide rows save and their extra columns cost
+# little; where rows are long, the copies were fast already and the extra columns cost more
+# than they save. Measured on 2 cores (Intel Xeon, one thread, 64 images), wide rows against
+# im2col's layout: LeNet-5's second layer (OW = 10) forward 0.95 -> 0.71 ms and input
+# gradient 1.08 -> 0.77 ms; its first (OW = 28) weight gradient 0.58 -> 1.06 ms; a 3x3
+# convolution 32 -> 64 channels on 16 x 16 forward 9.2 -> 10.2 ms.
 
-
-WIDE_BELOW = 16  # output widths for which the fast kernels use wide rows (see ``pitch``)
-
-
-@njit(cache=True, inline="always")
-def pitch(sh, sw, Wp, OW):
-    """P, the columns per output row of the fast kernels (column oh*P + ow; they hold
-    L = (OH - 1)*P + OW columns): Wp (wide rows) at stride 1 for outputs narrower than
-    ``WIDE_BELOW``, else OW (``im2col_sample``'s layout).
-
-    Where rows are short, the copies are what wide rows save and their extra columns cost
-    little; where rows are long, the copies were fast already and the extra columns cost
-    more than they save. Measured on 2 cores (Intel Xeon, one thread, 64 images), wide rows
-    against im2col's layout: LeNet-5's second layer (OW = 10) forward 0.95 -> 0.71 ms and
-    input gradient 1.08 -> 0.77 ms; its first (OW = 28) weight gradient 0.58 -> 1.06 ms; a 3x3
-    convolution 32 -> 64 channels on 16 x 16 forward 9.2 -> 10.2 ms.
-
-    (``inline="always"`` on this and the other small helpers of the wide rows: Numba pastes
-    them into each kernel that calls them instead of compiling each one on its own, which
-    cost ~0.2 s apiece at a first run; measured, the demo's first run compiled 13.0-14.7 s
-    with it, 15.1-16.3 s without, three runs each, taking turns.)
-    """
-    return Wp if sh == 1 and sw == 1 and OW < WIDE_BELOW else OW
+WIDE_BELOW = 16  # output widths for which conv2d takes wide rows at stride 1 (conv2d._wide)
 
 
 @njit(cache=True)
@@ -231,43 +217,23 @@ def im2col_wide_sample(xp, KH, KW, q0, cols):
 
 
 @njit(cache=True)
-def col2im_wide_sample(cols, KH, KW, xp):
-    """The adjoint of ``im2col_wide_sample``: xp[c].flat[i*Wp + j + q] += cols[(c*KH + i)*KW + j, q].
+def col2im_wide_sample(cols, KH, KW, q0, xp):
+    """The adjoint of ``im2col_wide_sample``: xp[c].flat[i*Wp + j + q0 + q] +=
+    cols[(c*KH + i)*KW + j, q], the wide columns q0, q0 + 1, ... added onto xp.
 
-    cols (C*KH*KW, L), whose wrapped columns (ow >= OW) must be 0; xp (C, Hp, Wp),
-    C-contiguous, overwritten.
+    cols (C*KH*KW, number of columns), whose wrapped columns (ow >= OW) must be 0;
+    xp (C, Hp, Wp), C-contiguous: the caller sets it to 0 before the first block.
     """
     C, Hp, Wp = xp.shape
     L = cols.shape[1]
-    xp[:] = 0.0
     xf = xp.reshape(C * Hp * Wp)
     for c in range(C):
         for i in range(KH):
             for j in range(KW):
                 row = cols[(c * KH + i) * KW + j]
-                run = xf[(c * Hp + i) * Wp + j :]
+                run = xf[(c * Hp + i) * Wp + j + q0 :]
                 for q in range(L):
                     run[q] += row[q]
-
-
-@njit(cache=True, inline="always")  # pasted into the kernels: see ``pitch``
-def im2col_pitched_sample(xp, KH, KW, sh, sw, OH, OW, P, cols):
-    """The columns in the layout of ``pitch`` (P its result): ``im2col_sample``'s for P = OW,
-    else wide rows. cols (C*KH*KW, L), overwritten."""
-    if P != OW:
-        im2col_wide_sample(xp, KH, KW, 0, cols)
-    else:
-        im2col_sample(xp, KH, KW, sh, sw, OH, OW, cols)
-
-
-@njit(cache=True, inline="always")  # pasted into the kernels: see ``pitch``
-def col2im_pitched_sample(cols, KH, KW, sh, sw, OH, OW, P, xp):
-    """The adjoint of ``im2col_pitched_sample``: cols (C*KH*KW, L), wrapped columns 0;
-    xp (C, Hp, Wp), overwritten."""
-    if P != OW:
-        col2im_wide_sample(cols, KH, KW, xp)
-    else:
-        col2im_sample(cols, KH, KW, sh, sw, OH, OW, xp)
 
 
 @njit(cache=True, nogil=True)

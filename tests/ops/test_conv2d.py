@@ -132,9 +132,9 @@ def test_backward_matches_central_differences(geometry, N, C, C_out, bias, seed)
 @pytest.mark.parametrize("OW_offset", [-1, 0, 1])
 @pytest.mark.parametrize("KW, pw", [(1, 0), (3, 1), (5, 0)])
 def test_both_column_layouts_match_the_loops(OW_offset, KW, pw):
-    """The fast kernels lay the columns out in wide rows for outputs narrower than
-    WIDE_BELOW at stride 1 and in im2col's layout from there on (im2col.py, ``pitch``):
-    widths on both sides of the switch give the loops' forward and gradients."""
+    """With few channels at stride 1, the kernels in wide rows run for outputs narrower
+    than WIDE_BELOW and im2col's from there on (conv2d.py, ``_wide``): widths on both sides
+    of the switch give the loops' forward and gradients."""
     OW = WIDE_BELOW + OW_offset
     x, w, b = draw(2, 2, 3, 4, OW + KW - 1 - 2 * pw, 2, KW, seed=OW + KW)
     y = conv2d.forward(x, w, b, (1, 1), (1, pw))
@@ -151,17 +151,18 @@ def test_both_column_layouts_match_the_loops(OW_offset, KW, pw):
 @pytest.mark.parametrize("C", [SHIFTED_FROM - 1, SHIFTED_FROM])
 @pytest.mark.parametrize(
     "H, W, KH, KW, padding",
-    [(5, 7, 3, 2, (1, 0)), (4, 4, 1, 1, (0, 0)), (3, 3, 4, 4, (3, 3)), (17, 20, 3, 3, (1, 1))],
+    [(5, 7, 3, 2, (1, 0)), (4, 4, 1, 1, (0, 0)), (3, 3, 4, 4, (3, 3)), (17, 20, 3, 3, (1, 1)), (30, 12, 3, 3, (1, 1))],
 )
 def test_im2col_and_the_shifted_products_match_the_loops(C, H, W, KH, KW, padding):
     """At stride 1, from SHIFTED_FROM input channels on, forward and input gradient are
-    KH*KW products on shifted blocks of the padded image (conv2d.py); below, im2col's.
+    KH*KW products on shifted blocks of the padded image (conv2d.py); below, one product
+    of a block of wide columns (or of im2col's columns, from WIDE_BELOW output columns on).
     Geometries: wide rows with wrapped columns, a 1x1 kernel (no wrapped columns: the
     product goes straight into y), padding as large as the kernel, and more output
-    columns than one BLOCK."""
+    columns than one BLOCK (twice: in im2col's layout below SHIFTED_FROM, then in wide rows)."""
     x, w, b = draw(2, C, 3, H, W, KH, KW, seed=C + H)
     y = conv2d.forward(x, w, b, (1, 1), padding)
-    if (H, W) == (17, 20):
+    if H > 16:
         assert (y.shape[2] - 1) * (W + 2 * padding[1]) + y.shape[3] > BLOCK
     np.testing.assert_allclose(y, conv2d_reference(x, w, b, (1, 1), padding), rtol=1e-12, atol=1e-12)
     dy = random_dy(y.shape, seed=C)

@@ -82,17 +82,24 @@ def test_a_block_of_wide_columns_is_those_columns(geometry, C, seed, data):
     assert np.isnan(block[:, width:]).all()
 
 
-@given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds)
-def test_wide_col2im_is_the_adjoint_of_wide_im2col(geometry, C, seed):
-    """<im2col_wide(xp), c> = <xp, col2im_wide(c)>, wrapped columns included."""
+@given(geometry=windows(max_stride=1), C=st.integers(1, 3), seed=seeds, data=st.data())
+def test_wide_col2im_is_the_adjoint_of_wide_im2col(geometry, C, seed, data):
+    """<im2col_wide(xp), c> = <xp, col2im_wide(c)>, wrapped columns included; and col2im_wide
+    adds onto xp, so two blocks of columns (conv2d's input gradient, a block at a time) add
+    up to the whole."""
     H, W, (KH, KW), _, (ph, pw) = geometry
     rng = np.random.default_rng(seed)
     xp = rng.standard_normal((C, H + 2 * ph, W + 2 * pw))
     wide, _, _, _ = wide_and_plain_columns(xp, KH, KW)
     c = rng.standard_normal(wide.shape)
-    back = np.empty_like(xp)
-    col2im_wide_sample(c, KH, KW, back)
+    back = np.zeros_like(xp)
+    col2im_wide_sample(c, KH, KW, 0, back)
     np.testing.assert_allclose(np.sum(wide * c), np.sum(xp * back), rtol=1e-12, atol=1e-12)
+    q0 = data.draw(st.integers(0, c.shape[1]), label="q0")
+    blocks = np.zeros_like(xp)
+    col2im_wide_sample(c[:, :q0], KH, KW, 0, blocks)
+    col2im_wide_sample(c[:, q0:], KH, KW, q0, blocks)
+    np.testing.assert_allclose(blocks, back, rtol=1e-12, atol=1e-12)
 
 
 @given(geometry=windows(), seed=seeds)
