@@ -20,8 +20,13 @@ and its wrapper), one to three seconds more per kernel (measured: 0.44 s serial 
 1.63 s parallel for the max-pooling backward, 0.7 s against 3-5 s for the convolution's
 forward), which is why minidl's kernels are serial and run side by side on minidl's own
 threads (``minidl/_threads.py``): the demo's compile time went from 18.9 s to 8.2 s
-(measured back to back). An array assigned into a slice (``a[t] += b``) also pulls in the
-formatting of its shape-error message (several seconds once).
+(measured back to back). For minidl's serial kernels of 2026-12-03 (Numba's per-pass
+``pipeline_times`` of the wide-row convolution forward): about half in type inference,
+helpers compiled on the way included, and ``NUMBA_OPT=0`` took 2.3 s off 3.3: the number
+of distinct compilations (each kernel and helper once per combination of argument types,
+flags included) is what to cut (benchmarks/README.md). An array assigned into a slice
+(``a[t] += b``) also pulls in the formatting of its shape-error message (several seconds
+once).
 """
 
 import argparse

@@ -48,19 +48,20 @@ collects dy[n, co, oh, ow] * w[co, c, i, j] from every window that put pixel (h,
 kernel element (i, j) (overlapping windows add up).
 
 Threading policy (minidl/_threads.py): the batch is cut into T chunks, T = the number of
-threads, which ``run_chunks`` runs side by side, and every matrix product (``gemm``
-inside the kernels, minidl/_blas.py) is single-threaded BLAS on one image. Each chunk reuses one scratch
-``cols`` for the images of its chunk, so an image's columns are multiplied while they are
-still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward recomputes
-the columns from x (one more im2col, far less memory). The image is zero-padded once
-(``pad_sample``) so that im2col copies without testing each entry for the border. At
+threads, which ``run_chunks`` runs side by side, and every matrix product (``gemm`` inside
+the kernels, minidl/_blas.py) is single-threaded BLAS on one image. Each chunk reuses one
+scratch ``cols`` for the images of its chunk, so an image's columns are multiplied while
+they are still in cache and the (N, C*KH*KW, OH*OW) matrix is never stored: backward
+recomputes the columns from x (one more im2col, far less memory). The image is zero-padded
+once (``pad_sample``) so that im2col copies without testing each entry for the border. At
 stride 1, for narrow outputs or many channels (``_wide``), the columns are in "wide rows",
 each row of cols one contiguous run of the padded image, at the price of a few wrapped
-windows whose products are dropped (im2col.py); those kernels make and use them one BLOCK
-of columns at a time, so that a block is still in cache when BLAS reads it, and from
-``SHIFTED_FROM`` channels on they do not make them at all (below). With BLAS's own threads also on, a (64, 32, 16, 16) -> 64 conv took
-28 ms instead of 16 ms on 2 cores: two thread pools fighting over the same cores. Times
-against PyTorch: benchmarks/README.md (``python benchmarks/run.py --only conv``).
+windows whose products are dropped (im2col.py); those kernels make and use them one BLOCK of
+columns at a time, so that a block is still in cache when BLAS reads it, and from
+``SHIFTED_FROM`` channels on they do not make them at all (below). With BLAS's own threads
+also on, a (64, 32, 16, 16) -> 64 conv took 28 ms instead of 16 ms on 2 cores: two thread
+pools fighting over the same cores. Times against PyTorch: benchmarks/README.md (``python
+benchmarks/run.py --only conv``).
 
 Shifted products (stride 1, at least ``SHIFTED_FROM`` input channels). In wide rows
 (im2col.py), the row of cols for kernel element (c, i, j) is one run of the padded image
@@ -87,6 +88,14 @@ channels it loses (forward 1.1-1.2 with 6, 1.7-1.9 with 3; input gradient 1.3-1.
 wide columns it takes 0.87-0.95 of the time of whole-image columns at one thread, 0.90-1.00
 at two (8 to 64 channels; a block copied into a strided view instead of a contiguous buffer
 took 1.04-1.24: the copy no longer vectorised).
+
+Which kernels run (forward, input gradient, weight gradient; ``_wide`` decides):
+
+    MINIDL_REFERENCE=1                  reference_forward_kernel, reference_backward_kernel
+    stride 1, C >= SHIFTED_FROM         wide_*_kernel: the shifted products (dw: wide columns)
+    stride 1, OW < WIDE_BELOW           wide_*_kernel: one product per block of wide columns
+    any other                           conv2d_forward_kernel, col2im_wT_dy_kernel,
+                                        weight_bias_grad_kernel: im2col's layout, image by image
 
 The file shows the two forms in that order: first the textbook loops (``reference_*``),
 which mirror the sums above index for index and are what ``MINIDL_REFERENCE=1`` runs
