@@ -1,7 +1,12 @@
 """``gemm`` (minidl/_blas.py): C = alpha A @ B + beta C on views inside bigger arrays, as
 the shifted convolution products use it, equals NumPy's product for every layout it
 accepts (row-major and transposed blocks, float32 and float64, empty sides), never touches
-memory outside C's block, and refuses the views and shapes BLAS cannot take."""
+memory outside C's block, refuses the views and shapes BLAS cannot take, and is compiled
+once for all the kernels that call it."""
+
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -74,3 +79,32 @@ def test_views_blas_cannot_read_are_refused_before_it_runs():
         compiled_gemm(1.0, A[:3, :3], B, 0.0, np.zeros((5, 3)).T)  # C transposed
     with pytest.raises(numba.core.errors.TypingError, match="share one dtype"):
         compiled_gemm(1.0, A.astype(np.float32), np.ones((6, 2)), 0.0, np.zeros((4, 2)))
+
+
+ONE_COMPILATION = """
+import numpy as np
+from numba.core import event
+from minidl.ops import conv2d, linear
+recorder = event.RecordingListener()  # as benchmarks/compile_cost.py listens
+event.register("numba:compile", recorder)
+rng = np.random.default_rng(0)
+for C, H, stride in ((1, 20, 1), (1, 8, 1), (8, 8, 1), (2, 9, 2)):  # im2col's, both wide forms, stride 2
+    x = rng.standard_normal((2, C, H, H)).astype(np.float32)
+    w = rng.standard_normal((3, C, 3, 3)).astype(np.float32)
+    y = conv2d.forward(x, w, None, (stride, stride), (1, 1))
+    conv2d.backward(y, x, w, (stride, stride), (1, 1))
+x, w = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((3, 5)).astype(np.float32)
+linear.backward(linear.forward(x, w), x, w)
+print(sum(ev.is_start and "_gemm_compiled" in ev.data["dispatcher"].py_func.__qualname__ for _, ev in recorder.buffer))
+"""
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="counts Numba's compilations")
+def test_every_kernel_shares_one_compiled_gemm(tmp_path):
+    """The convolution's kernels (im2col's, both wide-row forms, their gradients) and
+    linear's, run in float32 in a fresh cache, compile gemm once: every caller passes views
+    typed alike and no caller has flags that gemm would take on (_blas.py). Another layout or
+    a fastmath kernel would compile it again, seconds more at a first run."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", ONE_COMPILATION], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "1", out.stdout
