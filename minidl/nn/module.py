@@ -176,6 +176,21 @@ def _checked_array(where, value):
     return value
 
 
+class _Saved:
+    """A layer's bookkeeping of its caches in the current pass (see ``Layer``). It is an
+    object of its own, not attributes of the layer, so that keeping a cache, at every
+    forward and backward call, does not run ``Layer.__setattr__`` (which counts places)."""
+
+    __slots__ = ("entries", "next", "lost_cache", "forward_calls", "after_backward")
+
+    def __init__(self):
+        self.entries = []  # [cache, taken by a backward yet?] per forward call of this pass, newest last
+        self.next = -1  # which cache the next backward takes
+        self.lost_cache = False  # a cache was dropped before any backward took it, in this pass
+        self.forward_calls = 0  # forward calls in this pass (since the last backward)
+        self.after_backward = False  # the last call was a backward: the next forward starts a new pass
+
+
 class Layer:
     """Base class of every layer, loss and container.
 
@@ -203,12 +218,8 @@ class Layer:
     def __init__(self):
         self.training = True
         self.device = "cpu"
-        self._saved = []  # [cache, taken by a backward yet?] per forward call of this pass, newest last
-        self._next_saved = -1  # which cache the next backward takes
+        self._saved = _Saved()  # the caches of this pass (one object: see _Saved)
         self._places = 0  # how many containers or attributes hold this layer
-        self._lost_cache = False  # a cache was dropped before any backward took it, in this pass
-        self._forward_calls = 0  # forward calls in this pass (since the last backward)
-        self._after_backward = False  # the last call was a backward: the next forward starts a new pass
 
     def __call__(self, *args):
         if not anomaly.enabled:
@@ -264,7 +275,7 @@ class Layer:
         """This layer's backward is not run in this pass (``Sequential.backward_params``
         stopped above it: nothing here or before it trains). Its caches, and its children's,
         are done with as after a backward: the next forward drops them."""
-        self._after_backward = True
+        self._saved.after_backward = True
         for _, child in self.named_children():
             child.skip_backward()
 
@@ -272,16 +283,17 @@ class Layer:
     def save_for_backward(self, cache):
         """Keep ``cache`` (what backward will need) for this forward call."""
         saved = self._saved
-        if self._after_backward:  # a new pass: the last one's caches are done with
-            saved.clear()
-            self._after_backward = self._lost_cache = False
-            self._forward_calls = 0
-        self._forward_calls += 1
-        saved.append([cache, False])
-        while len(saved) > max(1, self._places) + self.extra_saved:
-            self._lost_cache |= not saved[0][1]
-            del saved[0]
-        self._next_saved = len(saved) - 1
+        if saved.after_backward:  # a new pass: the last one's caches are done with
+            saved.entries.clear()
+            saved.after_backward = saved.lost_cache = False
+            saved.forward_calls = 0
+        saved.forward_calls += 1
+        entries = saved.entries
+        entries.append([cache, False])
+        while len(entries) > max(1, self._places) + self.extra_saved:
+            saved.lost_cache |= not entries[0][1]
+            del entries[0]
+        saved.next = len(entries) - 1
 
     def saved_for_backward(self):
         """The cache of the forward call that this backward undoes: the newest one not
@@ -290,25 +302,27 @@ class Layer:
         another one was dropped unused, the layer was called at more places in one pass
         than the containers holding it know of: an error, not a wrong gradient."""
         name = type(self).__name__
-        if not self._saved:
+        saved = self._saved
+        if not saved.entries:
             raise RuntimeError(f"{name}: backward() called before forward()")
-        entry = self._saved[self._next_saved]
-        if entry[1] and self._lost_cache:
+        entry = saved.entries[saved.next]
+        if entry[1] and saved.lost_cache:
             raise RuntimeError(
-                f"{name}: this backward() has no forward call left to undo: forward was called {self._forward_calls} "
+                f"{name}: this backward() has no forward call left to undo: forward was called {saved.forward_calls} "
                 f"times since the last backward, and a layer held at {max(1, self._places)} place(s) keeps the caches "
                 f"of the last {max(1, self._places) + self.extra_saved}. A layer called at many places of one pass "
                 f"must sit in a container at each (nn.Sequential, nn.ModuleList), or be one layer object per place"
             )
         entry[1] = True
-        self._after_backward = True
-        self._next_saved = (self._next_saved - 1) % len(self._saved)
+        saved.after_backward = True
+        saved.next = (saved.next - 1) % len(saved.entries)
         return entry[0]
 
     @property
     def cache(self):
         """What the newest forward call saved for backward (None before any), to inspect."""
-        return self._saved[-1][0] if self._saved else None
+        entries = self._saved.entries
+        return entries[-1][0] if entries else None
 
     # --- the layer's own state -----------------------------------------------------------
     def state_shapes(self):

@@ -154,7 +154,7 @@ def test_a_frozen_backbone_runs_no_backward_and_keeps_no_caches():
         b.zero_grad()
         b(x)
         b.backward_params(dy)
-        assert all(len(layer._saved) == 1 for layer in b[0].layers)
+        assert all(len(layer._saved.entries) == 1 for layer in b[0].layers)
     assert_same_grads(a, b)
     assert not any(p.grad.any() for p in b[0].parameters())
 

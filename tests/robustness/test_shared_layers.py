@@ -35,10 +35,10 @@ def test_inference_keeps_a_bounded_number_of_caches():
     model, block = shared_net()
     for _ in range(50):
         model(np.zeros((2, 3), np.float32))
-    assert len(block._saved) == 2 + block.extra_saved and len(model[4]._saved) == 1 + block.extra_saved
+    assert len(block._saved.entries) == 2 + block.extra_saved and len(model[4]._saved.entries) == 1 + block.extra_saved
     model.backward(np.ones((2, 2), np.float32))
     model(np.zeros((2, 3), np.float32))  # a new pass drops the last one's caches
-    assert len(block._saved) == 2 and len(model[4]._saved) == 1
+    assert len(block._saved.entries) == 2 and len(model[4]._saved.entries) == 1
 
 
 def test_a_shared_network_trains_and_round_trips(tmp_path):
